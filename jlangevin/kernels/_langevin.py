@@ -1,0 +1,275 @@
+"""The machinery every Langevin kernel shares.
+
+One move, written once::
+
+    x' = x + h * drift(x) + sqrt(2 h T) * xi,    xi ~ N(0, I)
+
+with ``drift`` the (optionally clipped) score, ``h`` a scalar or a per-coordinate
+step (pytree broadcasting against ``x``) and ``T`` a temperature. Around it:
+pytree arithmetic, step-size resolution (constant or ``count -> value``
+schedule), box boundaries (reflect / clip / membership) and the input checks
+that turn user mistakes into clear errors before XLA sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jlangevin.gradients import ValueAndScoreFn, check_position
+from jlangevin.types import Array, ArrayTree, Bounds, PRNGKey, StepSize
+
+BOUNDARY_MODES = ("reflect", "clip")
+
+
+class Sampler(NamedTuple):
+    """A kernel bound to its target and settings: ``init`` and ``step`` only.
+
+    Both are pure and act on a single chain; ``jax.vmap`` them over chains
+    (``jl.run`` does). ``state_type`` lets the driver tell a state to resume
+    from apart from a batch of positions.
+    """
+
+    init: Callable[[ArrayTree], Any]
+    step: Callable[[PRNGKey, Any], tuple[Any, Any]]
+    state_type: type
+    name: str
+    bounds: Bounds | None = None
+
+
+# --------------------------------------------------------------------------- #
+# Pytree helpers
+# --------------------------------------------------------------------------- #
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds actual values (not a tracer inside jit/vmap)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def tree_where(pred: Array, on_true: ArrayTree, on_false: ArrayTree) -> ArrayTree:
+    """Select whole pytrees with a scalar predicate."""
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def tree_all_finite(tree: ArrayTree) -> Array:
+    """Scalar bool: every element of every leaf is finite."""
+    leaves = jax.tree.leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+
+
+def tree_sum(tree: ArrayTree) -> Array:
+    return sum(jnp.sum(leaf) for leaf in jax.tree.leaves(tree))
+
+
+def broadcast_like(value: Any, tree: ArrayTree, name: str) -> ArrayTree:
+    """Return ``value`` as a pytree with the structure of ``tree``.
+
+    ``value`` is either a pytree with the structure of ``tree`` (one entry per
+    leaf) or a single scalar/array that is used for every leaf.
+    """
+    tree_def = jax.tree.structure(tree)
+    value_def = jax.tree.structure(value)
+    if value_def == tree_def:
+        return value
+    if value_def.num_leaves == 1 and jax.tree.structure(0) == value_def:
+        return jax.tree.map(lambda _: value, tree)
+    raise ValueError(
+        f"`{name}` must be a scalar, an array broadcasting against every leaf of the "
+        f"position, or a pytree with the position's structure {tree_def}; got {value_def}."
+    )
+
+
+def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
+    """Standard normal draws shaped and typed like each leaf of ``tree``."""
+    leaves, tree_def = jax.tree.flatten(tree)
+    if len(leaves) == 1:
+        keys = [key]
+    else:
+        keys = list(jax.random.split(key, len(leaves)))
+    draws = [
+        jax.random.normal(k, jnp.shape(x), jnp.result_type(x))
+        for k, x in zip(keys, leaves, strict=True)
+    ]
+    return jax.tree.unflatten(tree_def, draws)
+
+
+# --------------------------------------------------------------------------- #
+# Step sizes
+# --------------------------------------------------------------------------- #
+def resolve_step_size(step_size: StepSize, count: Array) -> Any:
+    """Value of the step size at step ``count`` (constant or schedule)."""
+    return step_size(count) if callable(step_size) else step_size
+
+
+def step_tree(step_size: StepSize, count: Array, position: ArrayTree) -> ArrayTree:
+    """The step at ``count`` as a pytree matching ``position``."""
+    value = resolve_step_size(step_size, count)
+    return broadcast_like(value, position, "step_size")
+
+
+def mean_step(steps: ArrayTree) -> Array:
+    """One number summarising a (possibly per-coordinate) step, for ``info``."""
+    leaves = jax.tree.leaves(steps)
+    total = sum(jnp.sum(jnp.asarray(leaf, jnp.result_type(float))) for leaf in leaves)
+    return total / sum(max(np.size(leaf), 1) for leaf in leaves)
+
+
+def check_step_size(step_size: StepSize, name: str = "step_size") -> None:
+    """Reject a concrete step size that is not positive and finite."""
+    if step_size is None:
+        raise ValueError(f"`{name}` is required: a positive scalar, array, pytree or schedule.")
+    if callable(step_size):
+        try:
+            value = step_size(jnp.asarray(0, jnp.int32))
+        except Exception as err:  # a schedule that cannot be evaluated is a user error
+            raise ValueError(
+                f"`{name}` is callable but could not be evaluated at count 0 "
+                f"(a schedule must map an integer step count to a step size): {err}"
+            ) from err
+    else:
+        value = step_size
+    for leaf in jax.tree.leaves(value):
+        if not is_concrete(leaf):
+            continue
+        arr = np.asarray(leaf)
+        if not np.issubdtype(arr.dtype, np.number):
+            raise TypeError(f"`{name}` must be numeric; got dtype {arr.dtype}.")
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise ValueError(f"`{name}` must be positive and finite; got {arr}.")
+
+
+# --------------------------------------------------------------------------- #
+# Bounds
+# --------------------------------------------------------------------------- #
+def check_bounds(bounds: Bounds | None, boundary: str = "reflect") -> None:
+    if boundary not in BOUNDARY_MODES:
+        raise ValueError(f"`boundary` must be one of {BOUNDARY_MODES}; got {boundary!r}.")
+    if bounds is None:
+        return
+    if not isinstance(bounds, tuple | list) or len(bounds) != 2:
+        raise ValueError(f"`bounds` must be a pair (low, high); got {bounds!r}.")
+    low, high = bounds
+    for lo, hi in zip(jax.tree.leaves(low), jax.tree.leaves(high), strict=False):
+        if is_concrete(lo) and is_concrete(hi) and np.any(np.asarray(lo) >= np.asarray(hi)):
+            raise ValueError(f"`bounds` must have low < high everywhere; got low={lo}, high={hi}.")
+
+
+def _bound_trees(bounds: Bounds, position: ArrayTree) -> tuple[ArrayTree, ArrayTree]:
+    low, high = bounds
+    return broadcast_like(low, position, "bounds[0]"), broadcast_like(high, position, "bounds[1]")
+
+
+def _reflect(x: Array, low: Array, high: Array) -> Array:
+    """Fold ``x`` back into ``[low, high]`` by mirror reflection at the walls.
+
+    Exact for any overshoot (a path that crosses the box several times folds
+    back correctly); one-sided boxes (an infinite wall) reflect at the finite one.
+    """
+    width = high - low
+    both = jnp.isfinite(low) & jnp.isfinite(high)
+    safe_width = jnp.where(both, width, 1.0)
+    folded = jnp.mod(x - jnp.where(both, low, 0.0), 2 * safe_width)
+    folded = jnp.where(folded > safe_width, 2 * safe_width - folded, folded) + low
+    from_low = jnp.where(x < low, 2 * low - x, x)
+    from_high = jnp.where(x > high, 2 * high - x, x)
+    one_sided = jnp.where(jnp.isfinite(low), from_low, from_high)
+    return jnp.where(both, folded, one_sided).astype(jnp.result_type(x))
+
+
+def apply_bounds(position: ArrayTree, bounds: Bounds | None, boundary: str) -> ArrayTree:
+    """Bring a moved position back into the box (``reflect`` or ``clip``)."""
+    if bounds is None:
+        return position
+    low, high = _bound_trees(bounds, position)
+    if boundary == "clip":
+        return jax.tree.map(
+            lambda x, lo, hi: jnp.clip(x, lo, hi).astype(jnp.result_type(x)), position, low, high
+        )
+    return jax.tree.map(_reflect, position, low, high)
+
+
+def within_bounds(position: ArrayTree, bounds: Bounds | None) -> Array:
+    """Scalar bool: the position lies in the closed box (always true without bounds)."""
+    if bounds is None:
+        return jnp.asarray(True)
+    low, high = _bound_trees(bounds, position)
+    inside = jax.tree.map(lambda x, lo, hi: jnp.all((x >= lo) & (x <= hi)), position, low, high)
+    return jnp.all(jnp.stack(jax.tree.leaves(inside)))
+
+
+# --------------------------------------------------------------------------- #
+# The move
+# --------------------------------------------------------------------------- #
+def clip_score(score: ArrayTree, score_clip: Any | None) -> ArrayTree:
+    """Clip each coordinate of the score to ``[-score_clip, score_clip]``."""
+    if score_clip is None:
+        return score
+    clip = broadcast_like(score_clip, score, "score_clip")
+    return jax.tree.map(lambda s, c: jnp.clip(s, -c, c), score, clip)
+
+
+def langevin_move(
+    position: ArrayTree,
+    drift: ArrayTree,
+    steps: ArrayTree,
+    noise: ArrayTree,
+    temperature: Any = 1.0,
+) -> ArrayTree:
+    """``x + h * drift + sqrt(2 h T) * noise``, leaf by leaf."""
+
+    def move(x, d, h, xi):
+        h = jnp.asarray(h, jnp.result_type(x))
+        return x + h * d + jnp.sqrt(2 * h * temperature) * xi
+
+    return jax.tree.map(move, position, drift, steps, noise)
+
+
+# --------------------------------------------------------------------------- #
+# Log density and score
+# --------------------------------------------------------------------------- #
+def checked_init(
+    position: ArrayTree, value_and_score: ValueAndScoreFn
+) -> tuple[Array | None, ArrayTree]:
+    """Evaluate the target at the initial position, checking what it returns."""
+    check_position(position)
+    out_value, out_score = jax.eval_shape(value_and_score, position)
+    if out_value is not None and out_value.shape != ():
+        raise ValueError(
+            "`logdensity_fn` must return a scalar for a single position; it returned shape "
+            f"{out_value.shape}. (jl.run vmaps over chains itself: write the density of one.)"
+        )
+    if jax.tree.structure(out_score) != jax.tree.structure(position) or any(
+        s.shape != jnp.shape(p)
+        for s, p in zip(jax.tree.leaves(out_score), jax.tree.leaves(position), strict=True)
+    ):
+        raise ValueError(
+            "`score_fn` must return a pytree shaped like the position; got "
+            f"{jax.tree.map(lambda s: s.shape, out_score)} for a position shaped "
+            f"{jax.tree.map(jnp.shape, position)}."
+        )
+    value, score = value_and_score(position)
+    if value is not None and is_concrete(value) and not np.isfinite(np.asarray(value)):
+        raise ValueError(
+            f"The log density at the initial `position` is {float(value)}: start every chain "
+            "where the log density is finite (inside the support)."
+        )
+    return value, score
+
+
+def split_move_key(key: PRNGKey) -> tuple[PRNGKey, PRNGKey]:
+    """Two independent keys from one (move noise, accept/minibatch)."""
+    a, b = jax.random.split(key)
+    return a, b
+
+
+def check_inside(position: ArrayTree, bounds: Bounds | None) -> None:
+    """Reject an initial position outside the box (when values are concrete)."""
+    if bounds is None or not all(is_concrete(leaf) for leaf in jax.tree.leaves(position)):
+        return
+    if not bool(within_bounds(position, bounds)):
+        raise ValueError(
+            f"The initial `position` lies outside `bounds` {bounds}; start inside the box."
+        )

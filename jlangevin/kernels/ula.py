@@ -1,0 +1,179 @@
+"""Unadjusted Langevin algorithm (ULA).
+
+One step moves a position ``x`` (any pytree of float arrays) with::
+
+    x' = x + h * s(x) + sqrt(2 h) * xi,   xi ~ N(0, I),   s = grad log p
+
+No Metropolis correction: the chain is cheap (one gradient per step, no
+log density needed, so a learned score is enough) but its stationary law is
+biased by O(h). On N(0, sigma^2) the stationary variance is exactly
+``sigma^2 / (1 - h / (2 sigma^2))``.
+
+Texts that write ``x + (eps/2) grad log p + sqrt(eps) xi`` use ``h = eps / 2``.
+
+References
+----------
+G. O. Roberts and R. L. Tweedie (1996). Exponential convergence of Langevin
+distributions and their discrete approximations. Bernoulli 2(4).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
+
+from jlangevin.kernels import _langevin as lg
+from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, ScoreFn, StepSize
+
+
+class ULAState(NamedTuple):
+    """State of one ULA chain.
+
+    Attributes
+    ----------
+    position : pytree of the current position.
+    logdensity : log density at ``position`` (``None`` when only a score is known).
+    score : the score at ``position`` (what the next step needs: one gradient a step).
+    count : number of steps taken (drives schedules and the run's key stream).
+    """
+
+    position: ArrayTree
+    logdensity: Array | None
+    score: ArrayTree
+    count: Array
+
+
+class ULAInfo(NamedTuple):
+    """What one ULA step reports.
+
+    Attributes
+    ----------
+    diverged : the move produced a non-finite position or score; the chain then
+        stays where it was (nothing sampled is lost) and ``jl.run`` counts it.
+    step_size : the step used (its mean over coordinates when per-coordinate).
+    logdensity : log density at the new position (``None`` with a score only).
+    """
+
+    diverged: Array
+    step_size: Array
+    logdensity: Array | None
+
+
+def init(
+    position: ArrayTree,
+    logdensity_fn: LogDensityFn | None = None,
+    *,
+    score_fn: ScoreFn | None = None,
+) -> ULAState:
+    """Initial state at ``position`` (one chain).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels import ula
+    >>> state = ula.init(jnp.zeros(2), lambda x: -0.5 * jnp.sum(x**2))
+    >>> state.score
+    Array([-0., -0.], dtype=float32)
+    """
+    value_and_score = lg.value_and_score_fn(logdensity_fn, score_fn)
+    value, score = lg.checked_init(position, value_and_score)
+    return ULAState(position, value, score, jnp.zeros((), jnp.int32))
+
+
+def step(
+    key: PRNGKey,
+    state: ULAState,
+    logdensity_fn: LogDensityFn | None,
+    step_size: StepSize,
+    *,
+    score_fn: ScoreFn | None = None,
+    bounds: Bounds | None = None,
+    boundary: str = "reflect",
+    score_clip: Any | None = None,
+) -> tuple[ULAState, ULAInfo]:
+    """One ULA step.
+
+    Parameters
+    ----------
+    key : random key for this step.
+    state : current state.
+    logdensity_fn : ``position -> log p`` (up to a constant), or ``None`` with ``score_fn``.
+    step_size : ``h``: scalar, per-coordinate array/pytree, or ``count -> h`` schedule.
+    score_fn : ``position -> grad log p``, for when only the score is known.
+    bounds : ``(low, high)`` box; moves leaving it are reflected (or clipped).
+    boundary : ``"reflect"`` (default) or ``"clip"``.
+    score_clip : clip each score coordinate to ``[-score_clip, score_clip]``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from jlangevin.kernels import ula
+    >>> logp = lambda x: -0.5 * jnp.sum(x**2)
+    >>> state = ula.init(jnp.zeros(2), logp)
+    >>> state, info = ula.step(jax.random.key(0), state, logp, 0.1)
+    >>> bool(info.diverged)
+    False
+    """
+    value_and_score = lg.value_and_score_fn(logdensity_fn, score_fn)
+    steps = lg.step_tree(step_size, state.count, state.position)
+    noise = lg.normal_like(key, state.position)
+    drift = lg.clip_score(state.score, score_clip)
+    moved = lg.langevin_move(state.position, drift, steps, noise)
+    moved = lg.apply_bounds(moved, bounds, boundary)
+    value, score = value_and_score(moved)
+
+    ok = lg.tree_all_finite((moved, score))
+    if value is not None:
+        # -inf is allowed only if the user meant "outside the support"; a move there diverged.
+        ok = ok & jnp.isfinite(value)
+    new_state = ULAState(moved, value, score, state.count + 1)
+    kept = ULAState(state.position, state.logdensity, state.score, state.count + 1)
+    new_state = lg.tree_where(ok, new_state, kept)
+    info = ULAInfo(~ok, lg.mean_step(steps), new_state.logdensity)
+    return new_state, info
+
+
+def sampler(
+    logdensity_fn: LogDensityFn | None = None,
+    step_size: StepSize = None,
+    *,
+    score_fn: ScoreFn | None = None,
+    bounds: Bounds | None = None,
+    boundary: str = "reflect",
+    score_clip: Any | None = None,
+) -> lg.Sampler:
+    """ULA bound to a target: ``sampler.init(position)``, ``sampler.step(key, state)``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> import jlangevin as jl
+    >>> sampler = jl.ula(score_fn=lambda x: -x, step_size=0.05)
+    >>> state = sampler.init(jnp.zeros(3))
+    >>> state, info = jax.jit(sampler.step)(jax.random.key(0), state)
+    """
+    lg.value_and_score_fn(logdensity_fn, score_fn)  # validates the pair early
+    lg.check_step_size(step_size)
+    lg.check_bounds(bounds, boundary)
+
+    def init_fn(position: ArrayTree) -> ULAState:
+        lg.check_inside(position, bounds)
+        return init(position, logdensity_fn, score_fn=score_fn)
+
+    def step_fn(key: PRNGKey, state: ULAState) -> tuple[ULAState, ULAInfo]:
+        return step(
+            key,
+            state,
+            logdensity_fn,
+            step_size,
+            score_fn=score_fn,
+            bounds=bounds,
+            boundary=boundary,
+            score_clip=score_clip,
+        )
+
+    return lg.Sampler(init_fn, step_fn, ULAState, "ula", bounds)
+
+
+__all__ = ["ULAInfo", "ULAState", "init", "sampler", "step"]

@@ -1,0 +1,370 @@
+"""The driver: many chains, many steps, one compiled loop.
+
+``jl.run`` vmaps a bound sampler's ``step`` over the leading (chain) axis of
+the positions and ``lax.scan``s it over steps. It counts steps like this::
+
+    total steps run = burnin + num_steps
+    draws kept      = num_steps // thin   (num_steps must be a multiple of thin)
+    draw j          = the state after burn-in step count + (j + 1) * thin
+
+The key of step ``t`` of chain ``c`` is ``fold_in(fold_in(key, c), t)`` where
+``t`` is the chain's own step counter (``state.count``). It depends on nothing
+else, so a run split into chunks, or stopped and resumed from
+``trace.final_state`` with the same key, gives bit-identical draws to one
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jlangevin.kernels._langevin import Sampler, within_bounds
+from jlangevin.types import Array, ArrayTree, PRNGKey
+
+STORE_MODES = ("draws", "positions", "stats")
+
+
+class RunningStats(NamedTuple):
+    """Per-chain running moments of the kept draws (Welford's algorithm).
+
+    Attributes
+    ----------
+    count : number of draws folded in.
+    mean : per-chain mean, leaves ``(chains, *event)``.
+    m2 : per-chain sum of squared deviations; ``var = m2 / count``.
+    info_mean : per-chain mean of each numeric ``info`` field over kept draws.
+    """
+
+    count: Array
+    mean: ArrayTree
+    m2: ArrayTree
+    info_mean: Any
+
+    @property
+    def var(self) -> ArrayTree:
+        """Per-chain (population) variance of the kept draws."""
+        return jax.tree.map(lambda m2: m2 / self.count, self.m2)
+
+
+class Trace(NamedTuple):
+    """What :func:`run` returns.
+
+    Attributes
+    ----------
+    positions : kept draws, leaves ``(chains, draws, *event)`` (``store`` in
+        ``"draws"``/``"positions"``), else ``None``.
+    info : the kernel's info at each kept draw, leaves ``(chains, draws)``
+        (``store="draws"``), else ``None``.
+    final_state : the batched state after the last step: pass it back to
+        :func:`run` as ``positions`` to continue the same chains.
+    diverged : per chain, the number of diverged steps over the whole run,
+        burn-in included (all zeros when nothing went wrong).
+    stats : running per-chain moments (``store="stats"``), else ``None``.
+    values : what a callable ``store`` returned at each kept draw, leaves
+        ``(chains, draws, ...)``, else ``None``.
+    """
+
+    positions: ArrayTree | None
+    info: Any | None
+    final_state: Any
+    diverged: Array
+    stats: RunningStats | None = None
+    values: Any | None = None
+
+    @property
+    def num_diverged_chains(self) -> int:
+        """How many chains diverged at least once."""
+        return int(np.sum(np.asarray(self.diverged) > 0))
+
+    @property
+    def num_chains(self) -> int:
+        return int(np.shape(self.diverged)[0])
+
+
+# --------------------------------------------------------------------------- #
+# Input checks
+# --------------------------------------------------------------------------- #
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def _num_chains(tree: ArrayTree, name: str) -> int:
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        raise ValueError(f"`{name}` is an empty pytree.")
+    sizes = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in leaves}
+    if None in sizes or len(sizes) != 1:
+        raise ValueError(
+            f"Every leaf of `{name}` needs the same leading chain axis (chains, *event); got "
+            f"shapes {[jnp.shape(leaf) for leaf in leaves]}. For one chain use x[None]."
+        )
+    return sizes.pop()
+
+
+def _check_key(key: Any) -> PRNGKey:
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"`key` must be a single key; got a key array of shape {key.shape}.")
+        return key
+    arr = jnp.asarray(key) if isinstance(key, jax.Array | np.ndarray) else None
+    if arr is None or arr.dtype != jnp.uint32 or arr.shape != (2,):
+        raise TypeError(
+            "`key` must be a JAX random key: jax.random.key(seed) (or a legacy "
+            f"jax.random.PRNGKey); got {type(key).__name__}."
+        )
+    return jax.random.wrap_key_data(arr)
+
+
+def _initial_state(sampler: Sampler, positions: Any) -> Any:
+    """Batched state from positions (or a state to resume), with concrete checks."""
+    if isinstance(positions, sampler.state_type):
+        _num_chains(positions, "positions (a state)")
+        return positions
+    num_chains = _num_chains(positions, "positions")
+    # Initialise chain 0 alone, concretely, so shape/scalar/support errors name
+    # the argument instead of surfacing from inside vmap.
+    sampler.init(jax.tree.map(lambda x: x[0], positions))
+    state = jax.jit(jax.vmap(sampler.init))(positions)
+    logdensity = getattr(state, "logdensity", None)
+    if logdensity is not None:
+        bad = np.flatnonzero(~np.isfinite(np.asarray(logdensity)))
+        if bad.size:
+            raise ValueError(
+                f"The log density is not finite at the initial positions of {bad.size} of "
+                f"{num_chains} chains (first: {bad[:5].tolist()}); start inside the support."
+            )
+    if sampler.bounds is not None:
+        inside = np.asarray(jax.vmap(lambda p: within_bounds(p, sampler.bounds))(positions))
+        if not inside.all():
+            raise ValueError(
+                f"{int((~inside).sum())} of {num_chains} initial positions lie outside `bounds` "
+                f"{sampler.bounds} (first: {np.flatnonzero(~inside)[:5].tolist()})."
+            )
+    return state
+
+
+# --------------------------------------------------------------------------- #
+# The compiled loop
+# --------------------------------------------------------------------------- #
+def _welford(stats: RunningStats, position: ArrayTree, info: Any) -> RunningStats:
+    count = stats.count + 1
+    delta = jax.tree.map(lambda x, m: x - m, position, stats.mean)
+    mean = jax.tree.map(lambda m, d: m + d / count, stats.mean, delta)
+    m2 = jax.tree.map(lambda s, d, x, m: s + d * (x - m), stats.m2, delta, position, mean)
+    info_mean = jax.tree.map(lambda a, v: a + (v - a) / count, stats.info_mean, _numeric(info))
+    return RunningStats(count, mean, m2, info_mean)
+
+
+def _numeric(info: Any) -> Any:
+    return jax.tree.map(lambda v: jnp.asarray(v, jnp.result_type(float)), info)
+
+
+def _empty_stats(state: Any, info_shape: Any) -> RunningStats:
+    zeros = jax.tree.map(jnp.zeros_like, state.position)
+    info_zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.result_type(float)), info_shape)
+    return RunningStats(jnp.zeros((), jnp.int32), zeros, zeros, info_zeros)
+
+
+def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
+    """Compiled function advancing all chains by ``num_draws * thin`` steps."""
+
+    def one_step(chain_keys, carry):
+        state, diverged, stats = carry
+        keys = jax.vmap(jax.random.fold_in)(chain_keys, state.count)
+        state, info = jax.vmap(sampler.step)(keys, state)
+        diverged = diverged + info.diverged.astype(diverged.dtype)
+        return (state, diverged, stats), info
+
+    def kept_draw(chain_keys, carry, _):
+        carry, info = one_step(chain_keys, carry)
+        if thin > 1:
+            carry, info = jax.lax.fori_loop(
+                1, thin, lambda _, c: one_step(chain_keys, c[0]), (carry, info)
+            )
+        state, diverged, stats = carry
+        if store == "stats":
+            return (state, diverged, _welford(stats, state.position, info)), None
+        if store == "draws":
+            record = (state.position, info)
+        elif store == "positions":
+            record = state.position
+        else:
+            record = store(state, info)
+        return carry, record
+
+    @functools.partial(jax.jit, static_argnames=("num_draws", "keep"))
+    def chunk(chain_keys, carry, num_draws: int, keep: bool):
+        if not keep:  # burn-in: advance without recording (thin does not apply)
+
+            def burn(c, _):
+                return one_step(chain_keys, c)[0], None
+
+            carry, _ = jax.lax.scan(burn, carry, None, length=num_draws)
+            return carry, None
+        return jax.lax.scan(functools.partial(kept_draw, chain_keys), carry, None, length=num_draws)
+
+    return chunk
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
+    return _make_chunk(sampler, thin, store)
+
+
+def _chunk_fn(sampler: Sampler, thin: int, store: Any) -> Callable:
+    try:
+        return _cached_chunk(sampler, thin, store)
+    except TypeError:  # unhashable settings (array bounds, say): compile for this run only
+        return _make_chunk(sampler, thin, store)
+
+
+def _chunk_sizes(total: int, chunk: int) -> list[int]:
+    sizes = [chunk] * (total // chunk)
+    if total % chunk:
+        sizes.append(total % chunk)
+    return sizes
+
+
+def _to_chain_major(tree: Any) -> Any:
+    return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), tree)
+
+
+def run(
+    key: PRNGKey,
+    sampler: Sampler,
+    positions: ArrayTree,
+    num_steps: int,
+    *,
+    burnin: int = 0,
+    thin: int = 1,
+    store: str | Callable[[Any, Any], Any] = "draws",
+    chunk_size: int | None = None,
+    progress: bool = False,
+) -> Trace:
+    """Run many chains of ``sampler`` in one compiled loop.
+
+    Parameters
+    ----------
+    key : a JAX random key (typed ``jax.random.key`` or legacy uint32).
+    sampler : a bound sampler (``jl.ula(...)``, ``jl.mala(...)``, ``jl.sgld(...)``).
+    positions : initial positions, every leaf with a leading chain axis
+        ``(chains, *event)``; or a batched state (``trace.final_state``) to resume.
+    num_steps : steps after burn-in; ``num_steps // thin`` draws are kept.
+    burnin : steps run first and discarded (default 0).
+    thin : keep every ``thin``-th step (``num_steps`` must be a multiple).
+    store : what to keep per draw: ``"draws"`` (positions and info, default),
+        ``"positions"``, ``"stats"`` (running per-chain mean/variance only:
+        memory independent of the number of draws), or a function
+        ``(state, info) -> pytree`` whose outputs are stacked.
+    chunk_size : kept draws per compiled call (burn-in uses ``chunk_size * thin``
+        steps per call). Chunking bounds peak memory per call and drives the
+        progress bar; the draws are the same whatever the chunking.
+    progress : show a tqdm progress bar, updated between chunks (no host
+        round-trip inside the compiled loop).
+
+    Returns
+    -------
+    Trace
+        positions ``(chains, draws, *event)``, info ``(chains, draws)``, the final
+        state, per-chain diverged step counts and, for ``store="stats"``, moments.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> import jlangevin as jl
+    >>> sampler = jl.mala(lambda x: -0.5 * jnp.sum(x**2), step_size=0.5)
+    >>> trace = jl.run(jax.random.key(0), sampler, jnp.zeros((4, 2)), 100, burnin=50)
+    >>> trace.positions.shape
+    (4, 100, 2)
+    """
+    key = _check_key(key)
+    if not isinstance(sampler, Sampler):
+        raise TypeError(
+            "`sampler` must be a bound sampler such as jl.mala(logdensity_fn, step_size=...); "
+            f"got {type(sampler).__name__}."
+        )
+    num_steps = _check_int(num_steps, "num_steps", 0)
+    burnin = _check_int(burnin, "burnin", 0)
+    thin = _check_int(thin, "thin", 1)
+    if num_steps % thin:
+        raise ValueError(f"`num_steps` ({num_steps}) must be a multiple of `thin` ({thin}).")
+    if not callable(store) and store not in STORE_MODES:
+        raise ValueError(f"`store` must be one of {STORE_MODES} or a function; got {store!r}.")
+    num_draws = num_steps // thin
+    if chunk_size is not None:
+        chunk_size = _check_int(chunk_size, "chunk_size", 1)
+    elif progress:
+        chunk_size = max(1, math.ceil(num_draws / 50))
+
+    state = _initial_state(sampler, positions)
+    num_chains = _num_chains(state.position, "positions")
+    chain_keys = chain_keys_for(key, num_chains)
+    diverged = jnp.zeros((num_chains,), jnp.int32)
+    stats = None
+    if store == "stats":
+        info_shape = jax.eval_shape(
+            jax.vmap(sampler.step), jax.random.split(key, num_chains), state
+        )[1]
+        stats = _empty_stats(state, info_shape)
+    chunk = _chunk_fn(sampler, thin, store)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm  # only when asked for
+
+        bar = tqdm(total=burnin + num_steps, desc=f"{sampler.name} x{num_chains}", unit="step")
+
+    carry = (state, diverged, stats)
+    burn_chunk = burnin if chunk_size is None else chunk_size * thin
+    for size in _chunk_sizes(burnin, max(burn_chunk, 1)):
+        carry, _ = chunk(chain_keys, carry, num_draws=size, keep=False)
+        if bar is not None:
+            jax.block_until_ready(carry[1])
+            bar.update(size)
+    records = []
+    for size in _chunk_sizes(num_draws, chunk_size or max(num_draws, 1)):
+        carry, record = chunk(chain_keys, carry, num_draws=size, keep=True)
+        records.append(record)
+        if bar is not None:
+            jax.block_until_ready(carry[1])
+            bar.update(size * thin)
+    if bar is not None:
+        bar.close()
+
+    state, diverged, stats = carry
+    stacked = None
+    if records and records[0] is not None:
+        stacked = (
+            records[0]
+            if len(records) == 1
+            else jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *records)
+        )
+        stacked = _to_chain_major(stacked)
+    positions_out = info_out = values_out = None
+    if store == "draws" and stacked is not None:
+        positions_out, info_out = stacked
+    elif store == "positions":
+        positions_out = stacked
+    elif callable(store):
+        values_out = stacked
+    if store in ("draws", "positions") and num_draws == 0:
+        positions_out = jax.tree.map(lambda x: x[:, :0], state.position)
+    return Trace(positions_out, info_out, state, diverged, stats, values_out)
+
+
+def chain_keys_for(key: PRNGKey, num_chains: int) -> Array:
+    """The per-chain keys :func:`run` derives from ``key`` (for reproducing a step by hand)."""
+    key = _check_key(key)
+    return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_chains))
+
+
+__all__ = ["RunningStats", "Trace", "chain_keys_for", "run"]

@@ -1,0 +1,114 @@
+"""Step-size schedules: plain ``count -> value`` functions.
+
+A schedule is any function of the integer step count, so every optax schedule
+(``optax.exponential_decay``, ``optax.join_schedules``, ...) works unchanged as
+a ``step_size``, and these compose with optax's (``optax.join_schedules([jl.
+schedules.constant(1e-2), jl.schedules.polynomial(...)], [1000])``). Kernels
+evaluate the schedule at the chain's step count inside the compiled loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import jax.numpy as jnp
+
+from jlangevin.types import Array
+
+Schedule = Callable[[Array], Array]
+
+
+def _positive(value: float, name: str) -> float:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ValueError(f"`{name}` must be a positive finite number; got {value!r}.")
+    return float(value)
+
+
+def constant(value: float) -> Schedule:
+    """``h_t = value``.
+
+    Examples
+    --------
+    >>> import jlangevin as jl
+    >>> float(jl.schedules.constant(0.1)(7))
+    0.1
+    """
+    value = _positive(value, "value")
+    return lambda count: jnp.full((), value)
+
+
+def polynomial(a: float, b: float, gamma: float) -> Schedule:
+    """``h_t = a (b + t)^(-gamma)`` (Welling & Teh 2011).
+
+    SGLD converges for ``gamma`` in ``(0.5, 1]``: the steps sum to infinity
+    while their squares do not.
+
+    Examples
+    --------
+    >>> import jlangevin as jl
+    >>> sched = jl.schedules.polynomial(a=0.1, b=1.0, gamma=0.55)
+    >>> round(float(sched(0)), 6)
+    0.1
+    """
+    a, b = _positive(a, "a"), _positive(b, "b")
+    if not (isinstance(gamma, int | float) and 0 <= gamma):
+        raise ValueError(f"`gamma` must be a non-negative number; got {gamma!r}.")
+    return lambda count: a * (b + jnp.asarray(count, jnp.result_type(float))) ** (-gamma)
+
+
+def cyclical_cosine(initial: float, num_steps: int, num_cycles: int) -> Schedule:
+    """Cyclical cosine steps (Zhang et al. 2020, cSG-MCMC).
+
+    ``h_t = initial / 2 * (cos(pi * (t mod L) / L) + 1)`` with cycle length
+    ``L = ceil(num_steps / num_cycles)``: each cycle starts large (exploration)
+    and shrinks towards 0 (sampling).
+
+    Examples
+    --------
+    >>> import jlangevin as jl
+    >>> sched = jl.schedules.cyclical_cosine(0.1, num_steps=100, num_cycles=4)
+    >>> float(sched(0)), float(sched(25))
+    (0.1, 0.1)
+    """
+    initial = _positive(initial, "initial")
+    if not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"`num_steps` must be a positive integer; got {num_steps!r}.")
+    if not isinstance(num_cycles, int) or not 1 <= num_cycles <= num_steps:
+        raise ValueError(f"`num_cycles` must be an integer in [1, num_steps]; got {num_cycles!r}.")
+    length = math.ceil(num_steps / num_cycles)
+
+    def schedule(count: Array) -> Array:
+        phase = jnp.mod(jnp.asarray(count, jnp.int32), length) / length
+        return initial / 2 * (jnp.cos(jnp.pi * phase) + 1)
+
+    return schedule
+
+
+def geometric(initial: float, final: float, num_steps: int) -> Schedule:
+    """Geometric annealing from ``initial`` to ``final`` over ``num_steps``, then flat.
+
+    ``h_t = initial * (final / initial)^(min(t, num_steps) / num_steps)``. Since
+    the Langevin noise has scale ``sqrt(2 h)``, lowering the step lowers the
+    step and the noise together (the noise as the square root of the ratio).
+
+    Examples
+    --------
+    >>> import jlangevin as jl
+    >>> sched = jl.schedules.geometric(1.0, 0.01, num_steps=10)
+    >>> round(float(sched(5)), 4), round(float(sched(50)), 4)
+    (0.1, 0.01)
+    """
+    initial, final = _positive(initial, "initial"), _positive(final, "final")
+    if not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"`num_steps` must be a positive integer; got {num_steps!r}.")
+    log_ratio = math.log(final / initial)
+
+    def schedule(count: Array) -> Array:
+        frac = jnp.minimum(jnp.asarray(count, jnp.result_type(float)), num_steps) / num_steps
+        return initial * jnp.exp(log_ratio * frac)
+
+    return schedule
+
+
+__all__ = ["constant", "cyclical_cosine", "geometric", "polynomial"]
