@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jlangevin.gradients import value_and_score_fn
 from jlangevin.kernels import _langevin as lg
 from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, ScoreFn, StepSize
 
@@ -83,7 +84,7 @@ def init(
             "MALA needs `logdensity_fn` for its acceptance ratio (a score alone is "
             "not enough; use ULA or SGLD with `score_fn`)."
         )
-    value, score = lg.checked_init(position, lg.value_and_score_fn(logdensity_fn, score_fn))
+    value, score = lg.checked_init(position, value_and_score_fn(logdensity_fn, score_fn))
     return MALAState(position, value, score, jnp.zeros((), jnp.int32))
 
 
@@ -134,7 +135,7 @@ def step(
     >>> info.is_accepted.dtype
     dtype('bool')
     """
-    value_and_score = lg.value_and_score_fn(logdensity_fn, score_fn)
+    value_and_score = value_and_score_fn(logdensity_fn, score_fn)
     key_move, key_accept = lg.split_move_key(key)
     x = state.position
     steps = lg.step_tree(step_size, state.count, x)

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 
+from jlangevin.gradients import value_and_score_fn
 from jlangevin.kernels import _langevin as lg
 from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, ScoreFn, StepSize
 
@@ -76,7 +77,7 @@ def init(
     >>> state.score
     Array([-0., -0.], dtype=float32)
     """
-    value_and_score = lg.value_and_score_fn(logdensity_fn, score_fn)
+    value_and_score = value_and_score_fn(logdensity_fn, score_fn)
     value, score = lg.checked_init(position, value_and_score)
     return ULAState(position, value, score, jnp.zeros((), jnp.int32))
 
@@ -115,7 +116,7 @@ def step(
     >>> bool(info.diverged)
     False
     """
-    value_and_score = lg.value_and_score_fn(logdensity_fn, score_fn)
+    value_and_score = value_and_score_fn(logdensity_fn, score_fn)
     steps = lg.step_tree(step_size, state.count, state.position)
     noise = lg.normal_like(key, state.position)
     drift = lg.clip_score(state.score, score_clip)
@@ -153,7 +154,7 @@ def sampler(
     >>> state = sampler.init(jnp.zeros(3))
     >>> state, info = jax.jit(sampler.step)(jax.random.key(0), state)
     """
-    lg.value_and_score_fn(logdensity_fn, score_fn)  # validates the pair early
+    value_and_score_fn(logdensity_fn, score_fn)  # validates the pair early
     lg.check_step_size(step_size)
     lg.check_bounds(bounds, boundary)
 
