@@ -29,6 +29,21 @@ EstimateFn = Callable[[PRNGKey, ArrayTree], tuple[Array | None, ArrayTree]]
 ValueAndScoreFn = Callable[[ArrayTree], tuple[Array | None, ArrayTree]]
 
 
+def _scalar_checked(logdensity_fn: LogDensityFn) -> LogDensityFn:
+    """The same function, raising a clear error (at trace time) for a non-scalar output."""
+
+    def checked(position: ArrayTree) -> Array:
+        value = logdensity_fn(position)
+        if jnp.shape(value) != ():
+            raise ValueError(
+                "`logdensity_fn` must return a scalar for a single position; it returned shape "
+                f"{jnp.shape(value)}. (jl.run vmaps over chains itself: write the density of one.)"
+            )
+        return value
+
+    return checked
+
+
 def value_and_score_fn(
     logdensity_fn: LogDensityFn | None, score_fn: ScoreFn | None
 ) -> ValueAndScoreFn:
@@ -46,7 +61,7 @@ def value_and_score_fn(
     if score_fn is not None and not callable(score_fn):
         raise TypeError(f"`score_fn` must be callable; got {type(score_fn).__name__}.")
     if score_fn is None:
-        return jax.value_and_grad(logdensity_fn)
+        return jax.value_and_grad(_scalar_checked(logdensity_fn))
     if logdensity_fn is None:
         return lambda position: (None, score_fn(position))
     return lambda position: (logdensity_fn(position), score_fn(position))

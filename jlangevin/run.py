@@ -198,7 +198,7 @@ def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
         elif store == "positions":
             record = state.position
         else:
-            record = store(state, info)
+            record = jax.vmap(store)(state, info)  # the user writes it for one chain
         return carry, record
 
     @functools.partial(jax.jit, static_argnames=("num_draws", "keep"))
@@ -264,7 +264,8 @@ def run(
     store : what to keep per draw: ``"draws"`` (positions and info, default),
         ``"positions"``, ``"stats"`` (running per-chain mean/variance only:
         memory independent of the number of draws), or a function
-        ``(state, info) -> pytree`` whose outputs are stacked.
+        ``(state, info) -> pytree`` of one chain's state and info, whose outputs
+        are stacked into ``trace.values``.
     chunk_size : kept draws per compiled call (burn-in uses ``chunk_size * thin``
         steps per call). Chunking bounds peak memory per call and drives the
         progress bar; the draws are the same whatever the chunking.
@@ -357,7 +358,7 @@ def run(
     elif callable(store):
         values_out = stacked
     if store in ("draws", "positions") and num_draws == 0:
-        positions_out = jax.tree.map(lambda x: x[:, :0], state.position)
+        positions_out = jax.tree.map(lambda x: x[:, None][:, :0], state.position)
     return Trace(positions_out, info_out, state, diverged, stats, values_out)
 
 

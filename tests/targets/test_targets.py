@@ -1,0 +1,93 @@
+"""Targets: exact constants against independent quadrature, exact samplers against exact moments."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import jlangevin as jl
+
+
+def test_quartic_constants():
+    target = jl.targets.quartic()
+    assert jl.targets.QUARTIC_NORMALIZER == pytest.approx(0.98887066, abs=1e-8)
+    poly = lambda x: (x - 0.4) ** 4 - (x - 0.2) ** 2 + 0.6  # noqa: E731
+    z = integrate.quad(poly, -0.7, 1.5)[0]
+    mean = integrate.quad(lambda x: x * poly(x), -0.7, 1.5)[0] / z
+    var = integrate.quad(lambda x: (x - mean) ** 2 * poly(x), -0.7, 1.5)[0] / z
+    assert target.mean[0] == pytest.approx(0.0410720, abs=1e-7) == mean
+    assert target.var[0] == pytest.approx(0.2852582, abs=1e-7) == pytest.approx(var)
+    xs = np.linspace(-0.7, 1.5, 23)
+    cdf_quad = [integrate.quad(poly, -0.7, x)[0] / z for x in xs]
+    np.testing.assert_allclose(np.asarray(target.cdf(jnp.asarray(xs))), cdf_quad, atol=2e-6)
+    assert float(target.logdensity(jnp.asarray([2.0]))) == -np.inf
+    assert np.isfinite(np.asarray(target.score(jnp.asarray([2.0])))).all()
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        jl.targets.quartic(),
+        jl.targets.gaussian([1.0, -1.0], [[1.0, 0.8], [0.8, 2.0]]),
+        jl.targets.gaussian_mixture([0.3, 0.7], [[-2.0, 0.0], [1.0, 1.0]], [0.5, 1.0]),
+        jl.targets.dice(),
+        jl.targets.ellipse(radii=(2.0, 1.0), centre=(1.0, -1.0)),
+        jl.targets.banana(),
+    ],
+    ids=lambda t: t.name,
+)
+def test_exact_sampler_matches_exact_moments_and_cdfs(target):
+    n = 40_000
+    x = np.asarray(target.sample(jax.random.key(0), n), float)
+    assert x.shape == (n, target.dim)
+    se_mean = x.std(axis=0) / np.sqrt(n)
+    assert np.all(np.abs(x.mean(axis=0) - target.mean) < 4 * se_mean)
+    sq = (x - target.mean) ** 2
+    assert np.all(np.abs(sq.mean(axis=0) - target.var) < 4 * sq.std(axis=0) / np.sqrt(n))
+    for i, cdf in enumerate(target.marginal_cdfs):
+        if cdf is not None:
+            assert stats.kstest(x[:, i], lambda v, c=cdf: np.asarray(c(v))).pvalue > 0.01
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        jl.targets.gaussian([0.5, 0.0], scale=[1.0, 2.0]),
+        jl.targets.ellipse(),
+        jl.targets.banana(),
+        jl.targets.gaussian_mixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.0]], [0.4, 0.4]),
+    ],
+    ids=lambda t: t.name,
+)
+def test_two_d_densities_are_normalized(target):
+    grid = np.linspace(-12, 12, 1201)
+    xx, yy = np.meshgrid(grid, grid, indexing="ij")
+    p = np.asarray(target.pdf(jnp.stack([xx, yy], axis=-1)), float)
+    assert p.sum() * (grid[1] - grid[0]) ** 2 == pytest.approx(1.0, abs=1e-3)
+
+
+def test_noised_mixture_score_is_the_convolution():
+    w, mu, sd = [0.4, 0.6], [[-1.0], [2.0]], [0.3, 0.5]
+    noised = jl.targets.noised_mixture(w, mu, sd, sigma=0.7)
+    x = np.linspace(-4, 5, 7)
+    dens = sum(
+        wk * stats.norm.pdf(x, m[0], np.hypot(s, 0.7)) for wk, m, s in zip(w, mu, sd, strict=True)
+    )
+    got = np.exp([float(noised.logdensity(jnp.asarray([v]))) for v in x])
+    np.testing.assert_allclose(got, dens, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: jl.targets.gaussian([0.0, 0.0], [[1.0, 2.0], [2.0, 1.0]]), "positive definite"),
+        (lambda: jl.targets.gaussian([0.0], scale=[-1.0]), "scale"),
+        (lambda: jl.targets.gaussian_mixture([0.5, 0.5], [[0.0]], [1.0]), "means"),
+        (lambda: jl.targets.ellipse(radii=(0.0, 1.0)), "radii"),
+        (lambda: jl.targets.dice(scale=0.0), "scale"),
+    ],
+)
+def test_bad_parameters(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
