@@ -137,3 +137,18 @@ def test_zero_kept_draws():
     trace = jl.run(jax.random.key(0), SAMPLERS["ula"](), jnp.zeros((2, 3)), 0, burnin=5)
     assert trace.positions.shape == (2, 0, 3)
     np.testing.assert_array_equal(trace.final_state.count, 5)
+
+
+def test_float64_when_x64_is_enabled():
+    import subprocess
+    import sys
+
+    code = (
+        "import jax; jax.config.update('jax_enable_x64', True)\n"
+        "import jax.numpy as jnp, jlangevin as jl\n"
+        "s = jl.mala(lambda x: -0.5 * jnp.sum(x**2), step_size=0.5)\n"
+        "t = jl.run(jax.random.key(0), s, jnp.zeros((2, 2)), 10)\n"
+        "print(t.positions.dtype, t.info.acceptance_rate.dtype, t.info.logdensity.dtype)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["float64", "float64", "float64"]

@@ -1,0 +1,3 @@
+from jlangevin.cli import main
+
+raise SystemExit(main())
