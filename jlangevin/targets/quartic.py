@@ -30,8 +30,10 @@ NORMALIZER = _moment(0)
 def quartic() -> Target:
     """``p(x) = ((x-0.4)^4 - (x-0.2)^2 + 0.6) / Z`` on ``[-0.7, 1.5]``.
 
-    Bimodal, with a deep trough near ``x = 0.41`` (where ``p`` drops to
-    about 0.0095) and density that does not vanish at the walls. Everything
+    Highest at the left wall (``p(-0.7) = 1.268``), a local maximum near
+    ``x = 0.178``, a deep trough near ``x = 1.191`` (where ``p`` drops to about
+    0.0095) and a second rise to ``p(1.5) = 0.378``: mass sits against both walls,
+    so boundary handling matters. Everything
     is exact: ``Z = 0.98887066...``, mean ``0.0410720``, variance ``0.2852582``,
     the CDF is the integrated polynomial, and exact draws come from inverting it.
 
