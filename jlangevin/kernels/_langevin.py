@@ -13,6 +13,7 @@ that turn user mistakes into clear errors before XLA sees them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -94,6 +95,29 @@ def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
         for k, x in zip(keys, leaves, strict=True)
     ]
     return jax.tree.unflatten(tree_def, draws)
+
+
+def normal_and_log_uniform(key: PRNGKey, tree: ArrayTree) -> tuple[ArrayTree, Array]:
+    """Normal draws shaped like ``tree`` and ``log u``, ``u ~ U(0, 1]``, from one random call.
+
+    A MALA step needs both. Drawing them together, as ``size + 1`` uniforms on
+    ``(-1, 1)``, costs one pass of the random bit generator instead of a key
+    split plus two calls (which, with one key per chain, dominates the step in
+    low dimension). The normals are ``sqrt(2) erfinv(v)``, exactly as
+    ``jax.random.normal`` makes them; the last uniform is mapped to ``(0, 1]``.
+    """
+    leaves, tree_def = jax.tree.flatten(tree)
+    dtype = jnp.result_type(*leaves)
+    sizes = [math.prod(jnp.shape(leaf)) for leaf in leaves]
+    low = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype))
+    v = jax.random.uniform(key, (sum(sizes) + 1,), dtype, minval=low, maxval=1.0)
+    z = np.sqrt(2.0).astype(dtype) * jax.lax.erf_inv(v[:-1])
+    draws, start = [], 0
+    for leaf, size in zip(leaves, sizes, strict=True):
+        part = z[start : start + size].reshape(jnp.shape(leaf))
+        draws.append(part.astype(jnp.result_type(leaf)))
+        start += size
+    return jax.tree.unflatten(tree_def, draws), jnp.log(0.5 * (v[-1] + 1.0))
 
 
 # --------------------------------------------------------------------------- #

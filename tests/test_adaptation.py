@@ -1,0 +1,189 @@
+"""MALA warm-up: windows, dual averaging, Welford, and the acceptance claims."""
+
+import itertools
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jlangevin as jl
+from jlangevin import adaptation
+
+
+def _rotated_cov(dim: int, sd: np.ndarray, seed: int = 0) -> np.ndarray:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(dim, dim)))
+    cov = q @ np.diag(sd**2) @ q.T
+    return 0.5 * (cov + cov.T)
+
+
+def _rhat_ess(x: np.ndarray) -> tuple[float, float]:
+    ds = az.convert_to_dataset({"x": np.asarray(x, float)})
+    return float(np.max(az.rhat(ds).x.values)), float(np.min(az.ess(ds).x.values))
+
+
+def _adapted_run(target, preconditioner, num_warmup, num_draws, seed=0):
+    x0 = jax.random.normal(jax.random.key(seed), (4, target.dim))
+    sampler, state, info = adaptation.mala_warmup(
+        jax.random.key(seed + 1), target.logdensity, x0, num_warmup, preconditioner=preconditioner
+    )
+    trace = jl.run(jax.random.key(seed + 2), sampler, state, num_draws)
+    return trace, info
+
+
+def _best_scalar_min_ess(target, steps, num_draws, num_warmup):
+    x0 = jax.random.normal(jax.random.key(0), (4, target.dim))
+    best = 0.0
+    for h in steps:
+        trace = jl.run(
+            jax.random.key(1), jl.mala(target.logdensity, h), x0, num_draws, burnin=num_warmup
+        )
+        best = max(best, _rhat_ess(trace.positions)[1])
+    return best
+
+
+# --------------------------------------------------------------------------- #
+# Pieces
+# --------------------------------------------------------------------------- #
+def test_window_schedule_is_stan_like():
+    assert adaptation.window_schedule(1000) == (
+        (75, 100),
+        (100, 150),
+        (150, 250),
+        (250, 450),
+        (450, 850),
+    )
+    small = adaptation.window_schedule(100)  # 15% / 75% / 10%
+    assert small[0][0] == 15 and small[-1][1] == 90
+    for windows in (adaptation.window_schedule(n) for n in (20, 157, 2000, 5001)):
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
+
+
+def test_dual_averaging_reaches_target_on_known_curve():
+    # acceptance(eps) = exp(-eps): the fixed point for target 0.574 is -log(0.574).
+    da = adaptation.dual_averaging_init(jnp.asarray(5.0))
+    for _ in range(3000):
+        da = adaptation.dual_averaging_update(da, jnp.exp(-jnp.exp(da.log_step)), 0.574)
+    np.testing.assert_allclose(np.exp(da.log_step_avg), -np.log(0.574), rtol=0.02)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_welford_pooled_matches_numpy(dense):
+    draws = np.random.default_rng(0).normal(size=(7, 4, 3)) * [1.0, 2.0, 0.5]
+    stats = adaptation.welford_init(3, dense, jnp.float32)
+    for batch in draws:
+        stats = adaptation.welford_update(stats, jnp.asarray(batch, jnp.float32))
+    flat = draws.reshape(-1, 3)
+    expected = np.cov(flat.T) if dense else flat.var(axis=0, ddof=1)
+    np.testing.assert_allclose(stats.m2 / (stats.count - 1), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(stats.mean, flat.mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_geometric_mean_metric_recovers_gaussian_covariance():
+    cov = _rotated_cov(4, np.array([0.3, 1.0, 2.0, 3.0]))
+    draws_cov = _rotated_cov(4, np.array([1.0, 1.0, 1.0, 0.5]), seed=3)  # any draws law
+    prec = np.linalg.inv(cov)
+    metric = adaptation.geometric_mean_metric(
+        jnp.asarray(draws_cov), jnp.asarray(prec @ draws_cov @ prec)
+    )
+    np.testing.assert_allclose(metric, cov, rtol=1e-3, atol=1e-3 * np.max(cov))
+
+
+# --------------------------------------------------------------------------- #
+# Behaviour
+# --------------------------------------------------------------------------- #
+def test_adapted_diagonal_mala_fast_claims():
+    """10-D, standard deviations 0.01..10: adapted MALA mixes; no scalar step does."""
+    sd = np.geomspace(0.01, 10.0, 10)
+    target = jl.targets.gaussian(np.zeros(10), scale=sd)
+    trace, info = _adapted_run(target, "diagonal", 1000, 2000)
+    rhat, ess = _rhat_ess(trace.positions)
+    assert rhat < 1.01 and ess > 400, (rhat, ess)
+    accept = float(np.mean(trace.info.acceptance_rate))
+    assert abs(accept - 0.574) < 0.05, accept
+    # Moments against the exact ones, MCSE-based.
+    x = np.asarray(trace.positions, float)
+    ds = az.convert_to_dataset({"x": x, "x2": x**2})
+    ess_x, ess_x2 = az.ess(ds).x.values, az.ess(ds).x2.values
+    flat = x.reshape(-1, 10)
+    assert np.all(np.abs(flat.mean(0)) < 4 * flat.std(0) / np.sqrt(ess_x))
+    second = (flat**2).mean(0)
+    assert np.all(np.abs(second - sd**2) < 4 * (flat**2).std(0) / np.sqrt(ess_x2))
+    # The learnt variances are those of the target (up to warm-up noise).
+    np.testing.assert_allclose(info.preconditioner / sd**2, 1.0, atol=0.5)
+    best_scalar = _best_scalar_min_ess(target, np.geomspace(1e-5, 1e-3, 3), 2000, 1000)
+    assert best_scalar < 400, best_scalar
+
+
+def test_dense_beats_diagonal_on_rotated_gaussian_fast():
+    sd = np.geomspace(0.01, 10.0, 10)
+    target = jl.targets.gaussian(np.zeros(10), _rotated_cov(10, sd))
+    dense, _ = _adapted_run(target, "dense", 1000, 2000)
+    rhat, ess = _rhat_ess(dense.positions)
+    assert rhat < 1.01 and ess > 400, (rhat, ess)
+    assert abs(float(np.mean(dense.info.acceptance_rate)) - 0.574) < 0.05
+    diagonal, _ = _adapted_run(target, "diagonal", 1000, 2000)
+    assert _rhat_ess(diagonal.positions)[1] < 400
+
+
+def test_warmup_state_resumes_and_is_reproducible():
+    logp = lambda p: -0.5 * (jnp.sum(p["a"] ** 2) + jnp.sum((p["b"] / 3.0) ** 2))  # noqa: E731
+    positions = {"a": jnp.zeros((2, 2)), "b": jnp.ones((2, 3))}
+    out1 = adaptation.mala_warmup(jax.random.key(0), logp, positions, 100)
+    out2 = adaptation.mala_warmup(jax.random.key(0), logp, positions, 100)
+    np.testing.assert_array_equal(out1[1].position["b"], out2[1].position["b"])
+    sampler, state, info = out1
+    assert np.all(np.asarray(state.count) == 100)
+    assert info.acceptance_rate.shape == (100,) and info.preconditioner.shape == (5,)
+    trace = jl.run(jax.random.key(1), sampler, state, 10)
+    assert trace.positions["b"].shape == (2, 10, 3)
+    _, _, dense_info = adaptation.mala_warmup(
+        jax.random.key(0), logp, positions, 100, preconditioner="dense"
+    )
+    assert dense_info.cholesky.shape == (5, 5)
+
+
+def test_warmup_bad_input():
+    logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    x0 = jnp.zeros((2, 3))
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="num_steps"):
+        adaptation.mala_warmup(key, logp, x0, 10)
+    with pytest.raises(ValueError, match="target_acceptance"):
+        adaptation.mala_warmup(key, logp, x0, 100, target_acceptance=1.2)
+    with pytest.raises(ValueError, match="preconditioner"):
+        adaptation.mala_warmup(key, logp, x0, 100, preconditioner="full")
+    with pytest.raises(ValueError, match="shrinkage"):
+        adaptation.mala_warmup(key, logp, x0, 100, preconditioner="dense", shrinkage=2.0)
+    with pytest.raises(ValueError, match="initial_step_size"):
+        adaptation.mala_warmup(key, logp, x0, 100, initial_step_size=-1.0)
+    with pytest.raises(ValueError, match="positions"):
+        adaptation.mala_warmup(key, logp, jnp.zeros(()), 100)
+
+
+# --------------------------------------------------------------------------- #
+# The issue's acceptance claims, full size
+# --------------------------------------------------------------------------- #
+@pytest.mark.slow
+def test_acceptance_claims_100d():
+    sd = np.geomspace(0.01, 10.0, 100)
+    target = jl.targets.gaussian(np.zeros(100), scale=sd)
+    trace, _ = _adapted_run(target, "diagonal", 2000, 5000)
+    rhat, ess = _rhat_ess(trace.positions)
+    accept = float(np.mean(trace.info.acceptance_rate))
+    print(f"\nadapted diagonal: R-hat {rhat:.4f}, min ESS {ess:.0f}, acceptance {accept:.3f}")
+    assert rhat < 1.01 and ess > 400 and abs(accept - 0.574) < 0.05
+    best = _best_scalar_min_ess(target, np.geomspace(1e-5, 3e-4, 6), 5000, 2000)
+    print(f"best scalar step: min ESS {best:.0f}")
+    assert best < 400
+    rotated = jl.targets.gaussian(np.zeros(100), _rotated_cov(100, sd))
+    dense, _ = _adapted_run(rotated, "dense", 2000, 5000)
+    rhat_d, ess_d = _rhat_ess(dense.positions)
+    accept_d = float(np.mean(dense.info.acceptance_rate))
+    print(f"rotated, dense: R-hat {rhat_d:.4f}, min ESS {ess_d:.0f}, acceptance {accept_d:.3f}")
+    assert rhat_d < 1.01 and ess_d > 400 and abs(accept_d - 0.574) < 0.05
+    diag, _ = _adapted_run(rotated, "diagonal", 2000, 5000)
+    rhat_g, ess_g = _rhat_ess(diag.positions)
+    print(f"rotated, diagonal: R-hat {rhat_g:.4f}, min ESS {ess_g:.0f}")
+    assert not (rhat_g < 1.01 and ess_g > 400)
