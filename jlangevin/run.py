@@ -12,18 +12,27 @@ The key of step ``t`` of chain ``c`` is ``fold_in(fold_in(key, c), t)`` where
 else, so a run split into chunks, or stopped and resumed from
 ``trace.final_state`` with the same key, gives bit-identical draws to one
 uninterrupted run.
+
+Many devices: the chain axis is split across devices with ``jax.sharding``
+(a one-axis :class:`~jax.sharding.Mesh` named ``"chains"``). The initial state
+and the chain keys are placed with ``NamedSharding(mesh, PartitionSpec("chains"))``
+and the same compiled loop runs SPMD (XLA's partitioner does the work; chains
+never communicate). Every chain computes exactly what it computes on one
+device, so the draws are the same bits; the outputs stay sharded along chains.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jlangevin.kernels._langevin import Sampler, within_bounds
 from jlangevin.types import Array, ArrayTree, PRNGKey
@@ -124,16 +133,96 @@ def _check_key(key: Any) -> PRNGKey:
     return jax.random.wrap_key_data(arr)
 
 
+def _make_batched_init(sampler: Sampler) -> Callable:
+    """Compiled ``positions -> (state, inside bounds)`` for all chains at once."""
+
+    def init_all(positions: ArrayTree) -> tuple[Any, Array | None]:
+        state = jax.vmap(sampler.init)(positions)
+        inside = None
+        if sampler.bounds is not None:
+            inside = jax.vmap(lambda p: within_bounds(p, sampler.bounds))(positions)
+        return state, inside
+
+    return jax.jit(init_all)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_batched_init(sampler: Sampler) -> Callable:
+    return _make_batched_init(sampler)
+
+
+def _batched_init(sampler: Sampler) -> Callable:
+    # Cached per sampler: a fresh jit(vmap(init)) per call would recompile every
+    # time, a fixed cost that dominated short runs.
+    try:
+        return _cached_batched_init(sampler)
+    except TypeError:  # unhashable settings (array bounds, say): cache by identity
+        return _identity_cached("init", sampler, (), _make_batched_init)
+
+
+#: Compiled functions of samplers that cannot be hashed (array bounds, say),
+#: keyed by the sampler's identity (the entry keeps the sampler alive).
+_BY_IDENTITY: collections.OrderedDict = collections.OrderedDict()
+
+
+def _identity_cached(kind: str, sampler: Sampler, args: tuple, make: Callable) -> Callable:
+    key = (kind, id(sampler), *args)
+    hit = _BY_IDENTITY.get(key)
+    if hit is not None and hit[0] is sampler:
+        _BY_IDENTITY.move_to_end(key)
+        return hit[1]
+    fn = make(sampler, *args)
+    _BY_IDENTITY[key] = (sampler, fn)
+    while len(_BY_IDENTITY) > 64:
+        _BY_IDENTITY.popitem(last=False)
+    return fn
+
+
+def _one_chain_shapes(tree: ArrayTree) -> ArrayTree:
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x)[1:], jnp.result_type(x)), tree)
+
+
+def _check_init_shapes(sampler: Sampler, shapes: ArrayTree) -> None:
+    """Trace one chain's ``init`` abstractly, once per (sampler, shapes).
+
+    Tracing again on every call allocates enough to make the garbage collector
+    a visible cost of short runs in a long-lived process.
+    """
+    leaves, tree_def = jax.tree.flatten(shapes)
+    key: Any = (sampler, tree_def, tuple((leaf.shape, leaf.dtype) for leaf in leaves))
+    try:
+        if key in _INIT_CHECKED:
+            return
+    except TypeError:  # unhashable sampler (array bounds, say): check every time
+        key = None
+    jax.eval_shape(sampler.init, shapes)
+    if key is not None:
+        if len(_INIT_CHECKED) > 256:
+            _INIT_CHECKED.clear()
+        _INIT_CHECKED.add(key)
+
+
+_INIT_CHECKED: set = set()
+
+
 def _initial_state(sampler: Sampler, positions: Any) -> Any:
     """Batched state from positions (or a state to resume), with concrete checks."""
     if isinstance(positions, sampler.state_type):
         _num_chains(positions, "positions (a state)")
         return positions
     num_chains = _num_chains(positions, "positions")
-    # Initialise chain 0 alone, concretely, so shape/scalar/support errors name
-    # the argument instead of surfacing from inside vmap.
-    sampler.init(jax.tree.map(lambda x: x[0], positions))
-    state = jax.jit(jax.vmap(sampler.init))(positions)
+    # Trace one chain's init abstractly first, so shape/dtype/scalar errors name the
+    # argument instead of surfacing from inside vmap; the value checks follow, for
+    # every chain at once, on the batched result.
+    _check_init_shapes(sampler, _one_chain_shapes(positions))
+    state, inside = _batched_init(sampler)(positions)
+    if inside is not None:
+        inside = np.asarray(inside)
+        if not inside.all():
+            raise ValueError(
+                f"{int((~inside).sum())} of {num_chains} initial positions lie outside `bounds` "
+                f"{sampler.bounds} (first: {np.flatnonzero(~inside)[:5].tolist()})."
+            )
     logdensity = getattr(state, "logdensity", None)
     if logdensity is not None:
         bad = np.flatnonzero(~np.isfinite(np.asarray(logdensity)))
@@ -141,13 +230,6 @@ def _initial_state(sampler: Sampler, positions: Any) -> Any:
             raise ValueError(
                 f"The log density is not finite at the initial positions of {bad.size} of "
                 f"{num_chains} chains (first: {bad[:5].tolist()}); start inside the support."
-            )
-    if sampler.bounds is not None:
-        inside = np.asarray(jax.vmap(lambda p: within_bounds(p, sampler.bounds))(positions))
-        if not inside.all():
-            raise ValueError(
-                f"{int((~inside).sum())} of {num_chains} initial positions lie outside `bounds` "
-                f"{sampler.bounds} (first: {np.flatnonzero(~inside)[:5].tolist()})."
             )
     return state
 
@@ -157,10 +239,14 @@ def _initial_state(sampler: Sampler, positions: Any) -> Any:
 # --------------------------------------------------------------------------- #
 def _welford(stats: RunningStats, position: ArrayTree, info: Any) -> RunningStats:
     count = stats.count + 1
+    # Multiply by 1/count, written out: XLA may rewrite a division by a broadcast
+    # scalar into this on one device but not in the partitioned program, and the
+    # last bit would then depend on how the chains are placed.
+    inv = 1.0 / count.astype(jnp.result_type(float))
     delta = jax.tree.map(lambda x, m: x - m, position, stats.mean)
-    mean = jax.tree.map(lambda m, d: m + d / count, stats.mean, delta)
+    mean = jax.tree.map(lambda m, d: m + d * inv.astype(d.dtype), stats.mean, delta)
     m2 = jax.tree.map(lambda s, d, x, m: s + d * (x - m), stats.m2, delta, position, mean)
-    info_mean = jax.tree.map(lambda a, v: a + (v - a) / count, stats.info_mean, _numeric(info))
+    info_mean = jax.tree.map(lambda a, v: a + (v - a) * inv, stats.info_mean, _numeric(info))
     return RunningStats(count, mean, m2, info_mean)
 
 
@@ -210,7 +296,28 @@ def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
 
             carry, _ = jax.lax.scan(burn, carry, None, length=num_draws)
             return carry, None
-        return jax.lax.scan(functools.partial(kept_draw, chain_keys), carry, None, length=num_draws)
+        draw = functools.partial(kept_draw, chain_keys)
+        shapes = jax.eval_shape(lambda c: draw(c, None)[1], carry)
+        if shapes is None or any(s.ndim == 0 for s in jax.tree.leaves(shapes)):
+            carry, records = jax.lax.scan(draw, carry, None, length=num_draws)
+            return carry, _to_chain_major(records)
+
+        # Write each draw straight into chain-major buffers (chains, draws, ...):
+        # stacking draw-major and transposing afterwards costs a second pass over
+        # every stored value, which showed in the benchmarks.
+        def write(c, j):
+            carry, buffers = c
+            carry, record = draw(carry, None)
+            buffers = jax.tree.map(
+                lambda b, r: jax.lax.dynamic_update_index_in_dim(b, r, j, axis=1), buffers, record
+            )
+            return (carry, buffers), None
+
+        buffers = jax.tree.map(
+            lambda s: jnp.zeros((s.shape[0], num_draws, *s.shape[1:]), s.dtype), shapes
+        )
+        (carry, buffers), _ = jax.lax.scan(write, (carry, buffers), jnp.arange(num_draws))
+        return carry, buffers
 
     return chunk
 
@@ -223,8 +330,8 @@ def _cached_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
 def _chunk_fn(sampler: Sampler, thin: int, store: Any) -> Callable:
     try:
         return _cached_chunk(sampler, thin, store)
-    except TypeError:  # unhashable settings (array bounds, say): compile for this run only
-        return _make_chunk(sampler, thin, store)
+    except TypeError:  # unhashable settings (array bounds, say): cache by identity
+        return _identity_cached("chunk", sampler, (thin, store), _make_chunk)
 
 
 def _chunk_sizes(total: int, chunk: int) -> list[int]:
@@ -249,6 +356,7 @@ def run(
     store: str | Callable[[Any, Any], Any] = "draws",
     chunk_size: int | None = None,
     progress: bool = False,
+    devices: Sequence[jax.Device] | Mesh | None = None,
 ) -> Trace:
     """Run many chains of ``sampler`` in one compiled loop.
 
@@ -271,6 +379,14 @@ def run(
         progress bar; the draws are the same whatever the chunking.
     progress : show a tqdm progress bar, updated between chunks (no host
         round-trip inside the compiled loop).
+    devices : where the chains run. ``None`` (default): split the chains over
+        all local devices (all devices of all processes after
+        ``jax.distributed.initialize()``) when there are several and the
+        number of chains divides evenly among them, else run where the inputs
+        are (one device). A sequence of devices or a
+        :class:`~jax.sharding.Mesh` (the chain axis is split over all of its
+        axes) forces that placement; the chains must then divide evenly.
+        Placement never changes the draws.
 
     Returns
     -------
@@ -306,16 +422,20 @@ def run(
     elif progress:
         chunk_size = max(1, math.ceil(num_draws / 50))
 
+    sharding = chain_sharding(devices, _num_chains(positions, "positions"))
+    positions = _place(positions, sharding)
     state = _initial_state(sampler, positions)
     num_chains = _num_chains(state.position, "positions")
-    chain_keys = chain_keys_for(key, num_chains)
-    diverged = jnp.zeros((num_chains,), jnp.int32)
+    chain_keys = _place(chain_keys_for(key, num_chains), sharding)
+    diverged = _place(jnp.zeros((num_chains,), jnp.int32), sharding)
     stats = None
     if store == "stats":
-        info_shape = jax.eval_shape(
-            jax.vmap(sampler.step), jax.random.split(key, num_chains), state
-        )[1]
-        stats = _empty_stats(state, info_shape)
+        # One chain's info, abstractly (cached by jax per sampler), with the chain axis added.
+        info_one = jax.eval_shape(sampler.step, key, _one_chain_shapes(state))[1]
+        info_shape = jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct((num_chains, *s.shape), s.dtype), info_one
+        )
+        stats = _place(_empty_stats(state, info_shape), sharding)
     chunk = _chunk_fn(sampler, thin, store)
 
     bar = None
@@ -347,9 +467,8 @@ def run(
         stacked = (
             records[0]
             if len(records) == 1
-            else jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *records)
+            else jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *records)
         )
-        stacked = _to_chain_major(stacked)
     positions_out = info_out = values_out = None
     if store == "draws" and stacked is not None:
         positions_out, info_out = stacked
@@ -362,10 +481,57 @@ def run(
     return Trace(positions_out, info_out, state, diverged, stats, values_out)
 
 
+def chain_sharding(
+    devices: Sequence[jax.Device] | Mesh | None, num_chains: int
+) -> NamedSharding | None:
+    """The placement :func:`run` gives the chain axis (``None``: leave arrays where they are).
+
+    Parameters
+    ----------
+    devices : ``None`` for the default (all devices when there are several and
+        ``num_chains`` divides evenly among them), a sequence of devices, or a mesh.
+    num_chains : number of chains.
+    """
+    if devices is None:
+        found = jax.devices() if jax.process_count() > 1 else jax.local_devices()
+        if len(found) < 2 or num_chains % len(found):
+            return None
+        devices = found
+    if isinstance(devices, Mesh):
+        mesh = devices
+    else:
+        devices = list(devices)
+        if not devices or not all(isinstance(d, jax.Device) for d in devices):
+            raise TypeError(
+                "`devices` must be None, a non-empty sequence of jax devices or a "
+                f"jax.sharding.Mesh; got {devices!r}."
+            )
+        mesh = Mesh(np.asarray(devices), ("chains",))
+    if num_chains % mesh.devices.size:
+        raise ValueError(
+            f"`devices`: {num_chains} chains do not split evenly over {mesh.devices.size} "
+            "devices; use a multiple of the device count."
+        )
+    return NamedSharding(mesh, PartitionSpec(mesh.axis_names))
+
+
+def _place(tree: Any, sharding: NamedSharding | None) -> Any:
+    """Put chain-axis leaves on ``sharding`` (scalars replicated); no-op without one."""
+    if sharding is None:
+        return tree
+    replicated = NamedSharding(sharding.mesh, PartitionSpec())
+    return jax.tree.map(lambda x: jax.device_put(x, sharding if jnp.ndim(x) else replicated), tree)
+
+
 def chain_keys_for(key: PRNGKey, num_chains: int) -> Array:
     """The per-chain keys :func:`run` derives from ``key`` (for reproducing a step by hand)."""
-    key = _check_key(key)
+    return _chain_keys(_check_key(key), num_chains)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _chain_keys(key: PRNGKey, num_chains: int) -> Array:
+    # Compiled once per chain count: run eagerly, the vmap re-traced on every call.
     return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_chains))
 
 
-__all__ = ["RunningStats", "Trace", "chain_keys_for", "run"]
+__all__ = ["RunningStats", "Trace", "chain_keys_for", "chain_sharding", "run"]

@@ -1,0 +1,80 @@
+"""Many devices: the chain axis split over 4 (emulated CPU) devices gives the same bits.
+
+The check runs in a subprocess because the device count is fixed when JAX
+starts (``XLA_FLAGS=--xla_force_host_platform_device_count=4``).
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jlangevin as jl
+
+SCRIPT = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    import jlangevin as jl
+
+    assert jax.device_count() == 4, jax.devices()
+    logp = lambda x: -0.5 * jnp.sum(x**2) - 0.1 * jnp.sum(x**4)
+    x0 = jnp.linspace(-1.0, 1.0, 8 * 3).reshape(8, 3)
+    one = [jax.devices()[0]]
+    for sampler in (jl.mala(logp, step_size=0.3), jl.ula(logp, step_size=0.05)):
+        for store in ("draws", "stats"):
+            kw = dict(burnin=5, thin=2, store=store)
+            ref = jl.run(jax.random.key(3), sampler, x0, 24, devices=one, **kw)
+            for chunk in (None, 5):
+                out = jl.run(jax.random.key(3), sampler, x0, 24, chunk_size=chunk, **kw)
+                jax.tree.map(np.testing.assert_array_equal, out, ref)
+                leaf = out.positions if store == "draws" else out.stats.mean
+                assert len(leaf.sharding.device_set) == 4, leaf.sharding
+                assert len(out.final_state.position.sharding.device_set) == 4
+                shard_rows = {s.data.shape[0] for s in leaf.addressable_shards}
+                assert shard_rows == {2}, shard_rows
+            assert len(ref.final_state.position.sharding.device_set) == 1
+        # Resuming a sharded run continues the same chains.
+        first = jl.run(jax.random.key(4), sampler, x0, 10)
+        second = jl.run(jax.random.key(4), sampler, first.final_state, 10)
+        whole = jl.run(jax.random.key(4), sampler, x0, 20, devices=one)
+        np.testing.assert_array_equal(
+            np.concatenate([first.positions, second.positions], axis=1), whole.positions
+        )
+    # 6 chains do not split over 4 devices: the default stays on one device...
+    six = jl.run(jax.random.key(0), jl.ula(logp, step_size=0.05), x0[:6], 4)
+    assert len(six.positions.sharding.device_set) == 1
+    # ...and asking for all four is an error that names the argument.
+    try:
+        jl.run(jax.random.key(0), jl.ula(logp, step_size=0.05), x0[:6], 4, devices=jax.devices())
+    except ValueError as err:
+        assert "`devices`" in str(err)
+    else:
+        raise AssertionError("expected a ValueError")
+    print("SHARDING-OK")
+    """
+)
+
+
+def test_four_devices_give_the_same_draws_as_one():
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    ).strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SHARDING-OK" in result.stdout
+
+
+def test_devices_argument_is_checked():
+    sampler = jl.ula(lambda x: -0.5 * jnp.sum(x**2), step_size=0.1)
+    with pytest.raises(TypeError, match="devices"):
+        jl.run(jax.random.key(0), sampler, jnp.zeros((2, 1)), 3, devices=["cpu"])
+    trace = jl.run(jax.random.key(0), sampler, jnp.zeros((2, 1)), 3, devices=jax.devices()[:1])
+    assert trace.positions.shape == (2, 3, 1)
