@@ -13,6 +13,7 @@ that turn user mistakes into clear errors before XLA sees them.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -40,6 +41,28 @@ class Sampler(NamedTuple):
     state_type: type
     name: str
     bounds: Bounds | None = None
+
+
+def bind(
+    init: Callable[..., Any],
+    step: Callable[..., Any],
+    state_type: type,
+    name: str,
+    bounds: Bounds | None,
+    init_kwargs: dict[str, Any],
+    step_kwargs: dict[str, Any],
+) -> Sampler:
+    """A :class:`Sampler` from a kernel's ``init``/``step`` and the settings to bind.
+
+    ``init(position, **init_kwargs)`` after checking that the position lies in
+    ``bounds``; ``step(key, state, **step_kwargs)``.
+    """
+
+    def init_fn(position: ArrayTree) -> Any:
+        check_inside(position, bounds)
+        return init(position, **init_kwargs)
+
+    return Sampler(init_fn, functools.partial(step, **step_kwargs), state_type, name, bounds)
 
 
 # --------------------------------------------------------------------------- #

@@ -83,8 +83,12 @@ def init(
     logdensity_fn: LogDensityFn,
     *,
     score_fn: ScoreFn | None = None,
+    cholesky: Array | None = None,
 ) -> MALAState:
     """Initial state at ``position`` (one chain).
+
+    ``cholesky``, when the sampler will use a dense preconditioner, is only
+    checked here against the size of the position.
 
     Examples
     --------
@@ -99,6 +103,13 @@ def init(
             "MALA needs `logdensity_fn` for its acceptance ratio (a score alone is "
             "not enough; use ULA or SGLD with `score_fn`)."
         )
+    if cholesky is not None:
+        size = ravel_pytree(position)[0].size
+        if np.shape(cholesky) != (size, size):
+            raise ValueError(
+                f"`cholesky` must be ({size}, {size}) for a position of total size {size}; "
+                f"got shape {np.shape(cholesky)}."
+            )
     value, score = lg.checked_init(position, value_and_score_fn(logdensity_fn, score_fn))
     return MALAState(position, value, score, jnp.zeros((), jnp.int32))
 
@@ -293,30 +304,22 @@ def sampler(
             f"per-coordinate scales); got shape {np.shape(step_size)}."
         )
 
-    def init_fn(position: ArrayTree) -> MALAState:
-        lg.check_inside(position, bounds)
-        if cholesky is not None:
-            size = ravel_pytree(position)[0].size
-            if np.shape(cholesky) != (size, size):
-                raise ValueError(
-                    f"`cholesky` must be ({size}, {size}) for a position of total size {size}; "
-                    f"got shape {np.shape(cholesky)}."
-                )
-        return init(position, logdensity_fn, score_fn=score_fn)
-
-    def step_fn(key: PRNGKey, state: MALAState) -> tuple[MALAState, MALAInfo]:
-        return step(
-            key,
-            state,
-            logdensity_fn,
-            step_size,
-            score_fn=score_fn,
-            bounds=bounds,
-            score_clip=score_clip,
-            cholesky=cholesky,
-        )
-
-    return lg.Sampler(init_fn, step_fn, MALAState, "mala", bounds)
+    return lg.bind(
+        init,
+        step,
+        MALAState,
+        "mala",
+        bounds,
+        init_kwargs={"logdensity_fn": logdensity_fn, "score_fn": score_fn, "cholesky": cholesky},
+        step_kwargs={
+            "logdensity_fn": logdensity_fn,
+            "step_size": step_size,
+            "score_fn": score_fn,
+            "bounds": bounds,
+            "score_clip": score_clip,
+            "cholesky": cholesky,
+        },
+    )
 
 
 __all__ = [

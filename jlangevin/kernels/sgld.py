@@ -261,24 +261,23 @@ def sampler(
     ):
         raise ValueError(f"RMSProp needs 0 <= decay < 1 and eps > 0; got {preconditioner}.")
 
-    def init_fn(position: ArrayTree) -> SGLDState:
-        lg.check_inside(position, bounds)
-        return init(position, preconditioner=preconditioner)
-
-    def step_fn(key: PRNGKey, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
-        return step(
-            key,
-            state,
-            estimator,
-            step_size,
-            temperature=temperature,
-            preconditioner=preconditioner,
-            bounds=bounds,
-            boundary=boundary,
-            score_clip=score_clip,
-        )
-
-    return lg.Sampler(init_fn, step_fn, SGLDState, "sgld", bounds)
+    return lg.bind(
+        init,
+        step,
+        SGLDState,
+        "sgld",
+        bounds,
+        init_kwargs={"preconditioner": preconditioner},
+        step_kwargs={
+            "gradient_estimator": estimator,
+            "step_size": step_size,
+            "temperature": temperature,
+            "preconditioner": preconditioner,
+            "bounds": bounds,
+            "boundary": boundary,
+            "score_clip": score_clip,
+        },
+    )
 
 
 __all__ = ["RMSProp", "SGLDInfo", "SGLDState", "init", "sampler", "step"]

@@ -158,23 +158,22 @@ def sampler(
     lg.check_step_size(step_size)
     lg.check_bounds(bounds, boundary)
 
-    def init_fn(position: ArrayTree) -> ULAState:
-        lg.check_inside(position, bounds)
-        return init(position, logdensity_fn, score_fn=score_fn)
-
-    def step_fn(key: PRNGKey, state: ULAState) -> tuple[ULAState, ULAInfo]:
-        return step(
-            key,
-            state,
-            logdensity_fn,
-            step_size,
-            score_fn=score_fn,
-            bounds=bounds,
-            boundary=boundary,
-            score_clip=score_clip,
-        )
-
-    return lg.Sampler(init_fn, step_fn, ULAState, "ula", bounds)
+    return lg.bind(
+        init,
+        step,
+        ULAState,
+        "ula",
+        bounds,
+        init_kwargs={"logdensity_fn": logdensity_fn, "score_fn": score_fn},
+        step_kwargs={
+            "logdensity_fn": logdensity_fn,
+            "step_size": step_size,
+            "score_fn": score_fn,
+            "bounds": bounds,
+            "boundary": boundary,
+            "score_clip": score_clip,
+        },
+    )
 
 
 __all__ = ["ULAInfo", "ULAState", "init", "sampler", "step"]
