@@ -89,11 +89,15 @@ class GradientEstimator(NamedTuple):
     estimate : the function itself; calling the estimator calls it.
     num_data : size ``N`` of the full data set (``None`` for :func:`full`).
     batch_size : size ``n`` of each minibatch (``None`` for :func:`full`).
+    uses_key : whether ``estimate`` draws anything from its key; SGLD skips
+        splitting the step's key for one that does not (one random-number pass
+        less per chain and step).
     """
 
     estimate: EstimateFn
     num_data: int | None = None
     batch_size: int | None = None
+    uses_key: bool = True
 
     def __call__(self, key: PRNGKey, position: ArrayTree) -> tuple[Array | None, ArrayTree]:
         return self.estimate(key, position)
@@ -133,7 +137,7 @@ def full(
     Array([-1., -1.], dtype=float32)
     """
     value_and_score = value_and_score_fn(logdensity_fn, score_fn)
-    return GradientEstimator(lambda key, position: value_and_score(position))
+    return GradientEstimator(lambda key, position: value_and_score(position), uses_key=False)
 
 
 def _num_data(data: ArrayTree) -> int:

@@ -180,7 +180,10 @@ def step(
     >>> est = gradients.full(lambda x: -0.5 * jnp.sum(x**2))
     >>> state, info = sgld.step(jax.random.key(0), sgld.init(jnp.zeros(2)), est, 0.01)
     """
-    key_batch, key_noise = lg.split_move_key(key)
+    if getattr(gradient_estimator, "uses_key", True):
+        key_batch, key_noise = lg.split_move_key(key)
+    else:  # an exact gradient: the whole key goes to the noise
+        key_batch, key_noise = None, key
     x = state.position
     value, score = gradient_estimator(key_batch, x)
     score = lg.clip_score(score, score_clip)
