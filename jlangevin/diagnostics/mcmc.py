@@ -38,6 +38,19 @@ def _check_method(method: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"`method` must be one of {allowed}; got {method!r}.")
 
 
+def _per_coordinate_stat(
+    stat: str, draws: Any, what: str, min_chains: int = 1, **kwargs: Any
+) -> Any:
+    """ArviZ's ``stat`` for every coordinate of every leaf, after checking the draws."""
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+
+    def one(coords: np.ndarray) -> np.ndarray:
+        _check_draws(coords, what, min_chains=min_chains)
+        return _arviz_stat(stat, coords, **kwargs)
+
+    return per_coordinate(one, draws)
+
+
 def rhat(draws: Any, method: str = "rank") -> Any:
     """Potential scale reduction R-hat (rank-normalized split R-hat by default), per coordinate.
 
@@ -64,11 +77,7 @@ def rhat(draws: Any, method: str = "rank") -> Any:
     True
     """
 
-    def one(coords: np.ndarray) -> np.ndarray:
-        _check_draws(coords, "R-hat", min_chains=2)
-        return _arviz_stat("rhat", coords, method=method)
-
-    return per_coordinate(one, draws)
+    return _per_coordinate_stat("rhat", draws, "R-hat", min_chains=2, method=method)
 
 
 def ess(draws: Any, method: str = "bulk", *, prob: float | None = None) -> Any:
@@ -89,13 +98,7 @@ def ess(draws: Any, method: str = "bulk", *, prob: float | None = None) -> Any:
     True
     """
     _check_method(method, ESS_METHODS)
-    kwargs = {"method": method} if prob is None else {"method": method, "prob": prob}
-
-    def one(coords: np.ndarray) -> np.ndarray:
-        _check_draws(coords, "ESS")
-        return _arviz_stat("ess", coords, **kwargs)
-
-    return per_coordinate(one, draws)
+    return _per_coordinate_stat("ess", draws, "ESS", method=method, prob=prob)
 
 
 def mcse(draws: Any, method: str = "mean", *, prob: float | None = None) -> Any:
@@ -114,10 +117,4 @@ def mcse(draws: Any, method: str = "mean", *, prob: float | None = None) -> Any:
     0.01
     """
     _check_method(method, MCSE_METHODS)
-    kwargs = {"method": method} if prob is None else {"method": method, "prob": prob}
-
-    def one(coords: np.ndarray) -> np.ndarray:
-        _check_draws(coords, "MCSE")
-        return _arviz_stat("mcse", coords, **kwargs)
-
-    return per_coordinate(one, draws)
+    return _per_coordinate_stat("mcse", draws, "MCSE", method=method, prob=prob)
