@@ -146,36 +146,33 @@ def _make_batched_init(sampler: Sampler) -> Callable:
     return jax.jit(init_all)
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_batched_init(sampler: Sampler) -> Callable:
-    return _make_batched_init(sampler)
+#: Compiled functions per sampler, keyed by its identity (each entry keeps its
+#: sampler alive, so an id is never reused while its entry exists).
+_PER_SAMPLER: collections.OrderedDict = collections.OrderedDict()
+
+
+def _per_sampler(kind: str, sampler: Sampler, args: tuple, make: Callable) -> Any:
+    """``make(sampler, *args)``, memoized by the sampler's identity (LRU, 64 entries).
+
+    Samplers are built once and run many times; rebuilding ``jit(vmap(init))`` or
+    the chunk loop on every call would recompile every time, a fixed cost that
+    dominated short runs. Identity is the right key: two samplers built from the
+    same settings hold different closures anyway, and array settings are unhashable.
+    """
+    key = (kind, id(sampler), *args)
+    hit = _PER_SAMPLER.get(key)
+    if hit is not None and hit[0] is sampler:
+        _PER_SAMPLER.move_to_end(key)
+        return hit[1]
+    value = make(sampler, *args)
+    _PER_SAMPLER[key] = (sampler, value)
+    while len(_PER_SAMPLER) > 64:
+        _PER_SAMPLER.popitem(last=False)
+    return value
 
 
 def _batched_init(sampler: Sampler) -> Callable:
-    # Cached per sampler: a fresh jit(vmap(init)) per call would recompile every
-    # time, a fixed cost that dominated short runs.
-    try:
-        return _cached_batched_init(sampler)
-    except TypeError:  # unhashable settings (array bounds, say): cache by identity
-        return _identity_cached("init", sampler, (), _make_batched_init)
-
-
-#: Compiled functions of samplers that cannot be hashed (array bounds, say),
-#: keyed by the sampler's identity (the entry keeps the sampler alive).
-_BY_IDENTITY: collections.OrderedDict = collections.OrderedDict()
-
-
-def _identity_cached(kind: str, sampler: Sampler, args: tuple, make: Callable) -> Callable:
-    key = (kind, id(sampler), *args)
-    hit = _BY_IDENTITY.get(key)
-    if hit is not None and hit[0] is sampler:
-        _BY_IDENTITY.move_to_end(key)
-        return hit[1]
-    fn = make(sampler, *args)
-    _BY_IDENTITY[key] = (sampler, fn)
-    while len(_BY_IDENTITY) > 64:
-        _BY_IDENTITY.popitem(last=False)
-    return fn
+    return _per_sampler("init", sampler, (), _make_batched_init)
 
 
 def _one_chain_shapes(tree: ArrayTree) -> ArrayTree:
@@ -185,24 +182,13 @@ def _one_chain_shapes(tree: ArrayTree) -> ArrayTree:
 def _check_init_shapes(sampler: Sampler, shapes: ArrayTree) -> None:
     """Trace one chain's ``init`` abstractly, once per (sampler, shapes).
 
-    Tracing again on every call allocates enough to make the garbage collector
-    a visible cost of short runs in a long-lived process.
+    Errors in the user's functions (shapes, a non-scalar log density) then name
+    the argument instead of surfacing from inside vmap; tracing again on every
+    call would cost short runs in a long-lived process.
     """
     leaves, tree_def = jax.tree.flatten(shapes)
-    key: Any = (sampler, tree_def, tuple((leaf.shape, leaf.dtype) for leaf in leaves))
-    try:
-        if key in _INIT_CHECKED:
-            return
-    except TypeError:  # unhashable sampler (array bounds, say): check every time
-        key = None
-    jax.eval_shape(sampler.init, shapes)
-    if key is not None:
-        if len(_INIT_CHECKED) > 256:
-            _INIT_CHECKED.clear()
-        _INIT_CHECKED.add(key)
-
-
-_INIT_CHECKED: set = set()
+    signature = (tree_def, tuple((leaf.shape, leaf.dtype) for leaf in leaves))
+    _per_sampler("init-shapes", sampler, (signature,), lambda s, _: jax.eval_shape(s.init, shapes))
 
 
 def _initial_state(sampler: Sampler, positions: Any) -> Any:
@@ -322,16 +308,8 @@ def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
     return chunk
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
-    return _make_chunk(sampler, thin, store)
-
-
 def _chunk_fn(sampler: Sampler, thin: int, store: Any) -> Callable:
-    try:
-        return _cached_chunk(sampler, thin, store)
-    except TypeError:  # unhashable settings (array bounds, say): cache by identity
-        return _identity_cached("chunk", sampler, (thin, store), _make_chunk)
+    return _per_sampler("chunk", sampler, (thin, store), _make_chunk)
 
 
 def _chunk_sizes(total: int, chunk: int) -> list[int]:
