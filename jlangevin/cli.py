@@ -127,6 +127,27 @@ def _save_panels(path: Path, items: dict[str, Any], draw: Callable[[Any, Any], A
     plt.close(fig)
 
 
+def _sample_and_check(
+    title: str,
+    target: jl.targets.Target,
+    runs: dict[str, Callable[[], jl.Sampler]],
+    run_args: tuple,
+    show_reports: bool,
+) -> tuple[dict[str, jl.Trace], bool]:
+    """Run each kernel, print the summary table and (optionally) every check report."""
+    traces, rows, passed = {}, [], True
+    for name, make in runs.items():
+        traces[name], seconds = _timed_run(run_args[0], make(), *run_args[1:])
+        rows.append(_row(name, traces[name], target, seconds))
+    _print_table(title, rows)
+    for name, trace in traces.items():
+        report = jl.check(trace, target)
+        passed &= bool(report.passed)
+        if show_reports:
+            print(f"\n[{name}] {report}")
+    return traces, passed
+
+
 def demo(out: Path, seed: int = 0, show_reports: bool = True) -> int:
     """Sample the quartic and the ellipse with ULA, MALA and SGLD; print tables; save figures."""
     from jlangevin import plot
@@ -139,40 +160,28 @@ def demo(out: Path, seed: int = 0, show_reports: bool = True) -> int:
 
     # The quartic: 32 chains spread over both modes.
     quartic = jl.targets.quartic()
-    x0 = jnp.linspace(-0.65, 1.45, 32)[:, None]
-    traces, rows = {}, []
-    for name, make in _quartic_runs(quartic).items():
-        traces[name], seconds = _timed_run(key, make(), x0, 96_000, burnin=4_000, thin=12)
-        rows.append(_row(name, traces[name], quartic, seconds))
-    _print_table(
+    traces, passed = _sample_and_check(
         "Quartic on [-0.7, 1.5]: 32 chains x 8,000 kept draws (96,000 steps, thin 12); "
         "SGLD with a noisy unbiased gradient (score + 2 N(0, 1)); wall time includes compilation",
-        rows,
+        quartic,
+        _quartic_runs(quartic),
+        (key, jnp.linspace(-0.65, 1.45, 32)[:, None], 96_000, 4_000, 12),
+        show_reports,
     )
-    for name, trace in traces.items():
-        report = jl.check(trace, quartic)
-        all_passed &= bool(report.passed)
-        if show_reports:
-            print(f"\n[{name}] {report}")
+    all_passed &= passed
     _save_panels(out / "quartic.png", traces, lambda t, ax: plot.histogram(t, quartic, ax=ax))
 
     # The ellipse: 64 chains from a broad cloud, long enough to circle the ring many times.
     ellipse = jl.targets.ellipse(radii=(1.0, 0.6))
-    x0 = jax.random.normal(jax.random.fold_in(key, 1), (64, 2))
-    traces, rows = {}, []
-    for name, make in _ellipse_runs(ellipse).items():
-        traces[name], seconds = _timed_run(key, make(), x0, 200_000, burnin=5_000, thin=100)
-        rows.append(_row(name, traces[name], ellipse, seconds))
-    _print_table(
+    _, passed = _sample_and_check(
         "Elliptical ring: 64 chains x 2,000 kept draws (200,000 steps, thin 100); "
         "SGLD gradient noise as above",
-        rows,
+        ellipse,
+        _ellipse_runs(ellipse),
+        (key, jax.random.normal(jax.random.fold_in(key, 1), (64, 2)), 200_000, 5_000, 100),
+        show_reports,
     )
-    for name, trace in traces.items():
-        report = jl.check(trace, ellipse)
-        all_passed &= bool(report.passed)
-        if show_reports:
-            print(f"\n[{name}] {report}")
+    all_passed &= passed
     # The picture: 10,000 particles from a broad cloud after 1,000 steps of each kernel.
     cloud = 1.5 * jax.random.normal(jax.random.fold_in(key, 2), (10_000, 2))
     clouds = {
