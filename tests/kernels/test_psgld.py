@@ -59,3 +59,38 @@ def test_psgld_gaussian_with_very_different_scales():
     # The smallest scale, which mixes within the average's memory, is nearly exact
     # (ULA's own bias there is h G / (2 s²) ≈ h / (2 s) = 1%).
     assert abs(ratio[0] - 1) < 0.01 + 4 * mcse_ratio[0], ratio
+
+
+def _frozen_run(freeze_after):
+    sd = np.array([0.1, 1.0, 4.0])
+    target = jl.targets.gaussian(np.zeros(3), scale=sd)
+    h, burnin = 0.02, 2_000
+    settings = jl.RMSProp(decay=0.99, freeze_after=freeze_after)
+    sampler = jl.sgld(target.logdensity, step_size=h, preconditioner=settings)
+    start = target.sample(jax.random.key(0), 32)
+    trace = jl.run(jax.random.key(1), sampler, start, 20_000, burnin=burnin, thin=10)
+    # With V frozen each chain is SGLD with the constant step h * G_c: on a Gaussian its
+    # stationary variance is exactly s^2 / (1 - h G_c / (2 s^2)); average over chains.
+    g = 1.0 / (settings.eps + np.sqrt(np.asarray(trace.final_state.square_avg, float)))
+    exact = (sd**2 / (1 - h * g / (2 * sd**2))).mean(axis=0)
+    z = jl.diagnostics.moment_zscores(np.asarray(trace.positions), np.zeros(3), exact)
+    return np.asarray(z.mean), np.asarray(z.var)
+
+
+def test_frozen_preconditioner_is_exact_sgld_with_a_per_coordinate_step():
+    z_mean, z_var = _frozen_run(freeze_after=2_000)
+    assert np.all(np.abs(z_mean) < 4), z_mean
+    assert np.all(np.abs(z_var) < 4), z_var
+
+
+def test_unfrozen_preconditioner_misses_that_variance():
+    """The same check catches the bias of the omitted Γ while V keeps adapting."""
+    _, z_var = _frozen_run(freeze_after=None)
+    assert np.abs(z_var).max() > 4, z_var
+
+
+def test_freeze_after_must_be_positive():
+    import pytest
+
+    with pytest.raises(ValueError, match="freeze_after"):
+        jl.sgld(lambda x: -jnp.sum(x**2), step_size=0.1, preconditioner=jl.RMSProp(freeze_after=0))
