@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --exclude '*.md' .
 
 # The whole default suite, then the diagnostics again under Python >= 3.12 (ArviZ 1.x).
 test: $(STAMP) lint

@@ -78,12 +78,6 @@ def per_coordinate(fn: Callable[[np.ndarray], np.ndarray], draws: Any, name: str
     return jax.tree.map(one, tree)
 
 
-def pooled_coordinates(draws: Any, name: str = "draws") -> np.ndarray:
-    """All leaves side by side: ``(chains, draws, total coordinates)``."""
-    leaves = jax.tree.leaves(as_draw_tree(draws, name))
-    return np.concatenate([as_coordinates(leaf) for leaf in leaves], axis=-1)
-
-
 def leaf_paths(tree: Any) -> list[str]:
     """A readable name per leaf: dict keys and attribute names joined by dots, indices as [i]."""
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
