@@ -50,10 +50,10 @@ so the regularisation is scale-free, and the new preconditioner is
   rotated Gaussian with condition number ``10⁶``: no usable ``M`` after
   4,000 steps from draws alone; 2,000 steps suffice with the scores).
 
-Keys are those of :func:`jlangevin.run`: step ``t`` of chain ``c`` uses
-``fold_in(fold_in(key, c), t)`` with ``t`` the chain's step count. The state
-returned has ``count = num_steps``, so ``jl.run`` with the same key continues
-with fresh keys.
+Keys are those of :func:`jlangevin.run`: chain ``c`` holds ``fold_in(key, c)``
+and draws step ``t`` from it and its step count ``t``. The state returned has
+``count = num_steps``, so ``jl.run`` with the same key continues with fresh
+numbers.
 
 References
 ----------
@@ -332,7 +332,7 @@ def mala_warmup(
 
     Parameters
     ----------
-    key : a JAX random key; step ``t`` of chain ``c`` uses the key ``jl.run`` would.
+    key : a JAX random key; chain ``c`` draws what ``jl.run`` with this key would.
     logdensity_fn : ``position -> log p`` of one position (any pytree).
     positions : initial positions with a leading chain axis (``(chains, *event)``
         leaves), or a batched ``MALAState``.
@@ -476,8 +476,7 @@ def _build_warmup(
         states, da, stats, root, diverged, chain_keys = carry
         collect, window_end = flags
         eps = jnp.exp(da.log_step)
-        keys = jax.vmap(jax.random.fold_in)(chain_keys, states.count)
-        states, infos = jax.vmap(mala_step, (0, 0, None, None))(keys, states, eps, root)
+        states, infos = jax.vmap(mala_step, (0, 0, None, None))(chain_keys, states, eps, root)
         acceptance = jnp.mean(infos.acceptance_rate)
         da = dual_averaging_update(da, acceptance.astype(dtype), target)
         stats = jax.lax.cond(collect, lambda s: collect_stats(s, states, root), lambda s: s, stats)

@@ -7,11 +7,13 @@ the positions and ``lax.scan``s it over steps. It counts steps like this::
     draws kept      = num_steps // thin   (num_steps must be a multiple of thin)
     draw j          = the state after burn-in step count + (j + 1) * thin
 
-The key of step ``t`` of chain ``c`` is ``fold_in(fold_in(key, c), t)`` where
-``t`` is the chain's own step counter (``state.count``). It depends on nothing
+Chain ``c`` holds the key ``fold_in(key, c)`` for the whole run, and a kernel
+draws the numbers of a step from that key and the chain's own step counter
+(``state.count``; see :mod:`jlangevin.kernels._random`). They depend on nothing
 else, so a run split into chunks, or stopped and resumed from
 ``trace.final_state`` with the same key, gives bit-identical draws to one
-uninterrupted run.
+uninterrupted run; and no key is derived per step, which would cost a second
+pass of the random-bit generator per chain and step.
 
 Many devices: the chain axis is split across devices with ``jax.sharding``
 (a one-axis :class:`~jax.sharding.Mesh` named ``"chains"``). The initial state
@@ -251,8 +253,7 @@ def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
 
     def one_step(chain_keys, carry):
         state, diverged, stats = carry
-        keys = jax.vmap(jax.random.fold_in)(chain_keys, state.count)
-        state, info = jax.vmap(sampler.step)(keys, state)
+        state, info = jax.vmap(sampler.step)(chain_keys, state)
         diverged = diverged + info.diverged.astype(diverged.dtype)
         return (state, diverged, stats), info
 

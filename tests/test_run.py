@@ -70,8 +70,7 @@ def test_run_equals_a_hand_written_jit_vmap_scan():
     @jax.jit
     def manual(state):
         def body(s, _):
-            step_keys = jax.vmap(jax.random.fold_in)(keys, s.count)
-            s, _ = jax.vmap(sampler.step)(step_keys, s)
+            s, _ = jax.vmap(sampler.step)(keys, s)
             return s, s.position
 
         return jax.lax.scan(body, state, None, length=20)[1]

@@ -14,7 +14,6 @@ that turn user mistakes into clear errors before XLA sees them.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -104,43 +103,6 @@ def broadcast_like(value: Any, tree: ArrayTree, name: str) -> ArrayTree:
         f"`{name}` must be a scalar, an array broadcasting against every leaf of the "
         f"position, or a pytree with the position's structure {tree_def}; got {value_def}."
     )
-
-
-def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
-    """Standard normal draws shaped and typed like each leaf of ``tree``."""
-    leaves, tree_def = jax.tree.flatten(tree)
-    if len(leaves) == 1:
-        keys = [key]
-    else:
-        keys = list(jax.random.split(key, len(leaves)))
-    draws = [
-        jax.random.normal(k, jnp.shape(x), jnp.result_type(x))
-        for k, x in zip(keys, leaves, strict=True)
-    ]
-    return jax.tree.unflatten(tree_def, draws)
-
-
-def normal_and_log_uniform(key: PRNGKey, tree: ArrayTree) -> tuple[ArrayTree, Array]:
-    """Normal draws shaped like ``tree`` and ``log u``, ``u ~ U(0, 1]``, from one random call.
-
-    A MALA step needs both. Drawing them together, as ``size + 1`` uniforms on
-    ``(-1, 1)``, costs one pass of the random bit generator instead of a key
-    split plus two calls (which, with one key per chain, dominates the step in
-    low dimension). The normals are ``sqrt(2) erfinv(v)``, exactly as
-    ``jax.random.normal`` makes them; the last uniform is mapped to ``(0, 1]``.
-    """
-    leaves, tree_def = jax.tree.flatten(tree)
-    dtype = jnp.result_type(*leaves)
-    sizes = [math.prod(jnp.shape(leaf)) for leaf in leaves]
-    low = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype))
-    v = jax.random.uniform(key, (sum(sizes) + 1,), dtype, minval=low, maxval=1.0)
-    z = np.sqrt(2.0).astype(dtype) * jax.lax.erf_inv(v[:-1])
-    draws, start = [], 0
-    for leaf, size in zip(leaves, sizes, strict=True):
-        part = z[start : start + size].reshape(jnp.shape(leaf))
-        draws.append(part.astype(jnp.result_type(leaf)))
-        start += size
-    return jax.tree.unflatten(tree_def, draws), jnp.log(0.5 * (v[-1] + 1.0))
 
 
 # --------------------------------------------------------------------------- #
@@ -304,12 +266,6 @@ def checked_init(
             "where the log density is finite (inside the support)."
         )
     return value, score
-
-
-def split_move_key(key: PRNGKey) -> tuple[PRNGKey, PRNGKey]:
-    """Two independent keys from one (move noise, accept/minibatch)."""
-    a, b = jax.random.split(key)
-    return a, b
 
 
 def check_inside(position: ArrayTree, bounds: Bounds | None) -> None:

@@ -13,9 +13,10 @@ move particles between modes with the right proportions; small levels
 refine them. Song & Ermon's ``x + (α_i/2) s + sqrt(α_i) z`` with
 ``α_i = ε σ_i² / σ_L²`` is ``step_scale = ε / 2`` here.
 
-Keys follow :func:`jlangevin.run`: step ``t`` (counted over all levels) of
-particle ``p`` uses ``fold_in(fold_in(key, p), t)``. A particle whose move is
-non-finite stays where it was; ``info.diverged`` counts such moves per level.
+Keys follow :func:`jlangevin.run`: particle ``p`` holds ``fold_in(key, p)`` and
+draws the noise of step ``t`` (counted over all levels) from that key and
+``t``. A particle whose move is non-finite stays where it was;
+``info.diverged`` counts such moves per level.
 
 References
 ----------
@@ -34,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jlangevin.kernels import _langevin as lg
+from jlangevin.kernels._random import draw
 from jlangevin.run import chain_keys_for
 from jlangevin.types import Array, ArrayTree, PRNGKey
 
@@ -83,11 +85,12 @@ def _norm(tree: ArrayTree) -> Array:
 
 
 def _particle_step(
-    score_fn: NoiseScoreFn, key: PRNGKey, x: ArrayTree, sigma: Array, h: Array
+    score_fn: NoiseScoreFn, key: PRNGKey, count: Array, x: ArrayTree, sigma: Array, h: Array
 ) -> tuple[ArrayTree, Array, Array]:
     """One ULA move at level ``sigma``: new position, score norm, diverged flag."""
     score = score_fn(x, sigma)
-    moved = lg.langevin_move(x, score, jax.tree.map(lambda _: h, x), lg.normal_like(key, x))
+    noise = draw(key, count, x).noise
+    moved = lg.langevin_move(x, score, jax.tree.map(lambda _: h, x), noise)
     ok = lg.tree_all_finite((moved, score))
     return lg.tree_where(ok, moved, x), jnp.where(ok, _norm(score), 0.0), ~ok
 
@@ -120,7 +123,9 @@ def sample(
     hs = step_sizes(sig, step_scale).astype(sig.dtype)
     num_particles = jax.tree.leaves(positions)[0].shape[0]
     particle_keys = chain_keys_for(key, num_particles)
-    move = jax.vmap(lambda k, x, s, h: _particle_step(score_fn, k, x, s, h), (0, 0, None, None))
+    move = jax.vmap(
+        lambda k, t, x, s, h: _particle_step(score_fn, k, t, x, s, h), (0, None, 0, None, None)
+    )
 
     def level(carry, inputs):
         x, count = carry
@@ -128,8 +133,7 @@ def sample(
 
         def one_step(step_carry, _):
             x, count, norm_sum, diverged = step_carry
-            keys = jax.vmap(jax.random.fold_in, (0, None))(particle_keys, count)
-            x, norms, bad = move(keys, x, sigma, h)
+            x, norms, bad = move(particle_keys, count, x, sigma, h)
             return (x, count + 1, norm_sum + jnp.mean(norms), diverged + jnp.sum(bad)), None
 
         init = (x, count, jnp.zeros((), sig.dtype), jnp.zeros((), jnp.int32))

@@ -45,6 +45,7 @@ from jax.flatten_util import ravel_pytree
 
 from jlangevin.gradients import value_and_score_fn
 from jlangevin.kernels import _langevin as lg
+from jlangevin.kernels._random import draw
 from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, ScoreFn, StepSize
 
 
@@ -201,7 +202,8 @@ def step(
 
     Parameters
     ----------
-    key : random key for this step (one normal draw and one uniform are made).
+    key : the chain's random key; the step's normals and uniform are drawn from
+        ``(key, state.count)``, so one key serves a chain's whole life.
     state : current state.
     logdensity_fn : ``position -> log p`` up to a constant.
     step_size : ``h``: scalar, per-coordinate array/pytree, or ``count -> h`` schedule.
@@ -228,8 +230,8 @@ def step(
     value_and_score = value_and_score_fn(logdensity_fn, score_fn)
     x = state.position
     drift_x = lg.clip_score(state.score, score_clip)
-    # One random call per step for the move's normals and the accept test's uniform.
-    noise, log_u = lg.normal_and_log_uniform(key, x)
+    # One generator call per step for the move's normals and the accept test's uniform.
+    noise, log_u, _ = draw(key, state.count, x, log_uniform=True)
     if cholesky is None:
         steps = lg.step_tree(step_size, state.count, x)
         y = lg.langevin_move(x, drift_x, steps, noise)

@@ -58,6 +58,7 @@ import jax.numpy as jnp
 
 from jlangevin.gradients import GradientEstimator, full
 from jlangevin.kernels import _langevin as lg
+from jlangevin.kernels._random import draw
 from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, ScoreFn, StepSize
 
 
@@ -173,7 +174,8 @@ def step(
 
     Parameters
     ----------
-    key : random key for this step (split into minibatch and noise keys).
+    key : the chain's random key; the noise and the minibatch key are drawn from
+        ``(key, state.count)``, so one key serves a chain's whole life.
     state : current state.
     gradient_estimator : ``(key, position) -> (logdensity or None, score)``,
         e.g. :func:`jlangevin.gradients.minibatch`.
@@ -191,11 +193,10 @@ def step(
     >>> est = gradients.full(lambda x: -0.5 * jnp.sum(x**2))
     >>> state, info = sgld.step(jax.random.key(0), sgld.init(jnp.zeros(2)), est, 0.01)
     """
-    if getattr(gradient_estimator, "uses_key", True):
-        key_batch, key_noise = lg.split_move_key(key)
-    else:  # an exact gradient: the whole key goes to the noise
-        key_batch, key_noise = None, key
     x = state.position
+    # One generator call for the noise and, when the estimator draws a minibatch, its key.
+    uses_key = getattr(gradient_estimator, "uses_key", True)
+    noise, _, key_batch = draw(key, state.count, x, subkey=uses_key)
     value, score = gradient_estimator(key_batch, x)
     score = lg.clip_score(score, score_clip)
     base_steps = lg.step_tree(step_size, state.count, x)
@@ -204,7 +205,6 @@ def step(
     if preconditioner is not None:
         square_avg, precond = _rmsprop_update(state.square_avg, score, state.count, preconditioner)
         steps = jax.tree.map(lambda h, g: h * g, steps, precond)
-    noise = lg.normal_like(key_noise, x)
     moved = lg.apply_bounds(lg.langevin_move(x, score, steps, noise, temperature), bounds, boundary)
 
     ok = lg.tree_all_finite((moved, score))

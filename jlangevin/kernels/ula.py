@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from jlangevin.gradients import value_and_score_fn
 from jlangevin.kernels import _langevin as lg
+from jlangevin.kernels._random import draw
 from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, ScoreFn, StepSize
 
 
@@ -97,7 +98,8 @@ def step(
 
     Parameters
     ----------
-    key : random key for this step.
+    key : the chain's random key; the step's numbers are drawn from ``(key, state.count)``,
+        so one key serves a chain's whole life (see :mod:`jlangevin.kernels._random`).
     state : current state.
     logdensity_fn : ``position -> log p`` (up to a constant), or ``None`` with ``score_fn``.
     step_size : ``h``: scalar, per-coordinate array/pytree, or ``count -> h`` schedule.
@@ -118,7 +120,7 @@ def step(
     """
     value_and_score = value_and_score_fn(logdensity_fn, score_fn)
     steps = lg.step_tree(step_size, state.count, state.position)
-    noise = lg.normal_like(key, state.position)
+    noise = draw(key, state.count, state.position).noise
     drift = lg.clip_score(state.score, score_clip)
     moved = lg.langevin_move(state.position, drift, steps, noise)
     moved = lg.apply_bounds(moved, bounds, boundary)

@@ -1,0 +1,156 @@
+"""Everything a step draws, from its key and the chain's step count.
+
+A kernel's ``step(key, state)`` draws its random numbers as a function of
+``(key, state.count)``: the same key and state give the same move, and a
+chain that keeps one key for its whole life still gets fresh numbers at every
+step, because its count advances. :func:`jlangevin.run` relies on this: each
+chain holds one key for the whole run (no per-step key derivation), and a run
+split into chunks or resumed from its final state draws the same numbers.
+
+With the default threefry keys the numbers come from a single call of the
+Threefry-2x32 counter hash per step and chain, on the counters
+``(count, 0), (count, 1), ...`` under the chain's key: two 32-bit words per
+hash, the least any counter-based generator can spend. Deriving a step key
+first (``fold_in(key, count)``, then ``jax.random.normal``) costs one more
+hash per chain and step, which halves the throughput of a cheap
+low-dimensional step. Other key implementations (``rbg``, ``unsafe_rbg``,
+user-defined) take that generic route, with the same contract.
+
+Words become numbers exactly as ``jax.random`` makes them: the top mantissa
+bits of each word give a uniform on ``[0, 1)`` (two words per value for
+64-bit floats); normals are ``sqrt(2) erfinv(v)`` with ``v`` uniform on
+``(-1, 1)``. Normals for 16-bit leaves are made in float32 and rounded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend.random import threefry_2x32
+
+from jlangevin.types import Array, ArrayTree, PRNGKey
+
+_THREEFRY = "threefry2x32"
+
+
+class Draws(NamedTuple):
+    """The random numbers of one step.
+
+    Attributes
+    ----------
+    noise : standard normals shaped and typed like the position.
+    log_uniform : ``log u`` with ``u`` uniform on ``(0, 1]`` (``None`` unless asked for).
+    key : a fresh key for a consumer that wants one, such as a minibatch
+        estimator (``None`` unless asked for).
+    """
+
+    noise: ArrayTree
+    log_uniform: Array | None
+    key: PRNGKey | None
+
+
+def draw(
+    key: PRNGKey,
+    count: Array,
+    like: ArrayTree,
+    *,
+    log_uniform: bool = False,
+    subkey: bool = False,
+) -> Draws:
+    """The random numbers of the step at ``count`` under ``key``, from one generator call.
+
+    Parameters
+    ----------
+    key : the chain's key (typed, or legacy ``uint32[2]``).
+    count : the chain's step count (``state.count``).
+    like : pytree the normals are shaped and typed like.
+    log_uniform : also draw ``log u``, ``u ~ U(0, 1]`` (a Metropolis test).
+    subkey : also return an independent key (a minibatch draw).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from jlangevin.kernels._random import draw
+    >>> d = draw(jax.random.key(0), jnp.int32(3), jnp.zeros(4), log_uniform=True)
+    >>> d.noise.shape, bool(d.log_uniform <= 0)
+    ((4,), True)
+    """
+    key = _typed(key)
+    leaves, tree_def = jax.tree.flatten(like)
+    float_dtype = jnp.result_type(*leaves) if leaves else jnp.result_type(float)
+    widths = [_words_per_value(leaf) for leaf in leaves]
+    sizes = [math.prod(jnp.shape(leaf)) * w for leaf, w in zip(leaves, widths, strict=True)]
+    uniform_words = _words_per_value(jnp.zeros((), float_dtype)) if log_uniform else 0
+    fast = _is_threefry(key)
+    key_words = 2 if (subkey and fast) else 0
+    words, new_key = _words(key, count, sum(sizes) + uniform_words + key_words, subkey)
+
+    noise, start = [], 0
+    for leaf, size, width in zip(leaves, sizes, widths, strict=True):
+        unit = _unit_interval(words[start : start + size], width)
+        noise.append(_normal(unit).reshape(jnp.shape(leaf)).astype(jnp.result_type(leaf)))
+        start += size
+    log_u = None
+    if log_uniform:
+        unit = _unit_interval(words[start : start + uniform_words], uniform_words)[0]
+        log_u = jnp.log1p(-unit).astype(float_dtype)  # 1 - u lies in (0, 1]
+        start += uniform_words
+    if subkey and fast:
+        new_key = jax.random.wrap_key_data(words[start : start + 2], impl=_THREEFRY)
+    return Draws(jax.tree.unflatten(tree_def, noise), log_u, new_key)
+
+
+def _typed(key: PRNGKey) -> PRNGKey:
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    return jax.random.wrap_key_data(key)  # a legacy uint32 key, of the default implementation
+
+
+def _is_threefry(key: PRNGKey) -> bool:
+    return str(jax.random.key_impl(key)) == _THREEFRY
+
+
+def _words_per_value(leaf: ArrayTree) -> int:
+    return 2 if jnp.dtype(jnp.result_type(leaf)).itemsize == 8 else 1
+
+
+def _words(
+    key: PRNGKey, count: Array, num_words: int, subkey: bool
+) -> tuple[Array, PRNGKey | None]:
+    """``num_words`` random uint32 words for step ``count`` (and a subkey on the generic route)."""
+    if _is_threefry(key):
+        pairs = (num_words + 1) // 2
+        step = jnp.full((pairs,), jnp.asarray(count).astype(jnp.uint32))
+        counters = jnp.concatenate([step, jnp.arange(pairs, dtype=jnp.uint32)])
+        return threefry_2x32(jax.random.key_data(key), counters)[:num_words], None
+    step_key = jax.random.fold_in(key, count)
+    new_key = None
+    if subkey:
+        step_key, new_key = jax.random.split(step_key)
+    return jax.random.bits(step_key, (num_words,), jnp.uint32), new_key
+
+
+def _unit_interval(words: Array, width: int) -> Array:
+    """Uniforms on ``[0, 1)`` from words, as ``jax.random.uniform`` makes them."""
+    if width == 2:
+        pairs = words.reshape(-1, 2).astype(jnp.uint64)
+        bits = (pairs[:, 0] << np.uint64(32)) | pairs[:, 1]
+        one = np.uint64(0x3FF0000000000000)
+        return jax.lax.bitcast_convert_type((bits >> np.uint64(12)) | one, jnp.float64) - 1.0
+    one = np.uint32(0x3F800000)
+    return jax.lax.bitcast_convert_type((words >> np.uint32(9)) | one, jnp.float32) - 1.0
+
+
+def _normal(unit: Array) -> Array:
+    """Standard normals from uniforms on ``[0, 1)``, as ``jax.random.normal`` makes them."""
+    dtype = unit.dtype
+    low = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype))
+    v = jnp.maximum(low, unit * (np.array(1.0, dtype) - low) + low)
+    return np.sqrt(2.0).astype(dtype) * jax.lax.erf_inv(v)
+
+
+__all__ = ["Draws", "draw"]
