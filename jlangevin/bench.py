@@ -6,7 +6,10 @@ jlangevin ULA, MALA and SGLD (through :func:`jlangevin.run`), of BlackJAX and
 TFP-on-JAX where installed (the ``bench`` extra), and of a *hand-fused floor*:
 one jitted ``lax.scan`` of the same update written inline for a
 ``(chains, dim)`` array with one shared key (no pytrees, no per-chain keys),
-the least any library can pay for the same work.
+the least any library can pay for the same work. ULA and SGLD are given the
+score alone, like the peers; a second jlangevin column gives them the log
+density instead, which they then also evaluate, check and report (ArviZ's
+``lp``) at every step: the price of that bookkeeping, shown rather than hidden.
 
 Every implementation runs the same job: ``num_steps`` steps of the same kernel
 (same update, same step ``h``) on the same target from the same start, keeping
@@ -47,10 +50,11 @@ KERNELS = ("ula", "mala", "sgld")
 #: (dimension, chains) cells of the full benchmark.
 GRID = ((2, 10_000), (100, 1_000), (1000, 100), (10, 1))
 #: Implementations in table order; peers that are not installed are skipped.
-IMPLEMENTATIONS = ("floor", "jlangevin", "blackjax", "tfp")
+IMPLEMENTATIONS = ("floor", "jlangevin", "jlangevin_lp", "blackjax", "tfp")
 LABELS = {
     "floor": "hand-fused floor",
     "jlangevin": "jlangevin",
+    "jlangevin_lp": "jlangevin + log density",
     "blackjax": "BlackJAX",
     "tfp": "TFP-on-JAX",
 }
@@ -117,12 +121,23 @@ def steps_for(
 # --------------------------------------------------------------------------- #
 # Implementations: each returns ``run(key, x0) -> positions`` (any layout)
 # --------------------------------------------------------------------------- #
-def jlangevin_runner(kernel: str, problem: Problem) -> Runner:
-    """``jl.run(..., store="positions")``, the everyday entry point, timed whole."""
+def jlangevin_runner(kernel: str, problem: Problem, track_logdensity: bool = False) -> Runner:
+    """``jl.run(..., store="positions")``, the everyday entry point, timed whole.
+
+    ULA and SGLD get the score alone (``score_fn=jax.grad(logp)``), as the peers
+    and the floor do; with ``track_logdensity`` they get ``logp`` instead and
+    also compute, check and carry the log density (``info.logdensity``, ArviZ's
+    ``lp``), which the others do not. MALA always needs the log density.
+    """
     import jlangevin as jl
 
     logp, h = problem.logdensity(), problem.step_size
-    sampler = {"ula": jl.ula, "mala": jl.mala, "sgld": jl.sgld}[kernel](logp, h)
+    if kernel == "mala":
+        sampler = jl.mala(logp, h)
+    elif track_logdensity:
+        sampler = {"ula": jl.ula, "sgld": jl.sgld}[kernel](logp, h)
+    else:
+        sampler = {"ula": jl.ula, "sgld": jl.sgld}[kernel](score_fn=jax.grad(logp), step_size=h)
 
     def run(key: jax.Array, x0: jax.Array) -> jax.Array:
         return jl.run(key, sampler, x0, problem.num_steps, store="positions").positions
@@ -248,9 +263,15 @@ def tfp_runner(kernel: str, problem: Problem) -> Runner:
     return jax.jit(run)
 
 
-RUNNERS: dict[str, Callable[[str, Problem], Runner]] = {
+def jlangevin_lp_runner(kernel: str, problem: Problem) -> Runner | None:
+    """ULA and SGLD given ``logp`` (the log density tracked); ``None`` for MALA (same as above)."""
+    return None if kernel == "mala" else jlangevin_runner(kernel, problem, track_logdensity=True)
+
+
+RUNNERS: dict[str, Callable[[str, Problem], Runner | None]] = {
     "floor": floor_runner,
     "jlangevin": jlangevin_runner,
+    "jlangevin_lp": jlangevin_lp_runner,
     "blackjax": blackjax_runner,
     "tfp": tfp_runner,
 }
@@ -296,7 +317,8 @@ def measure_cell(
     kernel: str, problem: Problem, implementations: Sequence[str], repeats: int, seed: int = 0
 ) -> dict[str, Any]:
     """Time every implementation on one (kernel, cell); return one result row."""
-    runners = {name: RUNNERS[name](kernel, problem) for name in implementations}
+    built = {name: RUNNERS[name](kernel, problem) for name in implementations}
+    runners = {name: run for name, run in built.items() if run is not None}
     times = time_interleaved(runners, (jax.random.key(seed), problem.start()), repeats)
     work = problem.chains * problem.num_steps
     results = {}
@@ -342,7 +364,7 @@ def measure(
 ) -> dict[str, Any]:
     """Run the throughput grid; return ``{"environment", "notes", "rows"}``."""
     found, notes = available_peers() if peers else ([], {})
-    implementations = ["floor", "jlangevin", *found]
+    implementations = ["floor", "jlangevin", "jlangevin_lp", *found]
     rows = []
     for dim, chains in grid:
         problem = make_problem(dim, chains, steps_for(dim, chains, work, max_steps=max_steps))
