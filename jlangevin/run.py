@@ -281,32 +281,55 @@ def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
             def burn(c, _):
                 return one_step(chain_keys, c)[0], None
 
-            carry, _ = jax.lax.scan(burn, carry, None, length=num_draws)
-            return carry, None
+            return _blocked_loop(burn, carry, num_draws, None)
         draw = functools.partial(kept_draw, chain_keys)
         shapes = jax.eval_shape(lambda c: draw(c, None)[1], carry)
-        if shapes is None or any(s.ndim == 0 for s in jax.tree.leaves(shapes)):
-            carry, records = jax.lax.scan(draw, carry, None, length=num_draws)
-            return carry, _to_chain_major(records)
-
-        # Write each draw straight into chain-major buffers (chains, draws, ...):
-        # stacking draw-major and transposing afterwards costs a second pass over
-        # every stored value, which showed in the benchmarks.
-        def write(c, j):
-            carry, buffers = c
-            carry, record = draw(carry, None)
-            buffers = jax.tree.map(
-                lambda b, r: jax.lax.dynamic_update_index_in_dim(b, r, j, axis=1), buffers, record
-            )
-            return (carry, buffers), None
-
+        # Draws go straight into chain-major buffers (chains, draws, ...), a block at a time.
         buffers = jax.tree.map(
             lambda s: jnp.zeros((s.shape[0], num_draws, *s.shape[1:]), s.dtype), shapes
         )
-        (carry, buffers), _ = jax.lax.scan(write, (carry, buffers), jnp.arange(num_draws))
-        return carry, buffers
+        return _blocked_loop(draw, carry, num_draws, buffers)
 
     return chunk
+
+
+#: Kept draws per inner loop of :func:`_blocked_loop`.
+BLOCK = 8
+
+
+def _blocked_loop(draw: Callable, carry: Any, num_draws: int, buffers: Any) -> tuple[Any, Any]:
+    """Run ``draw`` ``num_draws`` times; write its records into chain-major ``buffers``.
+
+    The loop is a scan over blocks of :data:`BLOCK` draws, each an inner scan
+    whose records (draw-major, ``(block, chains, ...)``) are written into the
+    ``(chains, draws, ...)`` buffers in one slice. XLA unrolls the short inner
+    loop, which removes most of the per-step loop overhead when a step is
+    small (one chain, 10-D ULA on CPU: ~2x), and a block write touches each
+    chain's row once per block rather than once per draw. ``buffers`` is
+    ``None`` when nothing is recorded.
+    """
+
+    def block(c: tuple[Any, Any], start: Any, size: int) -> tuple[Any, Any]:
+        carry, buffers = c
+        carry, records = jax.lax.scan(draw, carry, None, length=size)
+        if buffers is not None:
+            buffers = jax.tree.map(
+                lambda b, r: jax.lax.dynamic_update_slice_in_dim(
+                    b, jnp.swapaxes(r, 0, 1), start, axis=1
+                ),
+                buffers,
+                records,
+            )
+        return carry, buffers
+
+    size = max(min(BLOCK, num_draws), 1)
+    num_blocks, rest = divmod(num_draws, size)
+    state, _ = jax.lax.scan(
+        lambda c, b: (block(c, b * size, size), None), (carry, buffers), jnp.arange(num_blocks)
+    )
+    if rest:
+        state = block(state, num_blocks * size, rest)
+    return state
 
 
 def _chunk_fn(sampler: Sampler, thin: int, store: Any) -> Callable:
@@ -318,10 +341,6 @@ def _chunk_sizes(total: int, chunk: int) -> list[int]:
     if total % chunk:
         sizes.append(total % chunk)
     return sizes
-
-
-def _to_chain_major(tree: Any) -> Any:
-    return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), tree)
 
 
 def run(

@@ -77,10 +77,28 @@ def tree_where(pred: Array, on_true: ArrayTree, on_false: ArrayTree) -> ArrayTre
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
+#: Leaves up to this size are checked element by element (see :func:`tree_all_finite`).
+UNROLL_MAX = 32
+
+
 def tree_all_finite(tree: ArrayTree) -> Array:
-    """Scalar bool: every element of every leaf is finite."""
-    leaves = jax.tree.leaves(tree)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+    """Scalar bool: every element of every leaf is finite.
+
+    Small leaves are checked as a chain of element-wise ``and``s rather than a
+    reduction: XLA fuses those with the move, while a reduction over a handful of
+    elements becomes its own loop (measured on CPU, per step: a one-chain
+    10-D ULA step ran ~1.4x faster, a 2-D step over 10^4 chains ~1.1x).
+    """
+    checks = [_all_finite(leaf) for leaf in jax.tree.leaves(tree)]
+    return functools.reduce(jnp.logical_and, checks, jnp.asarray(True))
+
+
+def _all_finite(leaf: Array) -> Array:
+    flat = jnp.ravel(leaf)
+    if flat.size > UNROLL_MAX:
+        return jnp.all(jnp.isfinite(flat))
+    finite = (jnp.isfinite(flat[i]) for i in range(flat.size))
+    return functools.reduce(jnp.logical_and, finite, jnp.asarray(True))
 
 
 def tree_sum(tree: ArrayTree) -> Array:
