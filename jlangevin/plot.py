@@ -108,14 +108,7 @@ def trace_plot(data: Any, var_names: Sequence[str] | None = None, **kwargs: Any)
     --------
     >>> fig = trace_plot(trace)  # doctest: +SKIP
     """
-    import arviz as az
-
-    idata = _as_idata(data)
-    if ARVIZ_1:
-        plotted = az.plot_trace_dist(idata, var_names=var_names, backend="matplotlib", **kwargs)
-    else:
-        plotted = az.plot_trace(idata, var_names=var_names, show=False, **kwargs)
-    return figure_of(plotted)
+    return _arviz_figure("plot_trace", "plot_trace_dist", data, var_names, kwargs)
 
 
 def rank_plot(data: Any, var_names: Sequence[str] | None = None, **kwargs: Any) -> Figure:
@@ -125,13 +118,20 @@ def rank_plot(data: Any, var_names: Sequence[str] | None = None, **kwargs: Any) 
     --------
     >>> fig = rank_plot(trace)  # doctest: +SKIP
     """
+    return _arviz_figure("plot_rank", "plot_rank", data, var_names, kwargs)
+
+
+def _arviz_figure(
+    legacy: str, modern: str, data: Any, var_names: Sequence[str] | None, kwargs: dict[str, Any]
+) -> Figure:
+    """Call ArviZ's ``legacy`` (0.x) or ``modern`` (1.x) plot function on matplotlib."""
     import arviz as az
 
     idata = _as_idata(data)
     if ARVIZ_1:
-        plotted = az.plot_rank(idata, var_names=var_names, backend="matplotlib", **kwargs)
+        plotted = getattr(az, modern)(idata, var_names=var_names, backend="matplotlib", **kwargs)
     else:
-        plotted = az.plot_rank(idata, var_names=var_names, show=False, **kwargs)
+        plotted = getattr(az, legacy)(idata, var_names=var_names, show=False, **kwargs)
     return figure_of(plotted)
 
 
