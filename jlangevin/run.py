@@ -301,35 +301,53 @@ def _blocked_loop(draw: Callable, carry: Any, num_draws: int, buffers: Any) -> t
     """Run ``draw`` ``num_draws`` times; write its records into chain-major ``buffers``.
 
     The loop is a scan over blocks of :data:`BLOCK` draws, each an inner scan
-    whose records (draw-major, ``(block, chains, ...)``) are written into the
-    ``(chains, draws, ...)`` buffers in one slice. XLA unrolls the short inner
-    loop, which removes most of the per-step loop overhead when a step is
-    small (one chain, 10-D ULA on CPU: ~2x), and a block write touches each
-    chain's row once per block rather than once per draw. ``buffers`` is
-    ``None`` when nothing is recorded.
+    that writes its records draw-major into a ``(block, chains, ...)`` scratch
+    buffer, copied into the ``(chains, draws, ...)`` buffers in one transposing
+    slice per block. XLA unrolls the short inner loop, which removes most of the
+    per-step loop overhead when a step is small (one chain, 10-D ULA on CPU:
+    ~2x); the scratch buffer is allocated once and reused, and a block write
+    touches each chain's row once per block rather than once per draw.
+    ``buffers`` is ``None`` when nothing is recorded.
     """
+    size = max(min(BLOCK, num_draws), 1)
 
-    def block(c: tuple[Any, Any], start: Any, size: int) -> tuple[Any, Any]:
-        carry, buffers = c
-        carry, records = jax.lax.scan(draw, carry, None, length=size)
+    def step(c: tuple[Any, Any], j: Any) -> tuple[tuple[Any, Any], None]:
+        carry, scratch = c
+        carry, record = draw(carry, None)
+        if scratch is not None:
+            scratch = jax.tree.map(
+                lambda s, r: jax.lax.dynamic_update_index_in_dim(s, r, j, 0), scratch, record
+            )
+        return (carry, scratch), None
+
+    def block(c: tuple[Any, Any, Any], start: Any, length: int) -> tuple[Any, Any, Any]:
+        carry, scratch, buffers = c
+        (carry, scratch), _ = jax.lax.scan(step, (carry, scratch), jnp.arange(length))
         if buffers is not None:
             buffers = jax.tree.map(
-                lambda b, r: jax.lax.dynamic_update_slice_in_dim(
-                    b, jnp.swapaxes(r, 0, 1), start, axis=1
+                lambda b, s: jax.lax.dynamic_update_slice_in_dim(
+                    b, jnp.swapaxes(s[:length], 0, 1), start, axis=1
                 ),
                 buffers,
-                records,
+                scratch,
             )
-        return carry, buffers
+        return carry, scratch, buffers
 
-    size = max(min(BLOCK, num_draws), 1)
+    scratch = None
+    if buffers is not None:
+        scratch = jax.tree.map(
+            lambda b: jnp.zeros((size, b.shape[0], *b.shape[2:]), b.dtype), buffers
+        )
     num_blocks, rest = divmod(num_draws, size)
     state, _ = jax.lax.scan(
-        lambda c, b: (block(c, b * size, size), None), (carry, buffers), jnp.arange(num_blocks)
+        lambda c, b: (block(c, b * size, size), None),
+        (carry, scratch, buffers),
+        jnp.arange(num_blocks),
     )
     if rest:
         state = block(state, num_blocks * size, rest)
-    return state
+    carry, _, buffers = state
+    return carry, buffers
 
 
 def _chunk_fn(sampler: Sampler, thin: int, store: Any) -> Callable:

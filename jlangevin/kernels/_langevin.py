@@ -77,28 +77,53 @@ def tree_where(pred: Array, on_true: ArrayTree, on_false: ArrayTree) -> ArrayTre
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-#: Leaves up to this size are checked element by element (see :func:`tree_all_finite`).
-UNROLL_MAX = 32
+def materialize(tree: ArrayTree) -> ArrayTree:
+    """The identity, computed once: ``x / (x == x)`` leaf by leaf.
+
+    A step's candidate (moved position and its score) feeds
+    several consumers that each need *every* coordinate of a chain at *each*
+    output element: the finiteness check, the keep-or-move ``where`` over the
+    whole state, a Metropolis test. XLA fuses cheap elementwise producers into
+    every consumer, so on CPU the random-normal transform, the move and the score
+    were recomputed per coordinate in each of those loops (a 2-D ULA step over
+    10^4 chains spent ~15% of its time there; MALA more). A floating-point
+    division counts as expensive to XLA's fusion heuristics, which then keep
+    it, with everything before it, in one loop whose result is stored and read
+    by the consumers. ``x == x`` is true except at NaN, where ``NaN / 0`` is
+    NaN again, and ``x / 1`` is exact: the values are unchanged, bit for bit
+    (subnormals aside: XLA on CPU may flush them to a signed zero in any
+    arithmetic operation, ``x * 1`` included).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._langevin import materialize
+    >>> materialize({"x": jnp.array([1.5, jnp.inf, -0.0]), "n": jnp.arange(2)})["x"]
+    Array([ 1.5,  inf, -0. ], dtype=float32)
+    """
+    return jax.tree.map(_computed_once, tree)
+
+
+def _computed_once(leaf: Any) -> Any:
+    if leaf is None or not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+        return leaf
+    return leaf / (leaf == leaf).astype(jnp.result_type(leaf))
 
 
 def tree_all_finite(tree: ArrayTree) -> Array:
     """Scalar bool: every element of every leaf is finite.
 
-    Small leaves are checked as a chain of element-wise ``and``s rather than a
-    reduction: XLA fuses those with the move, while a reduction over a handful of
-    elements becomes its own loop (measured on CPU, per step: a one-chain
-    10-D ULA step ran ~1.4x faster, a 2-D step over 10^4 chains ~1.1x).
+    Leaves of one shape (a position and its score) are checked element-wise
+    together and reduced once: on CPU each reduction is its own loop over the
+    chains, and for a small step those loops cost as much as the move.
     """
-    checks = [_all_finite(leaf) for leaf in jax.tree.leaves(tree)]
+    by_shape: dict[tuple[int, ...], Array] = {}
+    for leaf in jax.tree.leaves(tree):
+        finite = jnp.isfinite(leaf)
+        seen = by_shape.get(finite.shape)
+        by_shape[finite.shape] = finite if seen is None else seen & finite
+    checks = [jnp.all(finite) for finite in by_shape.values()]
     return functools.reduce(jnp.logical_and, checks, jnp.asarray(True))
-
-
-def _all_finite(leaf: Array) -> Array:
-    flat = jnp.ravel(leaf)
-    if flat.size > UNROLL_MAX:
-        return jnp.all(jnp.isfinite(flat))
-    finite = (jnp.isfinite(flat[i]) for i in range(flat.size))
-    return functools.reduce(jnp.logical_and, finite, jnp.asarray(True))
 
 
 def tree_sum(tree: ArrayTree) -> Array:

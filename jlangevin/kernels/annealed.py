@@ -90,7 +90,7 @@ def _particle_step(
     """One ULA move at level ``sigma``: new position, score norm, diverged flag."""
     score = score_fn(x, sigma)
     noise = draw(key, count, x).noise
-    moved = lg.langevin_move(x, score, jax.tree.map(lambda _: h, x), noise)
+    moved = lg.materialize(lg.langevin_move(x, score, jax.tree.map(lambda _: h, x), noise))
     ok = lg.tree_all_finite((moved, score))
     return lg.tree_where(ok, moved, x), jnp.where(ok, _norm(score), 0.0), ~ok
 

@@ -234,8 +234,9 @@ def step(
     noise, log_u, _ = draw(key, state.count, x, log_uniform=True)
     if cholesky is None:
         steps = lg.step_tree(step_size, state.count, x)
-        y = lg.langevin_move(x, drift_x, steps, noise)
+        y = lg.materialize(lg.langevin_move(x, drift_x, steps, noise))
         value_y, score_y = value_and_score(y)
+        score_y = lg.materialize(score_y)
         drift_y = lg.clip_score(score_y, score_clip)
         # log q(y|x) = -|xi|^2/2 exactly; computing it from xi avoids cancellation.
         log_q_forward = -0.5 * lg.tree_sum(jax.tree.map(jnp.square, noise))
@@ -243,8 +244,9 @@ def step(
         mean_step = lg.mean_step(steps)
     else:
         h = _scalar_step(step_size, state.count, x)
-        y = _dense_move(x, drift_x, h, cholesky, noise)
+        y = lg.materialize(_dense_move(x, drift_x, h, cholesky, noise))
         value_y, score_y = value_and_score(y)
+        score_y = lg.materialize(score_y)
         drift_y = lg.clip_score(score_y, score_clip)
         log_q_forward = -0.5 * lg.tree_sum(jax.tree.map(jnp.square, noise))
         log_q_backward = dense_proposal_logdensity(x, y, drift_y, h, cholesky)

@@ -198,6 +198,7 @@ def step(
     uses_key = getattr(gradient_estimator, "uses_key", True)
     noise, _, key_batch = draw(key, state.count, x, subkey=uses_key)
     value, score = gradient_estimator(key_batch, x)
+    score = lg.materialize(score)
     score = lg.clip_score(score, score_clip)
     base_steps = lg.step_tree(step_size, state.count, x)
     steps = base_steps
@@ -206,6 +207,7 @@ def step(
         square_avg, precond = _rmsprop_update(state.square_avg, score, state.count, preconditioner)
         steps = jax.tree.map(lambda h, g: h * g, steps, precond)
     moved = lg.apply_bounds(lg.langevin_move(x, score, steps, noise, temperature), bounds, boundary)
+    moved = lg.materialize(moved)
 
     ok = lg.tree_all_finite((moved, score))
     moved = lg.tree_where(ok, moved, x)

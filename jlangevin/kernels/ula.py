@@ -123,17 +123,19 @@ def step(
     noise = draw(key, state.count, state.position).noise
     drift = lg.clip_score(state.score, score_clip)
     moved = lg.langevin_move(state.position, drift, steps, noise)
-    moved = lg.apply_bounds(moved, bounds, boundary)
+    moved = lg.materialize(lg.apply_bounds(moved, bounds, boundary))
     value, score = value_and_score(moved)
+    score = lg.materialize(score)
 
     ok = lg.tree_all_finite((moved, score))
     if value is not None:
         # -inf is allowed only if the user meant "outside the support"; a move there diverged.
         ok = ok & jnp.isfinite(value)
-    new_state = ULAState(moved, value, score, state.count + 1)
-    kept = ULAState(state.position, state.logdensity, state.score, state.count + 1)
-    new_state = lg.tree_where(ok, new_state, kept)
-    info = ULAInfo(~ok, lg.mean_step(steps), new_state.logdensity)
+    position, value, score = lg.tree_where(
+        ok, (moved, value, score), (state.position, state.logdensity, state.score)
+    )
+    new_state = ULAState(position, value, score, state.count + 1)
+    info = ULAInfo(~ok, lg.mean_step(steps), value)
     return new_state, info
 
 

@@ -1,0 +1,59 @@
+"""The shared machinery of the Langevin kernels (``jlangevin.kernels._langevin``)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jlangevin.kernels import _langevin as lg
+
+SPECIALS = [0.0, -0.0, 1.5, -2.25, np.inf, -np.inf, np.nan, 3.4e38]
+
+
+def _bits(x):
+    return np.asarray(jax.lax.bitcast_convert_type(x, {2: jnp.uint16, 4: jnp.uint32}[x.itemsize]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
+def test_materialize_is_the_identity_bit_for_bit(dtype):
+    tiniest = float(jnp.finfo(dtype).smallest_subnormal)
+    x = jnp.asarray([*SPECIALS, 3 * tiniest, -tiniest], dtype)
+    subnormal = np.arange(x.size) >= len(SPECIALS)
+    for out in (lg.materialize(x), jax.jit(lg.materialize)(x), jax.vmap(lg.materialize)(x)):
+        assert out.dtype == x.dtype
+        np.testing.assert_array_equal(_bits(out)[~subnormal], _bits(x)[~subnormal])
+        # XLA on CPU may flush subnormals to zero in any arithmetic (x * 1 included):
+        # then a signed zero, else the value itself.
+        flushed = jnp.where(jnp.signbit(x), -0.0, 0.0).astype(dtype)
+        kept = (_bits(out) == _bits(x)) | (_bits(out) == _bits(flushed))
+        assert kept[subnormal].all()
+
+
+def test_materialize_keeps_structure_and_passes_non_float_leaves():
+    tree = {"x": jnp.arange(3.0), "n": jnp.arange(3), "none": None, "flag": jnp.array(True)}
+    out = lg.materialize(tree)
+    assert jax.tree.structure(out) == jax.tree.structure(tree)
+    assert out["n"] is tree["n"] and out["flag"] is tree["flag"]
+    np.testing.assert_array_equal(out["x"], tree["x"])
+
+
+def test_materialize_gradient_is_the_identity():
+    grad = jax.grad(lambda x: jnp.sum(lg.materialize(x) ** 2))(jnp.array([1.0, -2.0]))
+    np.testing.assert_allclose(grad, [2.0, -4.0])
+
+
+@pytest.mark.parametrize(
+    "bad", [("a", 0), ("b", 1), ("c", 0), ("c", 2)], ids=["a0", "b1", "c0", "c2"]
+)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_tree_all_finite_finds_any_bad_element_in_leaves_of_mixed_shapes(bad, value):
+    tree = {"a": jnp.ones(3), "b": jnp.ones(3), "c": jnp.ones((2, 2))}
+    assert bool(lg.tree_all_finite(tree))
+    name, index = bad
+    tree[name] = tree[name].reshape(-1).at[index].set(value).reshape(tree[name].shape)
+    assert not bool(lg.tree_all_finite(tree))
+    assert not bool(jax.jit(lg.tree_all_finite)(tree))
+
+
+def test_tree_all_finite_of_an_empty_tree_is_true():
+    assert bool(lg.tree_all_finite({}))
