@@ -7,14 +7,28 @@ step, because its count advances. :func:`jlangevin.run` relies on this: each
 chain holds one key for the whole run (no per-step key derivation), and a run
 split into chunks or resumed from its final state draws the same numbers.
 
-With the default threefry keys the numbers come from a single call of the
-Threefry-2x32 counter hash per step and chain, on the counters
-``(count, 0), (count, 1), ...`` under the chain's key: two 32-bit words per
-hash, the least any counter-based generator can spend. Deriving a step key
-first (``fold_in(key, count)``, then ``jax.random.normal``) costs one more
-hash per chain and step, which halves the throughput of a cheap
-low-dimensional step. Other key implementations (``rbg``, ``unsafe_rbg``,
-user-defined) take that generic route, with the same contract.
+With the default threefry keys, word ``i`` of a step is one call of the
+Threefry-2x32 counter hash on the counter pair ``(count, i)`` under the
+chain's key, its two output halves xor-ed: how ``jax.random`` makes words
+from a key (its default, "partitionable" threefry), with the step count in
+place of a derived step key. Deriving a step key first (``fold_in(key,
+count)``, then ``jax.random.normal``) costs one more hash per chain and step,
+half as many again in 2-D. Other key implementations (``rbg``,
+``unsafe_rbg``, user-defined) take that generic route, with the same
+contract.
+
+The hash is :func:`threefry2x32` below, the 20 rounds written out: the same
+function as JAX's ``threefry2x32`` primitive, bit for bit (tested), which
+JAX lowers on CPU to a loop of five iterations. With one key per chain that
+loop carries and copies the key schedule, three arrays the size of the chain
+axis, at every iteration, and cannot fuse with the step around it. Written
+out and one word per hash, the words are an element-wise function of
+``(key, count, i)`` that XLA fuses into the step and vectorizes. (Using both
+halves of each hash for two words halves the hashing but needs a
+concatenation, which XLA on CPU emits element by element: measured on a
+2-core CPU, the normals of 1000 chains x 100 dims took 67 ms for 50 steps
+that way, 21 ms with JAX's loop, 14 ms one word per hash; on 10^4 chains x 2
+dims 12.7, 7.0 and 2.6 ms.)
 
 Words become numbers exactly as ``jax.random`` makes them: the top mantissa
 bits of each word give a uniform on ``[0, 1)`` (two words per value for
@@ -30,7 +44,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.extend.random import threefry_2x32
 
 from jlangevin.types import Array, ArrayTree, PRNGKey
 
@@ -123,15 +136,57 @@ def _words(
 ) -> tuple[Array, PRNGKey | None]:
     """``num_words`` random uint32 words for step ``count`` (and a subkey on the generic route)."""
     if _is_threefry(key):
-        pairs = (num_words + 1) // 2
-        step = jnp.full((pairs,), jnp.asarray(count).astype(jnp.uint32))
-        counters = jnp.concatenate([step, jnp.arange(pairs, dtype=jnp.uint32)])
-        return threefry_2x32(jax.random.key_data(key), counters)[:num_words], None
+        step = jnp.full((num_words,), jnp.asarray(count).astype(jnp.uint32))
+        data = jax.random.key_data(key)
+        high, low = threefry2x32(data[0], data[1], step, jnp.arange(num_words, dtype=jnp.uint32))
+        return high ^ low, None
     step_key = jax.random.fold_in(key, count)
     new_key = None
     if subkey:
         step_key, new_key = jax.random.split(step_key)
     return jax.random.bits(step_key, (num_words,), jnp.uint32), new_key
+
+
+#: Rotation distances of the Threefry-2x32 rounds, alternating by group of four.
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_PARITY = np.uint32(0x1BD11BDA)
+
+
+def threefry2x32(key0: Array, key1: Array, x0: Array, x1: Array) -> tuple[Array, Array]:
+    """The Threefry-2x32 hash (20 rounds) of the counter pairs ``(x0, x1)`` under a key.
+
+    The function JAX's ``threefry2x32`` primitive computes (Salmon et al.,
+    SC 2011), written out so that XLA fuses it into its consumer rather than
+    running JAX's CPU lowering, a five-iteration loop (see the module notes).
+
+    Parameters
+    ----------
+    key0, key1 : the two uint32 words of the key (arrays broadcast against the counters).
+    x0, x1 : uint32 counters, the two halves of each pair.
+
+    Returns
+    -------
+    The two uint32 output words of each pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jax.extend.random import threefry_2x32
+    >>> from jlangevin.kernels._random import threefry2x32
+    >>> k, x = np.uint32([0, 42]), np.uint32([7, 0, 1, 2])
+    >>> high, low = threefry2x32(k[0], k[1], x[:2], x[2:])
+    >>> bool((np.concatenate([high, low]) == threefry_2x32(k, x)).all())
+    True
+    """
+    keys = (key0, key1, key0 ^ key1 ^ _PARITY)
+    x0, x1 = x0 + keys[0], x1 + keys[1]
+    for i in range(5):
+        for distance in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = x0 ^ ((x1 << np.uint32(distance)) | (x1 >> np.uint32(32 - distance)))
+        x0 = x0 + keys[(i + 1) % 3]
+        x1 = x1 + keys[(i + 2) % 3] + np.uint32(i + 1)
+    return x0, x1
 
 
 def _unit_interval(words: Array, width: int) -> Array:
@@ -153,4 +208,4 @@ def _normal(unit: Array) -> Array:
     return np.sqrt(2.0).astype(dtype) * jax.lax.erf_inv(v)
 
 
-__all__ = ["Draws", "draw"]
+__all__ = ["Draws", "draw", "threefry2x32"]

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.extend.random import threefry_2x32
 from scipy import stats
 
 import jlangevin as jl
@@ -46,6 +47,41 @@ def test_a_correlated_generator_fails_the_independence_check(monkeypatch):
     monkeypatch.setattr(_random, "_words", lambda k, c, n, s: words(k, c // 2, n, s))
     noise = np.asarray(_noise_over_steps(jax.random.key(1), 20_000, 1).noise)
     assert abs(np.corrcoef(noise[:-1, 0], noise[1:, 0])[0, 1]) > 4 / np.sqrt(20_000)
+
+
+def test_threefry_is_jax_threefry_bit_for_bit():
+    """The written-out hash is JAX's primitive: random keys and counters, odd and even sizes."""
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 7, 1000):
+        key = rng.integers(0, 2**32, 2, dtype=np.uint32)
+        counters = rng.integers(0, 2**32, 2 * size, dtype=np.uint32)
+        high, low = jax.jit(_random.threefry2x32)(key[0], key[1], counters[:size], counters[size:])
+        np.testing.assert_array_equal(np.concatenate([high, low]), threefry_2x32(key, counters))
+    keys = rng.integers(0, 2**32, (500, 2), dtype=np.uint32)  # one key per chain, as jl.run has
+    counters = rng.integers(0, 2**32, (500, 2), dtype=np.uint32)
+    high, low = _random.threefry2x32(keys[:, :1], keys[:, 1:], counters[:, :1], counters[:, 1:])
+    expected = jax.vmap(threefry_2x32)(keys, counters)
+    np.testing.assert_array_equal(np.concatenate([high, low], axis=1), expected)
+
+
+def test_a_step_draws_the_words_of_its_counters():
+    """Word ``i`` of step ``count``: JAX's threefry of ``(count, i)``, its halves xor-ed."""
+    key, num_words = jax.random.key(6), 6  # five normals and a uniform
+    for count in (0, 11):
+        counters = jnp.concatenate(
+            [jnp.full(num_words, count, jnp.uint32), jnp.arange(num_words, dtype=jnp.uint32)]
+        )
+        halves = threefry_2x32(jax.random.key_data(key), counters)
+        words = halves[:num_words] ^ halves[num_words:]
+        d = draw(key, jnp.int32(count), jnp.zeros(5), log_uniform=True)
+        np.testing.assert_array_equal(
+            d.noise, _random._normal(_random._unit_interval(words[:5], 1))
+        )
+        unit = _random._unit_interval(words[5:], 1)[0]
+        np.testing.assert_array_equal(d.log_uniform, jnp.log1p(-unit))
+    if jax.config.jax_threefry_partitionable:  # JAX's default: then count 0 is jax.random itself
+        d = draw(key, jnp.int32(0), jnp.zeros(5))
+        np.testing.assert_array_equal(d.noise, jax.random.normal(key, (5,)))
 
 
 def test_numbers_are_made_from_words_exactly_as_jax_random_makes_them():
