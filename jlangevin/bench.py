@@ -5,8 +5,11 @@ of the table in ``benchmarks/throughput.py``: chain-steps per second of
 jlangevin ULA, MALA and SGLD (through :func:`jlangevin.run`), of BlackJAX and
 TFP-on-JAX where installed (the ``bench`` extra), and of a *hand-fused floor*:
 one jitted ``lax.scan`` of the same update written inline for a
-``(chains, dim)`` array with one shared key (no pytrees, no per-chain keys),
-the least any library can pay for the same work. ULA and SGLD are given the
+``(chains, dim)`` array with one shared key (no pytrees, no per-chain keys,
+no checks), drawing its normals with ``jax.random.normal``. A second floor,
+the same loop with the normals made by jlangevin's written-out Threefry hash
+(the same bits; JAX lowers its own hash on CPU to a loop that does not fuse),
+is the least any library can pay for the same work. ULA and SGLD are given the
 score alone, like the peers; a second jlangevin column gives them the log
 density instead, which they then also evaluate, check and report (ArviZ's
 ``lp``) at every step: the price of that bookkeeping, shown rather than hidden.
@@ -50,9 +53,10 @@ KERNELS = ("ula", "mala", "sgld")
 #: (dimension, chains) cells of the full benchmark.
 GRID = ((2, 10_000), (100, 1_000), (1000, 100), (10, 1))
 #: Implementations in table order; peers that are not installed are skipped.
-IMPLEMENTATIONS = ("floor", "jlangevin", "jlangevin_lp", "blackjax", "tfp")
+IMPLEMENTATIONS = ("floor", "floor_hash", "jlangevin", "jlangevin_lp", "blackjax", "tfp")
 LABELS = {
     "floor": "hand-fused floor",
+    "floor_hash": "floor, written-out hash",
     "jlangevin": "jlangevin",
     "jlangevin_lp": "jlangevin + log density",
     "blackjax": "BlackJAX",
@@ -145,8 +149,36 @@ def jlangevin_runner(kernel: str, problem: Problem, track_logdensity: bool = Fal
     return run
 
 
-def floor_runner(kernel: str, problem: Problem) -> Runner:
-    """The same update written inline: one ``(chains, dim)`` array, one key per step."""
+def written_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """``jax.random.normal(key, shape)``, bit for bit, from the written-out Threefry hash.
+
+    Word ``i`` is the hash of the counter ``(0, i)`` with its halves xor-ed, as
+    JAX makes words (its default, partitionable threefry; up to ``2**32``
+    words). The same numbers, without JAX's CPU lowering of the hash (a loop
+    that does not fuse with the step around it).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from jlangevin.bench import written_normal
+    >>> key = jax.random.key(0)
+    >>> bool((written_normal(key, (3, 2)) == jax.random.normal(key, (3, 2))).all())
+    True
+    """
+    from jlangevin.kernels._random import _normal, _unit_interval, threefry2x32
+
+    data = jax.random.key_data(key)
+    index = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
+    high, low = threefry2x32(data[0], data[1], jnp.zeros_like(index), index)
+    return _normal(_unit_interval(high ^ low, 1))
+
+
+def floor_runner(kernel: str, problem: Problem, normal: Callable = jax.random.normal) -> Runner:
+    """The same update written inline: one ``(chains, dim)`` array, one key per step.
+
+    ``normal(key, shape)`` draws the noise: ``jax.random.normal``, or
+    :func:`written_normal` for :func:`floor_hash_runner`.
+    """
     logp_batch = jax.vmap(problem.logdensity())
     h, n = problem.step_size, problem.num_steps
     sqrt_2h = math.sqrt(2.0 * h)
@@ -158,7 +190,7 @@ def floor_runner(kernel: str, problem: Problem) -> Runner:
         def body(carry, _):
             x, g, key = carry
             key, sub = jax.random.split(key)
-            x = x + h * g + sqrt_2h * jax.random.normal(sub, x.shape)
+            x = x + h * g + sqrt_2h * normal(sub, x.shape)
             return (x, grad(x), key), x
 
         return jax.lax.scan(body, (x0, grad(x0), key), None, length=n)[1]
@@ -167,7 +199,7 @@ def floor_runner(kernel: str, problem: Problem) -> Runner:
         def body(carry, _):
             x, key = carry
             key, sub = jax.random.split(key)
-            x = x + h * grad(x) + sqrt_2h * jax.random.normal(sub, x.shape)
+            x = x + h * grad(x) + sqrt_2h * normal(sub, x.shape)
             return (x, key), x
 
         return jax.lax.scan(body, (x0, key), None, length=n)[1]
@@ -178,7 +210,7 @@ def floor_runner(kernel: str, problem: Problem) -> Runner:
         def body(carry, _):
             x, lx, gx, key = carry
             key, k_move, k_accept = jax.random.split(key, 3)
-            xi = jax.random.normal(k_move, x.shape)
+            xi = normal(k_move, x.shape)
             y = x + h * gx + sqrt_2h * xi
             ly = logp_batch(y)
             gy = value_and_grad(y)[1]
@@ -194,6 +226,11 @@ def floor_runner(kernel: str, problem: Problem) -> Runner:
         return jax.lax.scan(body, (x0, logp_batch(x0), grad(x0), key), None, length=n)[1]
 
     return jax.jit({"ula": ula, "sgld": sgld, "mala": mala}[kernel])
+
+
+def floor_hash_runner(kernel: str, problem: Problem) -> Runner:
+    """The floor with its normals from :func:`written_normal` (the same numbers)."""
+    return floor_runner(kernel, problem, normal=written_normal)
 
 
 def blackjax_runner(kernel: str, problem: Problem) -> Runner:
@@ -270,6 +307,7 @@ def jlangevin_lp_runner(kernel: str, problem: Problem) -> Runner | None:
 
 RUNNERS: dict[str, Callable[[str, Problem], Runner | None]] = {
     "floor": floor_runner,
+    "floor_hash": floor_hash_runner,
     "jlangevin": jlangevin_runner,
     "jlangevin_lp": jlangevin_lp_runner,
     "blackjax": blackjax_runner,
@@ -342,12 +380,13 @@ def measure_cell(
 
 
 def ratios(results: dict[str, dict[str, float]]) -> dict[str, float | None]:
-    """``jlangevin / floor`` and ``jlangevin / best peer`` in chain-steps per second."""
+    """``jlangevin`` over each floor and over the best peer, in chain-steps per second."""
     speed = {name: r["chain_steps_per_s"] for name, r in results.items()}
     peers = [speed[p] for p in PEER_MODULES if p in speed]
     jl = speed.get("jlangevin")
     return {
         "vs_floor": jl / speed["floor"] if jl and "floor" in speed else None,
+        "vs_floor_hash": jl / speed["floor_hash"] if jl and "floor_hash" in speed else None,
         "vs_best_peer": jl / max(peers) if jl and peers else None,
     }
 
@@ -364,7 +403,7 @@ def measure(
 ) -> dict[str, Any]:
     """Run the throughput grid; return ``{"environment", "notes", "rows"}``."""
     found, notes = available_peers() if peers else ([], {})
-    implementations = ["floor", "jlangevin", "jlangevin_lp", *found]
+    implementations = ["floor", "floor_hash", "jlangevin", "jlangevin_lp", *found]
     rows = []
     for dim, chains in grid:
         problem = make_problem(dim, chains, steps_for(dim, chains, work, max_steps=max_steps))
@@ -411,6 +450,10 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+#: The ratio columns: row key -> what jlangevin is divided by.
+RATIOS = {"vs_floor": "floor", "vs_floor_hash": "floor (hash)", "vs_best_peer": "best peer"}
+
+
 def _rate(value: float) -> str:
     return f"{value:.3g}"
 
@@ -420,11 +463,12 @@ def format_row(row: dict[str, Any]) -> str:
     rates = ", ".join(
         f"{name} {_rate(r['chain_steps_per_s'])}" for name, r in row["results"].items()
     )
-    vs_floor, vs_peer = row["vs_floor"], row["vs_best_peer"]
+    ratios = ", ".join(
+        f"jl/{name} {row[key]:.2f}" for key, name in RATIOS.items() if row.get(key) is not None
+    )
     return (
         f"{row['kernel']:5s} d={row['dim']:<5d} chains={row['chains']:<6d} "
-        f"steps={row['num_steps']:<5d} {rates} | jl/floor "
-        f"{vs_floor:.2f}" + (f", jl/best peer {vs_peer:.2f}" if vs_peer is not None else "")
+        f"steps={row['num_steps']:<5d} {rates} | {ratios}"
     )
 
 
@@ -434,16 +478,14 @@ def markdown_table(report: dict[str, Any]) -> str:
         name for name in IMPLEMENTATIONS if any(name in row["results"] for row in report["rows"])
     ]
     header = ["kernel", "dim", "chains", "steps", *(LABELS[n] for n in present)]
-    header += ["jl / floor", "jl / best peer"]
+    header += [f"jl / {name}" for name in RATIOS.values()]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in report["rows"]:
         cells = [row["kernel"], str(row["dim"]), str(row["chains"]), str(row["num_steps"])]
         for name in present:
             result = row["results"].get(name)
             cells.append(_rate(result["chain_steps_per_s"]) if result else "-")
-        cells.append(f"{row['vs_floor']:.2f}" if row["vs_floor"] is not None else "-")
-        peer = row["vs_best_peer"]
-        cells.append(f"{peer:.2f}" if peer is not None else "-")
+        cells += [f"{row[key]:.2f}" if row.get(key) is not None else "-" for key in RATIOS]
         lines.append("| " + " | ".join(cells) + " |")
     env = report["environment"]
     lines.append("")
