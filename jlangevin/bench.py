@@ -165,12 +165,11 @@ def written_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     >>> bool((written_normal(key, (3, 2)) == jax.random.normal(key, (3, 2))).all())
     True
     """
-    from jlangevin.kernels._random import _normal, _unit_interval, threefry2x32
+    from jlangevin.kernels._random import _normal, _unit_interval, _words
 
-    data = jax.random.key_data(key)
-    index = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
-    high, low = threefry2x32(data[0], data[1], jnp.zeros_like(index), index)
-    return _normal(_unit_interval(high ^ low, 1))
+    # A step's words at count 0 are JAX's words of the key itself.
+    words, _ = _words(key, jnp.uint32(0), math.prod(shape), subkey=False)
+    return _normal(_unit_interval(words, 1)).reshape(shape)
 
 
 def floor_runner(kernel: str, problem: Problem, normal: Callable = jax.random.normal) -> Runner:
