@@ -21,6 +21,15 @@ and the chain keys are placed with ``NamedSharding(mesh, PartitionSpec("chains")
 and the same compiled loop runs SPMD (XLA's partitioner does the work; chains
 never communicate). Every chain computes exactly what it computes on one
 device, so the draws are the same bits; the outputs stay sharded along chains.
+(XLA does not promise the same floating-point code for different per-device
+shapes: a reduction such as the reported log density may get a multiply-add
+fused on one placement and not on another, changing its last bit.)
+
+Kernels with an unguarded form (ULA, SGLD: ``sampler.unguarded_step``) run
+blocks of steps without their keep-or-move guard, and a block in which any
+chain turned non-finite is run again, guarded, from its start (see
+:func:`_blocked_loop`): the same draws and divergence counts as guarded steps,
+for fewer passes over the chains per step.
 """
 
 from __future__ import annotations
@@ -251,17 +260,19 @@ def _empty_stats(state: Any, info_shape: Any) -> RunningStats:
 def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
     """Compiled function advancing all chains by ``num_draws * thin`` steps."""
 
-    def one_step(chain_keys, carry):
+    def one_step(chain_keys, carry, guarded):
         state, diverged, stats = carry
-        state, info = jax.vmap(sampler.step)(chain_keys, state)
-        diverged = diverged + info.diverged.astype(diverged.dtype)
+        step = sampler.step if guarded else sampler.unguarded_step
+        state, info = jax.vmap(step)(chain_keys, state)
+        if guarded:  # an unguarded step never diverges (a block that did is replayed)
+            diverged = diverged + info.diverged.astype(diverged.dtype)
         return (state, diverged, stats), info
 
-    def kept_draw(chain_keys, carry, _):
-        carry, info = one_step(chain_keys, carry)
+    def kept_draw(chain_keys, carry, guarded):
+        carry, info = one_step(chain_keys, carry, guarded)
         if thin > 1:
             carry, info = jax.lax.fori_loop(
-                1, thin, lambda _, c: one_step(chain_keys, c[0]), (carry, info)
+                1, thin, lambda _, c: one_step(chain_keys, c[0], guarded), (carry, info)
             )
         state, diverged, stats = carry
         if store == "stats":
@@ -274,21 +285,23 @@ def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
             record = jax.vmap(store)(state, info)  # the user writes it for one chain
         return carry, record
 
+    speculate = sampler.unguarded_step is not None
+
     @functools.partial(jax.jit, static_argnames=("num_draws", "keep"))
     def chunk(chain_keys, carry, num_draws: int, keep: bool):
         if not keep:  # burn-in: advance without recording (thin does not apply)
 
-            def burn(c, _):
-                return one_step(chain_keys, c)[0], None
+            def burn(c, guarded):
+                return one_step(chain_keys, c, guarded)[0], None
 
-            return _blocked_loop(burn, carry, num_draws, None)
+            return _blocked_loop(burn, carry, num_draws, None, speculate)
         draw = functools.partial(kept_draw, chain_keys)
-        shapes = jax.eval_shape(lambda c: draw(c, None)[1], carry)
+        shapes = jax.eval_shape(lambda c: draw(c, True)[1], carry)
         # Draws go straight into chain-major buffers (chains, draws, ...), a block at a time.
         buffers = jax.tree.map(
             lambda s: jnp.zeros((s.shape[0], num_draws, *s.shape[1:]), s.dtype), shapes
         )
-        return _blocked_loop(draw, carry, num_draws, buffers)
+        return _blocked_loop(draw, carry, num_draws, buffers, speculate)
 
     return chunk
 
@@ -297,32 +310,77 @@ def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
 BLOCK = 8
 
 
-def _blocked_loop(draw: Callable, carry: Any, num_draws: int, buffers: Any) -> tuple[Any, Any]:
+def _blocked_loop(
+    draw: Callable, carry: Any, num_draws: int, buffers: Any, speculate: bool = False
+) -> tuple[Any, Any]:
     """Run ``draw`` ``num_draws`` times; write its records into chain-major ``buffers``.
 
-    The loop is a scan over blocks of :data:`BLOCK` draws, each an inner scan
-    that writes its records draw-major into a ``(block, chains, ...)`` scratch
-    buffer, copied into the ``(chains, draws, ...)`` buffers in one transposing
-    slice per block. XLA unrolls the short inner loop, which removes most of the
-    per-step loop overhead when a step is small (one chain, 10-D ULA on CPU:
-    ~2x); the scratch buffer is allocated once and reused, and a block write
-    touches each chain's row once per block rather than once per draw.
-    ``buffers`` is ``None`` when nothing is recorded.
+    ``draw(carry, guarded)`` makes one kept draw; ``carry`` is ``(state,
+    diverged, stats)``. The loop is a scan over blocks of :data:`BLOCK` draws,
+    each an inner scan that writes its records draw-major into a ``(block,
+    chains, ...)`` scratch buffer, copied into the ``(chains, draws, ...)``
+    buffers in one transposing slice per block. XLA unrolls the short inner
+    loop, which removes most of the per-step loop overhead when a step is
+    small (one chain, 10-D ULA on CPU: ~2x); the scratch buffer is allocated
+    once and reused, and a block write touches each chain's row once per block
+    rather than once per draw. ``buffers`` is ``None`` when nothing is recorded.
+
+    With ``speculate`` (the sampler has an unguarded step), a block first runs
+    unguarded: no keep-or-move test, no divergence counting, which on a small
+    problem are several passes over the chains per step. If every chain's state
+    is finite at the end, no step of the block diverged (the unguarded step
+    keeps a diverged state non-finite) and the block is exactly what the
+    guarded steps give; otherwise the block is run again, guarded, from its
+    start. After a block that diverged, blocks run guarded until one does not,
+    so a run that keeps diverging pays for the guarded steps only.
     """
     size = max(min(BLOCK, num_draws), 1)
 
-    def step(c: tuple[Any, Any], j: Any) -> tuple[tuple[Any, Any], None]:
-        carry, scratch = c
-        carry, record = draw(carry, None)
-        if scratch is not None:
-            scratch = jax.tree.map(
-                lambda s, r: jax.lax.dynamic_update_index_in_dim(s, r, j, 0), scratch, record
-            )
-        return (carry, scratch), None
+    def steps(carry: Any, scratch: Any, length: int, guarded: bool) -> tuple[Any, Any]:
+        def step(c: tuple[Any, Any], j: Any) -> tuple[tuple[Any, Any], None]:
+            carry, scratch = c
+            carry, record = draw(carry, guarded)
+            if scratch is not None:
+                scratch = jax.tree.map(
+                    lambda s, r: jax.lax.dynamic_update_index_in_dim(s, r, j, 0), scratch, record
+                )
+            return (carry, scratch), None
 
-    def block(c: tuple[Any, Any, Any], start: Any, length: int) -> tuple[Any, Any, Any]:
-        carry, scratch, buffers = c
-        (carry, scratch), _ = jax.lax.scan(step, (carry, scratch), jnp.arange(length))
+        return jax.lax.scan(step, (carry, scratch), jnp.arange(length))[0]
+
+    def at_most_once(run: Any, times: Array, carry: Any, scratch: Any) -> tuple[Any, Any]:
+        """``run(scratch)`` if ``times`` is 1, else ``(carry, scratch)``, as a while loop.
+
+        A loop rather than ``lax.cond``: XLA updates a loop's carry in place,
+        where a conditional on CPU copied the whole scratch block in and out.
+        """
+
+        def body(c: tuple[Array, Any, Any]) -> tuple[Array, Any, Any]:
+            return (c[0] + 1, *run(c[2]))
+
+        out = jax.lax.while_loop(lambda c: c[0] < times, body, (jnp.int32(0), carry, scratch))
+        return out[1], out[2]
+
+    def block(c: tuple[Any, ...], start: Any, length: int) -> tuple[Any, ...]:
+        carry, scratch, buffers, fast = c
+        if speculate:
+            start_carry = carry
+            carry, scratch = at_most_once(
+                lambda s: steps(start_carry, s, length, False),
+                fast.astype(jnp.int32),
+                carry,
+                scratch,
+            )
+            replay = ~fast | ~_all_finite(carry[0])
+            carry, scratch = at_most_once(
+                lambda s: steps(start_carry, s, length, True),
+                replay.astype(jnp.int32),
+                carry,
+                scratch,
+            )
+            fast = ~replay | jnp.all(carry[1] == start_carry[1])
+        else:
+            carry, scratch = steps(carry, scratch, length, True)
         if buffers is not None:
             buffers = jax.tree.map(
                 lambda b, s: jax.lax.dynamic_update_slice_in_dim(
@@ -331,7 +389,7 @@ def _blocked_loop(draw: Callable, carry: Any, num_draws: int, buffers: Any) -> t
                 buffers,
                 scratch,
             )
-        return carry, scratch, buffers
+        return carry, scratch, buffers, fast
 
     scratch = None
     if buffers is not None:
@@ -341,13 +399,19 @@ def _blocked_loop(draw: Callable, carry: Any, num_draws: int, buffers: Any) -> t
     num_blocks, rest = divmod(num_draws, size)
     state, _ = jax.lax.scan(
         lambda c, b: (block(c, b * size, size), None),
-        (carry, scratch, buffers),
+        (carry, scratch, buffers, jnp.asarray(True)),
         jnp.arange(num_blocks),
     )
     if rest:
         state = block(state, num_blocks * size, rest)
-    carry, _, buffers = state
+    carry, _, buffers, _ = state
     return carry, buffers
+
+
+def _all_finite(state: Any) -> Array:
+    """Scalar bool: every floating-point element of the (batched) state is finite."""
+    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x)) for x in leaves])
 
 
 def _chunk_fn(sampler: Sampler, thin: int, store: Any) -> Callable:
@@ -402,7 +466,8 @@ def run(
         are (one device). A sequence of devices or a
         :class:`~jax.sharding.Mesh` (the chain axis is split over all of its
         axes) forces that placement; the chains must then divide evenly.
-        Placement never changes the draws.
+        Placement never changes the draws (see the module notes for the
+        last bit of a reported log density).
 
     Returns
     -------

@@ -151,3 +151,68 @@ def test_float64_when_x64_is_enabled():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["float64", "float64", "float64"]
+
+
+# --------------------------------------------------------------------------- #
+# Speculative blocks: unguarded steps, replayed guarded when a block diverges
+# --------------------------------------------------------------------------- #
+def _edge_score(x):
+    """Score of N(0, 1), infinite (pointing back in) beyond |x| = 2."""
+    return jnp.where(jnp.abs(x) > 2.0, -jnp.sign(x) * jnp.inf, -x)
+
+
+EDGE = {
+    # ULA: a move beyond the edge has an infinite score, so it is refused.
+    "ula": lambda: jl.ula(score_fn=_edge_score, step_size=0.2),
+    # The same with the drift clipped: unguarded, the clipped drift would bring a
+    # diverged chain back inside unless the kernel poisons it.
+    "ula-clip": lambda: jl.ula(score_fn=_edge_score, step_size=0.2, score_clip=1.0),
+    # ULA tracking a log density that is -inf beyond the edge (the score is not).
+    "ula-lp": lambda: jl.ula(
+        lambda x: jnp.where(jnp.abs(x) > 2.0, -jnp.inf, -0.5 * x**2).sum(),
+        score_fn=lambda x: -x,
+        step_size=0.2,
+    ),
+    # SGLD checks the score where a move starts: a chain that moved out keeps
+    # diverging there. Unguarded, the clipped wall would turn the infinite move
+    # into a finite one unless the kernel poisons it.
+    "sgld": lambda: jl.sgld(
+        score_fn=_edge_score, step_size=0.2, bounds=(-3.0, 3.0), boundary="clip"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE))
+def test_speculative_blocks_give_what_guarded_steps_give(name):
+    sampler = EDGE[name]()
+    assert sampler.unguarded_step is not None
+    guarded = sampler._replace(unguarded_step=None)  # every step guarded, no speculation
+    # Few chains, rare divergences: a block often holds one divergence only, which an
+    # unguarded step that let a diverged chain turn finite again would hide.
+    x0 = jnp.asarray([[-1.0, 0.5], [0.3, 1.0]])
+    for kw in (
+        dict(burnin=5),
+        dict(burnin=7, thin=3, chunk_size=4),
+        dict(store="stats"),
+        dict(store="positions", chunk_size=3),
+    ):
+        fast = jl.run(jax.random.key(6), sampler, x0, 120, **kw)
+        slow = jl.run(jax.random.key(6), guarded, x0, 120, **kw)
+        _tree_equal(fast, slow)
+        assert np.asarray(fast.diverged).sum() > 0  # the replays really happened
+        if fast.positions is not None:
+            assert np.isfinite(np.asarray(fast.positions)).all()
+
+
+def test_speculative_runs_are_bit_identical_across_chunkings_with_divergences():
+    sampler = EDGE["ula"]()
+    x0 = jnp.linspace(-1.0, 1.0, 8 * 2).reshape(8, 2)
+    one = jl.run(jax.random.key(7), sampler, x0, 50, burnin=3)
+    assert np.asarray(one.diverged).sum() > 0
+    for chunk in (1, 5, 13):
+        _tree_equal(one, jl.run(jax.random.key(7), sampler, x0, 50, burnin=3, chunk_size=chunk))
+
+
+def test_mala_runs_every_step_guarded():
+    # MALA's accept test already decides per chain; it has no unguarded form.
+    assert jl.mala(LOGP, step_size=0.5).unguarded_step is None

@@ -14,7 +14,7 @@ that turn user mistakes into clear errors before XLA sees them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -32,7 +32,12 @@ class Sampler(NamedTuple):
 
     Both are pure and act on a single chain; ``jax.vmap`` them over chains
     (``jl.run`` does). ``state_type`` lets the driver tell a state to resume
-    from apart from a batch of positions.
+    from apart from a batch of positions. ``unguarded_step``, when a kernel
+    has one, is ``step`` without the keep-or-move guard (``guard=False``): the
+    same state, bit for bit, whenever ``step`` would not diverge, and otherwise
+    a state that is not finite and stays so under further unguarded steps.
+    ``jl.run`` runs blocks of steps with it and replays a block with ``step``
+    when the block ends non-finite (see :func:`jlangevin.run`).
     """
 
     init: Callable[[ArrayTree], Any]
@@ -40,6 +45,7 @@ class Sampler(NamedTuple):
     state_type: type
     name: str
     bounds: Bounds | None = None
+    unguarded_step: Callable[[PRNGKey, Any], tuple[Any, Any]] | None = None
 
 
 def bind(
@@ -50,18 +56,23 @@ def bind(
     bounds: Bounds | None,
     init_kwargs: dict[str, Any],
     step_kwargs: dict[str, Any],
+    unguarded: bool = False,
 ) -> Sampler:
     """A :class:`Sampler` from a kernel's ``init``/``step`` and the settings to bind.
 
     ``init(position, **init_kwargs)`` after checking that the position lies in
-    ``bounds``; ``step(key, state, **step_kwargs)``.
+    ``bounds``; ``step(key, state, **step_kwargs)``; with ``unguarded``, also
+    ``step(key, state, guard=False, **step_kwargs)`` as ``unguarded_step``.
     """
 
     def init_fn(position: ArrayTree) -> Any:
         check_inside(position, bounds)
         return init(position, **init_kwargs)
 
-    return Sampler(init_fn, functools.partial(step, **step_kwargs), state_type, name, bounds)
+    unguarded_step = functools.partial(step, guard=False, **step_kwargs) if unguarded else None
+    return Sampler(
+        init_fn, functools.partial(step, **step_kwargs), state_type, name, bounds, unguarded_step
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -124,6 +135,35 @@ def tree_all_finite(tree: ArrayTree) -> Array:
         by_shape[finite.shape] = finite if seen is None else seen & finite
     checks = [jnp.all(finite) for finite in by_shape.values()]
     return functools.reduce(jnp.logical_and, checks, jnp.asarray(True))
+
+
+def poison(moved: ArrayTree, inputs: Sequence[ArrayTree], value: Array | None = None) -> ArrayTree:
+    """``moved``, with NaN wherever the step's inputs were not finite.
+
+    The unguarded form of a step (``guard=False``) has no keep-or-move test, so a
+    diverged state must not be able to turn finite again in later steps (a
+    clipped score, or a clipped box wall, would map an infinity back into
+    range): a coordinate of the move becomes NaN when that coordinate of any
+    tree in ``inputs`` (the position and the score it moves from, each shaped
+    like ``moved``), or the scalar ``value`` (a log density), is not finite.
+    Element-wise, so it fuses into the move; the identity, bit for bit, when
+    everything is finite.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._langevin import poison
+    >>> poison(jnp.array([1.0, 2.0]), [jnp.array([0.5, jnp.inf])])
+    Array([ 1., nan], dtype=float32)
+    """
+
+    def one(leaf: Array, *sources: Array) -> Array:
+        finite = functools.reduce(jnp.logical_and, [jnp.isfinite(x) for x in sources])
+        if value is not None:
+            finite = finite & jnp.isfinite(value)
+        return jnp.where(finite, leaf, jnp.asarray(jnp.nan, jnp.result_type(leaf)))
+
+    return jax.tree.map(one, moved, *inputs)
 
 
 def tree_sum(tree: ArrayTree) -> Array:

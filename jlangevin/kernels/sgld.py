@@ -169,6 +169,7 @@ def step(
     bounds: Bounds | None = None,
     boundary: str = "reflect",
     score_clip: Any | None = None,
+    guard: bool = True,
 ) -> tuple[SGLDState, SGLDInfo]:
     """One SGLD (or pSGLD) step.
 
@@ -184,6 +185,8 @@ def step(
     preconditioner : ``RMSProp(...)`` for pSGLD, ``None`` for plain SGLD.
     bounds, boundary : box support; moves leaving it are reflected (or clipped).
     score_clip : clip each estimated score coordinate to ``[-score_clip, score_clip]``.
+    guard : keep the chain where it is when the move diverges (default); with
+        ``False``, take it regardless, as :func:`jlangevin.kernels.ula.step` does.
 
     Examples
     --------
@@ -197,8 +200,7 @@ def step(
     # One generator call for the noise and, when the estimator draws a minibatch, its key.
     uses_key = getattr(gradient_estimator, "uses_key", True)
     noise, _, key_batch = draw(key, state.count, x, subkey=uses_key)
-    value, score = gradient_estimator(key_batch, x)
-    score = lg.materialize(score)
+    value, score = lg.materialize(gradient_estimator(key_batch, x))
     score = lg.clip_score(score, score_clip)
     base_steps = lg.step_tree(step_size, state.count, x)
     steps = base_steps
@@ -207,7 +209,10 @@ def step(
         square_avg, precond = _rmsprop_update(state.square_avg, score, state.count, preconditioner)
         steps = jax.tree.map(lambda h, g: h * g, steps, precond)
     moved = lg.apply_bounds(lg.langevin_move(x, score, steps, noise, temperature), bounds, boundary)
-    moved = lg.materialize(moved)
+    moved = lg.materialize(lg.poison(moved, [x, score]))  # as in ula.step
+    if not guard:
+        new_state = SGLDState(moved, state.count + 1, square_avg)
+        return new_state, SGLDInfo(jnp.asarray(False), lg.mean_step(base_steps), value)
 
     ok = lg.tree_all_finite((moved, score))
     moved = lg.tree_where(ok, moved, x)
@@ -298,6 +303,7 @@ def sampler(
             "boundary": boundary,
             "score_clip": score_clip,
         },
+        unguarded=True,
     )
 
 

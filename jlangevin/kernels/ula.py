@@ -93,6 +93,7 @@ def step(
     bounds: Bounds | None = None,
     boundary: str = "reflect",
     score_clip: Any | None = None,
+    guard: bool = True,
 ) -> tuple[ULAState, ULAInfo]:
     """One ULA step.
 
@@ -107,6 +108,12 @@ def step(
     bounds : ``(low, high)`` box; moves leaving it are reflected (or clipped).
     boundary : ``"reflect"`` (default) or ``"clip"``.
     score_clip : clip each score coordinate to ``[-score_clip, score_clip]``.
+    guard : keep the chain where it is when the move diverges (default). With
+        ``False`` the move is taken regardless and ``info.diverged`` is false:
+        the same state, bit for bit, when the guarded step would not diverge,
+        else a non-finite state that stays non-finite in later unguarded steps
+        (see :func:`jlangevin.kernels._langevin.poison`). ``jl.run`` checks
+        blocks of such steps and replays a block that ends non-finite guarded.
 
     Examples
     --------
@@ -122,10 +129,14 @@ def step(
     steps = lg.step_tree(step_size, state.count, state.position)
     noise = draw(key, state.count, state.position).noise
     drift = lg.clip_score(state.score, score_clip)
-    moved = lg.langevin_move(state.position, drift, steps, noise)
-    moved = lg.materialize(lg.apply_bounds(moved, bounds, boundary))
-    value, score = value_and_score(moved)
-    score = lg.materialize(score)
+    moved = lg.apply_bounds(lg.langevin_move(state.position, drift, steps, noise), bounds, boundary)
+    # The same candidate with or without the guard (the poison is the identity on a
+    # finite state), so both forms give the same bits; each computed once.
+    moved = lg.materialize(lg.poison(moved, [state.position, state.score], state.logdensity))
+    value, score = lg.materialize(value_and_score(moved))
+    if not guard:
+        info = ULAInfo(jnp.asarray(False), lg.mean_step(steps), value)
+        return ULAState(moved, value, score, state.count + 1), info
 
     ok = lg.tree_all_finite((moved, score))
     if value is not None:
@@ -177,6 +188,7 @@ def sampler(
             "boundary": boundary,
             "score_clip": score_clip,
         },
+        unguarded=True,
     )
 
 

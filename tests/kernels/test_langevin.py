@@ -57,3 +57,17 @@ def test_tree_all_finite_finds_any_bad_element_in_leaves_of_mixed_shapes(bad, va
 
 def test_tree_all_finite_of_an_empty_tree_is_true():
     assert bool(lg.tree_all_finite({}))
+
+
+def test_poison_is_the_identity_on_finite_inputs_and_nan_elsewhere():
+    moved = {"a": jnp.asarray([1.0, -0.0, 2.0, 4.0]), "b": jnp.asarray([[3.0]])}
+    position = {"a": jnp.asarray([0.0, 1.0, jnp.inf, 1.0]), "b": jnp.asarray([[1.0]])}
+    score = {"a": jnp.asarray([jnp.nan, 1.0, 1.0, 1.0]), "b": jnp.asarray([[-1.0]])}
+    out = jax.tree.map(np.asarray, lg.poison(moved, [position, score]))
+    assert np.isnan(out["a"][[0, 2]]).all()
+    # Where everything is finite the move passes unchanged, bit for bit (-0.0 included).
+    np.testing.assert_array_equal(_bits(out["a"][1::2]), _bits(moved["a"][1::2]))
+    np.testing.assert_array_equal(_bits(out["b"]), _bits(moved["b"]))
+    # A non-finite log density poisons every coordinate.
+    out = lg.poison(moved, [position], jnp.float32(-jnp.inf))
+    assert all(np.isnan(leaf).all() for leaf in jax.tree.leaves(out))

@@ -142,3 +142,28 @@ def test_pytree_positions():
     z_a = var_z(trace.positions["a"], np.zeros(2), ula_stationary_var(np.ones(2), 0.2))
     z_b = var_z(trace.positions["b"], 0.0, ula_stationary_var(2.0, 0.4))
     assert np.all(np.abs(z_a) < Z_MAX) and abs(float(z_b)) < Z_MAX
+
+
+def test_unguarded_step_is_the_guarded_one_until_a_move_diverges():
+    score = lambda x: jnp.where(jnp.abs(x) > 2.0, -jnp.sign(x) * jnp.inf, -x)  # noqa: E731
+    kw = dict(score_fn=score, score_clip=1.0)
+    state = ula.init(jnp.asarray([0.3, -1.2]), score_fn=score)
+    key = jax.random.key(0)
+    for _ in range(5):  # finite moves: the same state, bit for bit, and no divergence
+        guarded, info = ula.step(key, state, None, 0.05, **kw)
+        unguarded, info_u = ula.step(key, state, None, 0.05, guard=False, **kw)
+        jax.tree.map(np.testing.assert_array_equal, guarded, unguarded)
+        assert not info.diverged and not info_u.diverged
+        state = guarded
+    # A move beyond the edge (from far out, it cannot land inside): guarded, the chain
+    # stays; unguarded, the state is not finite...
+    far = state._replace(position=jnp.asarray([50.0, 0.0]), score=jnp.asarray([-1.0, 0.0]))
+    kept, info = ula.step(key, far, None, 0.5, **kw)
+    assert info.diverged
+    jax.tree.map(np.testing.assert_array_equal, kept.position, far.position)
+    moved, info_u = ula.step(key, far, None, 0.5, guard=False, **kw)
+    assert not info_u.diverged and not np.isfinite(np.asarray(moved.score)).all()
+    # ...and it stays so, although the clipped drift alone would bring it back inside.
+    for k in range(20):
+        moved, _ = ula.step(jax.random.key(k), moved, None, 0.5, guard=False, **kw)
+        assert not np.isfinite(np.asarray(moved.position)).all()
