@@ -254,7 +254,12 @@ def step(
     log_alpha = value_y - state.logdensity + log_q_backward - log_q_forward
 
     inside = lg.within_bounds(y, bounds)
-    finite = jnp.isfinite(log_alpha) & lg.tree_all_finite(score_y)
+    finite = jnp.isfinite(log_alpha)
+    if score_clip is not None:
+        # Unclipped, a non-finite score makes log q(x|y) non-finite (inf or NaN enters
+        # its sum of squares), so log_alpha says it all; a clipped drift hides
+        # infinities, so the score is checked itself (one more pass over the chains).
+        finite = finite & lg.tree_all_finite(score_y)
     # A proposal at log p = -inf is an honest rejection (outside the support), not a divergence.
     diverged = inside & ~finite & ~(value_y == -jnp.inf)
     log_alpha = jnp.where(inside & finite, log_alpha, -jnp.inf)

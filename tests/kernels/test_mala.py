@@ -105,3 +105,22 @@ def test_one_gradient_per_step():
     calls["n"] = 0
     jax.make_jaxpr(lambda k, s: mala.step(k, s, logp, 0.1))(jax.random.key(0), state)
     assert calls["n"] == 1
+
+
+@pytest.mark.parametrize("score_clip", [None, 0.5])
+@pytest.mark.parametrize("cholesky", [None, jnp.asarray([[1.0, 0.0], [0.6, 0.8]])])
+def test_infinite_score_at_the_proposal_is_a_divergence(score_clip, cholesky):
+    # log p is finite everywhere but the score is infinite beyond x0 > 1 (or NaN below
+    # x0 < -1): such proposals are rejected and flagged, clipped drift or not.
+    logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    edge = jnp.asarray([jnp.inf, 0.0])
+
+    def score(x):
+        return jnp.where(x[0] > 1.0, edge, jnp.where(x[0] < -1.0, jnp.nan, -x))
+
+    sampler = jl.mala(logp, 1.0, score_fn=score, score_clip=score_clip, cholesky=cholesky)
+    trace = jl.run(jax.random.key(0), sampler, jnp.zeros((4, 2)), 200)
+    x = np.asarray(trace.positions)
+    assert x[..., 0].max() <= 1.0 and x[..., 0].min() >= -1.0
+    diverged = np.asarray(trace.info.diverged)
+    assert diverged.any() and not np.asarray(trace.info.is_accepted)[diverged].any()
