@@ -361,9 +361,9 @@ def _blocked_loop(
         out = jax.lax.while_loop(lambda c: c[0] < times, body, (jnp.int32(0), carry, scratch))
         return out[1], out[2]
 
-    def block(c: tuple[Any, ...], start: Any, length: int) -> tuple[Any, ...]:
+    def block(c: tuple[Any, ...], start: Any, length: int, guarded: bool) -> tuple[Any, ...]:
         carry, scratch, buffers, fast = c
-        if speculate:
+        if not guarded:
             start_carry = carry
             carry, scratch = at_most_once(
                 lambda s: steps(start_carry, s, length, False),
@@ -398,12 +398,12 @@ def _blocked_loop(
         )
     num_blocks, rest = divmod(num_draws, size)
     state, _ = jax.lax.scan(
-        lambda c, b: (block(c, b * size, size), None),
+        lambda c, b: (block(c, b * size, size, not speculate), None),
         (carry, scratch, buffers, jnp.asarray(True)),
         jnp.arange(num_blocks),
     )
-    if rest:
-        state = block(state, num_blocks * size, rest)
+    if rest:  # fewer than BLOCK draws, once: guarded (half the code to compile)
+        state = block(state, num_blocks * size, rest, True)
     carry, _, buffers, _ = state
     return carry, buffers
 
