@@ -21,11 +21,11 @@ and the chain keys are placed with ``NamedSharding(mesh, PartitionSpec("chains")
 and the same compiled loop runs SPMD (XLA's partitioner does the work; chains
 never communicate). Every chain computes exactly what it computes on one
 device, so the draws are the same bits; the outputs stay sharded along chains.
-(Tested bit for bit on 4 emulated devices. XLA does not promise the same
-floating-point code for different per-device shapes, though: a reduction such
-as the reported log density may get a multiply-add fused on one placement and
-not on another, changing its last bit, and a Metropolis test decided by that
-bit would then go the other way.)
+(Tested bit for bit on 4 emulated devices, log densities within 4 units in
+the last place. XLA does not promise the same floating-point code for
+different per-device shapes: a reduction such as the log density may get a
+multiply-add fused on one placement and not on another, changing its last
+bit, and a Metropolis test decided by that bit would then go the other way.)
 
 Kernels with an unguarded form (ULA, SGLD: ``sampler.unguarded_step``) run
 blocks of steps without their keep-or-move guard, and a block in which any

@@ -88,8 +88,8 @@ def tree_where(pred: Array, on_true: ArrayTree, on_false: ArrayTree) -> ArrayTre
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-def materialize(tree: ArrayTree) -> ArrayTree:
-    """The identity, computed once: ``x / (x == x)`` leaf by leaf.
+def materialize(tree: ArrayTree, *, barrier: bool = False) -> ArrayTree:
+    """The identity, computed once: stored, then read by every consumer.
 
     A step's candidate (moved position and its score) feeds
     several consumers that each need *every* coordinate of a chain at *each*
@@ -97,13 +97,23 @@ def materialize(tree: ArrayTree) -> ArrayTree:
     whole state, a Metropolis test. XLA fuses cheap elementwise producers into
     every consumer, so on CPU the random-normal transform, the move and the score
     were recomputed per coordinate in each of those loops (a 2-D ULA step over
-    10^4 chains spent ~15% of its time there; MALA more). A floating-point
-    division counts as expensive to XLA's fusion heuristics, which then keep
-    it, with everything before it, in one loop whose result is stored and read
-    by the consumers. ``x == x`` is true except at NaN, where ``NaN / 0`` is
-    NaN again, and ``x / 1`` is exact: the values are unchanged, bit for bit
-    (subnormals aside: XLA on CPU may flush them to a signed zero in any
-    arithmetic operation, ``x * 1`` included).
+    10^4 chains spent ~15% of its time there; MALA more). Two ways to stop it,
+    leaf by leaf; which is faster depends on the kernel around it (measured on
+    a 2-core CPU, jlangevin/bench.py cells, same bits either way):
+
+    - ``barrier=False``: ``x / (x == x)``. A floating-point division counts as
+      expensive to XLA's fusion heuristics, which then keep it, with everything
+      before it, in one loop whose result is stored. ``x == x`` is true except
+      at NaN, where ``NaN / 0`` is NaN again, and ``x / 1`` is exact. MALA uses
+      this: with the barrier it ran 10-25% slower (100-1000 dims).
+    - ``barrier=True``: :func:`jax.lax.optimization_barrier`, which XLA does not
+      fuse across and which costs no arithmetic (the division is a few cycles
+      per element and made XLA store the normals in their own loop). ULA and
+      SGLD use this: 8-18% faster on every cell measured.
+
+    The values are unchanged, bit for bit (subnormals aside: XLA on CPU may
+    flush them to a signed zero in any arithmetic operation, ``x * 1``
+    included). Integer and ``None`` leaves pass through.
 
     Examples
     --------
@@ -111,13 +121,17 @@ def materialize(tree: ArrayTree) -> ArrayTree:
     >>> from jlangevin.kernels._langevin import materialize
     >>> materialize({"x": jnp.array([1.5, jnp.inf, -0.0]), "n": jnp.arange(2)})["x"]
     Array([ 1.5,  inf, -0. ], dtype=float32)
+    >>> materialize(jnp.array([jnp.nan, 2.0]), barrier=True)
+    Array([nan,  2.], dtype=float32)
     """
-    return jax.tree.map(_computed_once, tree)
+    return jax.tree.map(lambda leaf: _computed_once(leaf, barrier), tree)
 
 
-def _computed_once(leaf: Any) -> Any:
+def _computed_once(leaf: Any, barrier: bool) -> Any:
     if leaf is None or not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
         return leaf
+    if barrier:
+        return jax.lax.optimization_barrier(leaf)
     return leaf / (leaf == leaf).astype(jnp.result_type(leaf))
 
 

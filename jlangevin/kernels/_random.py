@@ -74,6 +74,7 @@ def draw(
     *,
     log_uniform: bool = False,
     subkey: bool = False,
+    barrier: bool = False,
 ) -> Draws:
     """The random numbers of the step at ``count`` under ``key``, from one generator call.
 
@@ -84,6 +85,9 @@ def draw(
     like : pytree the normals are shaped and typed like.
     log_uniform : also draw ``log u``, ``u ~ U(0, 1]`` (a Metropolis test).
     subkey : also return an independent key (a minibatch draw).
+    barrier : how the uniforms and normals are stored once (see
+        :func:`jlangevin.kernels._langevin.materialize`): the kernel's choice,
+        the faster one for it; the numbers are the same.
 
     Examples
     --------
@@ -109,8 +113,8 @@ def draw(
         # every consumer of the uniforms and the normals, which on CPU it does when it
         # splits the inverse error function over several loops (one chain, 100-1000
         # dimensions: 1.5-2x slower).
-        unit = materialize(_unit_interval(words[start : start + size], width))
-        normal = materialize(_normal(unit))
+        unit = materialize(_unit_interval(words[start : start + size], width), barrier=barrier)
+        normal = materialize(_normal(unit), barrier=barrier)
         noise.append(normal.reshape(jnp.shape(leaf)).astype(jnp.result_type(leaf)))
         start += size
     log_u = None

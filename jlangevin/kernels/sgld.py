@@ -199,8 +199,8 @@ def step(
     x = state.position
     # One generator call for the noise and, when the estimator draws a minibatch, its key.
     uses_key = getattr(gradient_estimator, "uses_key", True)
-    noise, _, key_batch = draw(key, state.count, x, subkey=uses_key)
-    value, score = lg.materialize(gradient_estimator(key_batch, x))
+    noise, _, key_batch = draw(key, state.count, x, subkey=uses_key, barrier=True)
+    value, score = lg.materialize(gradient_estimator(key_batch, x), barrier=True)
     score = lg.clip_score(score, score_clip)
     base_steps = lg.step_tree(step_size, state.count, x)
     steps = base_steps
@@ -209,7 +209,7 @@ def step(
         square_avg, precond = _rmsprop_update(state.square_avg, score, state.count, preconditioner)
         steps = jax.tree.map(lambda h, g: h * g, steps, precond)
     moved = lg.apply_bounds(lg.langevin_move(x, score, steps, noise, temperature), bounds, boundary)
-    moved = lg.materialize(lg.poison(moved, [x, score]))  # as in ula.step
+    moved = lg.materialize(lg.poison(moved, [x, score]), barrier=True)  # as in ula.step
     if not guard:
         new_state = SGLDState(moved, state.count + 1, square_avg)
         return new_state, SGLDInfo(jnp.asarray(False), lg.mean_step(base_steps), value)

@@ -127,13 +127,15 @@ def step(
     """
     value_and_score = value_and_score_fn(logdensity_fn, score_fn)
     steps = lg.step_tree(step_size, state.count, state.position)
-    noise = draw(key, state.count, state.position).noise
+    noise = draw(key, state.count, state.position, barrier=True).noise
     drift = lg.clip_score(state.score, score_clip)
     moved = lg.apply_bounds(lg.langevin_move(state.position, drift, steps, noise), bounds, boundary)
     # The same candidate with or without the guard (the poison is the identity on a
-    # finite state), so both forms give the same bits; each computed once.
-    moved = lg.materialize(lg.poison(moved, [state.position, state.score], state.logdensity))
-    value, score = lg.materialize(value_and_score(moved))
+    # finite state), each part stored once in both forms, so both give the same bits.
+    moved = lg.materialize(
+        lg.poison(moved, [state.position, state.score], state.logdensity), barrier=True
+    )
+    value, score = lg.materialize(value_and_score(moved), barrier=True)
     if not guard:
         info = ULAInfo(jnp.asarray(False), lg.mean_step(steps), value)
         return ULAState(moved, value, score, state.count + 1), info

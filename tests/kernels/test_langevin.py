@@ -1,5 +1,7 @@
 """The shared machinery of the Langevin kernels (``jlangevin.kernels._langevin``)."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,12 +16,17 @@ def _bits(x):
     return np.asarray(jax.lax.bitcast_convert_type(x, {2: jnp.uint16, 4: jnp.uint32}[x.itemsize]))
 
 
+BARRIER = pytest.mark.parametrize("barrier", [False, True], ids=["divide", "barrier"])
+
+
+@BARRIER
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
-def test_materialize_is_the_identity_bit_for_bit(dtype):
+def test_materialize_is_the_identity_bit_for_bit(dtype, barrier):
     tiniest = float(jnp.finfo(dtype).smallest_subnormal)
     x = jnp.asarray([*SPECIALS, 3 * tiniest, -tiniest], dtype)
     subnormal = np.arange(x.size) >= len(SPECIALS)
-    for out in (lg.materialize(x), jax.jit(lg.materialize)(x), jax.vmap(lg.materialize)(x)):
+    fn = functools.partial(lg.materialize, barrier=barrier)
+    for out in (fn(x), jax.jit(fn)(x), jax.vmap(fn)(x)):
         assert out.dtype == x.dtype
         np.testing.assert_array_equal(_bits(out)[~subnormal], _bits(x)[~subnormal])
         # XLA on CPU may flush subnormals to zero in any arithmetic (x * 1 included):
@@ -29,16 +36,20 @@ def test_materialize_is_the_identity_bit_for_bit(dtype):
         assert kept[subnormal].all()
 
 
-def test_materialize_keeps_structure_and_passes_non_float_leaves():
+@BARRIER
+def test_materialize_keeps_structure_and_passes_non_float_leaves(barrier):
     tree = {"x": jnp.arange(3.0), "n": jnp.arange(3), "none": None, "flag": jnp.array(True)}
-    out = lg.materialize(tree)
+    out = lg.materialize(tree, barrier=barrier)
     assert jax.tree.structure(out) == jax.tree.structure(tree)
     assert out["n"] is tree["n"] and out["flag"] is tree["flag"]
     np.testing.assert_array_equal(out["x"], tree["x"])
 
 
-def test_materialize_gradient_is_the_identity():
-    grad = jax.grad(lambda x: jnp.sum(lg.materialize(x) ** 2))(jnp.array([1.0, -2.0]))
+@BARRIER
+def test_materialize_gradient_is_the_identity(barrier):
+    grad = jax.grad(lambda x: jnp.sum(lg.materialize(x, barrier=barrier) ** 2))(
+        jnp.array([1.0, -2.0])
+    )
     np.testing.assert_allclose(grad, [2.0, -4.0])
 
 
