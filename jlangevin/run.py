@@ -39,6 +39,7 @@ from __future__ import annotations
 import collections
 import functools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -162,6 +163,7 @@ def _make_batched_init(sampler: Sampler) -> Callable:
 #: Compiled functions per sampler, keyed by its identity (each entry keeps its
 #: sampler alive, so an id is never reused while its entry exists).
 _PER_SAMPLER: collections.OrderedDict = collections.OrderedDict()
+_PER_SAMPLER_LOCK = threading.Lock()
 
 
 def _per_sampler(kind: str, sampler: Sampler, args: tuple, make: Callable) -> Any:
@@ -173,14 +175,16 @@ def _per_sampler(kind: str, sampler: Sampler, args: tuple, make: Callable) -> An
     same settings hold different closures anyway, and array settings are unhashable.
     """
     key = (kind, id(sampler), *args)
-    hit = _PER_SAMPLER.get(key)
-    if hit is not None and hit[0] is sampler:
-        _PER_SAMPLER.move_to_end(key)
-        return hit[1]
-    value = make(sampler, *args)
-    _PER_SAMPLER[key] = (sampler, value)
-    while len(_PER_SAMPLER) > 64:
-        _PER_SAMPLER.popitem(last=False)
+    with _PER_SAMPLER_LOCK:  # runs from several threads share the cache
+        hit = _PER_SAMPLER.get(key)
+        if hit is not None and hit[0] is sampler:
+            _PER_SAMPLER.move_to_end(key)
+            return hit[1]
+    value = make(sampler, *args)  # outside the lock: tracing may take a while
+    with _PER_SAMPLER_LOCK:
+        _PER_SAMPLER[key] = (sampler, value)
+        while len(_PER_SAMPLER) > 64:
+            _PER_SAMPLER.popitem(last=False)
     return value
 
 

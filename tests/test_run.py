@@ -216,3 +216,22 @@ def test_speculative_runs_are_bit_identical_across_chunkings_with_divergences():
 def test_mala_runs_every_step_guarded():
     # MALA's accept test already decides per chain; it has no unguarded form.
     assert jl.mala(LOGP, step_size=0.5).unguarded_step is None
+
+
+def test_runs_from_several_threads_give_what_one_thread_gives():
+    # The compiled-function cache is shared: threads that run the same samplers at
+    # once (a thread pool warming up benchmarks) must neither corrupt it nor mix up
+    # each other's loops.
+    from concurrent.futures import ThreadPoolExecutor
+
+    samplers = [SAMPLERS[name]() for name in sorted(SAMPLERS)]
+    jobs = [(s, n) for s in samplers for n in (5, 9)] * 2
+
+    def go(job):
+        sampler, steps = job
+        return jl.run(jax.random.key(steps), sampler, jnp.zeros((3, 2)), steps, burnin=2)
+
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(go, jobs))
+    for job, trace in zip(jobs, together, strict=True):
+        _tree_equal(trace, go(job))
