@@ -125,7 +125,7 @@ def proposal_logdensity(
     """
 
     def term(y, x, d, h):
-        return jnp.sum((y - x - h * d) ** 2 / (4 * h))
+        return lg.leaf_sum((y - x - h * d) ** 2 / (4 * h))
 
     return -lg.tree_sum(jax.tree.map(term, to, frm, drift_frm, steps))
 
@@ -166,7 +166,7 @@ def dense_proposal_logdensity(
     lower = jnp.tril(jnp.asarray(cholesky, flat_to.dtype))
     white = jax.scipy.linalg.solve_triangular(lower, flat_to - flat_frm, lower=True)
     white = white - step_size * (lower.T @ flat_drift)
-    return -jnp.sum(white**2) / (4 * step_size)
+    return -lg.leaf_sum(white**2) / (4 * step_size)
 
 
 def check_cholesky(cholesky: Any, name: str = "cholesky") -> None:

@@ -82,3 +82,19 @@ def test_poison_is_the_identity_on_finite_inputs_and_nan_elsewhere():
     # A non-finite log density poisons every coordinate.
     out = lg.poison(moved, [position], jnp.float32(-jnp.inf))
     assert all(np.isnan(leaf).all() for leaf in jax.tree.leaves(out))
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (2,), (3,), (2, 2), (5,), (3, 3), (0,)])
+def test_leaf_sum_is_the_sum(shape):
+    x = jnp.asarray(np.random.default_rng(0).normal(size=shape), jnp.float32)
+    out = lg.leaf_sum(x)
+    assert out.shape == () and out.dtype == x.dtype
+    np.testing.assert_allclose(out, np.sum(np.asarray(x, np.float64)), rtol=1e-6, atol=1e-6)
+    if 0 < x.size <= lg.SMALL_SUM:  # written out, in order, under vmap too
+        flat = np.asarray(x).reshape(-1)
+        expected = flat[0]
+        for v in flat[1:]:
+            expected = np.float32(expected + v)
+        assert out == expected
+        batch = jnp.stack([x, -x, 2 * x])
+        np.testing.assert_array_equal(jax.vmap(lg.leaf_sum)(batch), [out, -out, 2 * out])
