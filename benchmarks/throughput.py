@@ -13,7 +13,9 @@ uses (on CPU, JAX's own hash lowering is a loop that does not fuse).
 
 Writes ``results/throughput.{json,md,png}`` with the device and library versions.
 
-Usage: ``python benchmarks/throughput.py [--work 2e7] [--repeats 7] [--no-peers]``.
+Usage: ``python benchmarks/throughput.py [--work 2e7] [--repeats 7] [--no-peers]``;
+other cells with ``--grid 3x5000 5x2000 --name throughput_small_dims`` (written
+to ``results/<name>.*``).
 """
 
 from __future__ import annotations
@@ -66,14 +68,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--kernels", nargs="+", choices=KERNELS, default=list(KERNELS))
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument(
+        "--grid", nargs="+", type=_cell, default=list(GRID), help="cells DIMxCHAINS, e.g. 3x5000"
+    )
+    parser.add_argument("--name", default="throughput", help="results/<name>.{json,md,png}")
     args = parser.parse_args(argv)
     report = measure(
-        GRID, args.kernels, work=args.work, repeats=args.repeats, peers=not args.no_peers
+        args.grid, args.kernels, work=args.work, repeats=args.repeats, peers=not args.no_peers
     )
-    report["settings"] = {"work": args.work, "repeats": args.repeats}
+    report["settings"] = {"work": args.work, "repeats": args.repeats, "grid": args.grid}
     table = markdown_table(report)
     print(table)
-    save("throughput", report, table, plot(report))
+    save(args.name, report, table, plot(report))
+
+
+def _cell(text: str) -> tuple[int, int]:
+    """``"3x5000"`` -> ``(3, 5000)`` (dimension, chains)."""
+    try:
+        dim, chains = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a cell is DIMxCHAINS such as 3x5000; got {text!r}"
+        ) from None
+    if dim < 1 or chains < 1:
+        raise argparse.ArgumentTypeError(f"dimension and chains must be >= 1; got {text!r}")
+    return dim, chains
 
 
 if __name__ == "__main__":

@@ -146,3 +146,22 @@ def test_run_accepts_other_key_implementations():
     trace = jl.run(jax.random.key(9, impl="rbg"), sampler, jnp.zeros((3, 2)), 50)
     assert trace.positions.shape == (3, 50, 2)
     assert not np.array_equal(trace.positions[0], trace.positions[1])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 12, 13, 100])
+def test_stored_words_are_the_fused_words(size, monkeypatch):
+    """Where draw() stores its words first (a loop on CPU), the numbers do not change."""
+    keys = chain_keys_for(jax.random.key(2), 16)
+    counts = jnp.arange(16, dtype=jnp.int32) * 7
+
+    def draws(k, c):
+        d = draw(k, c, jnp.zeros(size), log_uniform=True, subkey=True)
+        return d.noise, d.log_uniform, jax.random.key_data(d.key)
+
+    stored = jax.jit(jax.vmap(draws))(keys, counts)
+    looped = "while" in str(jax.make_jaxpr(jax.vmap(draws))(keys, counts))
+    assert looped == (_random.STORED_WORDS[0] <= size <= _random.STORED_WORDS[1])
+    monkeypatch.setattr(_random, "_stored", lambda compute, count: compute())
+    fused = jax.jit(jax.vmap(lambda k, c: draws(k, c)))(keys, counts)
+    for a, b in zip(stored, fused, strict=True):
+        np.testing.assert_array_equal(a, b)
