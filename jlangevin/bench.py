@@ -403,11 +403,16 @@ def measure(
     repeats: int = 7,
     peers: bool = True,
     max_steps: int = 5000,
+    log_density: bool = True,
     log: Callable[[str], None] | None = print,
 ) -> dict[str, Any]:
-    """Run the throughput grid; return ``{"environment", "notes", "rows"}``."""
+    """Run the throughput grid; return ``{"environment", "notes", "rows"}``.
+
+    ``log_density=False`` leaves out the "jlangevin + log density" column.
+    """
     found, notes = available_peers() if peers else ([], {})
-    implementations = ["floor", "floor_hash", "jlangevin", "jlangevin_lp", *found]
+    mine = ["jlangevin", "jlangevin_lp"] if log_density else ["jlangevin"]
+    implementations = ["floor", "floor_hash", *mine, *found]
     rows = []
     for dim, chains in grid:
         problem = make_problem(dim, chains, steps_for(dim, chains, work, max_steps=max_steps))
@@ -528,6 +533,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=float, default=QUICK["work"], help="chains*dim*steps")
     parser.add_argument("--repeats", type=int, default=QUICK["repeats"])
     parser.add_argument("--no-peers", action="store_true", help="floor and jlangevin only")
+    parser.add_argument(
+        "--log-density",
+        action="store_true",
+        help="add the 'jlangevin + log density' column (more to compile)",
+    )
     args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
     start = time.perf_counter()
     report = measure(
@@ -537,6 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repeats=args.repeats,
         peers=not args.no_peers,
         max_steps=QUICK["max_steps"],
+        log_density=args.log_density,
         log=None,
     )
     print(markdown_table(report))

@@ -48,6 +48,14 @@ def test_measure_reports_rates_and_every_ratio():
     assert "jl/floor (hash)" in bench.format_row(row)
 
 
+def test_the_log_density_column_can_be_left_out():
+    report = bench.measure(
+        [(2, 8)], ["sgld"], work=400, repeats=1, peers=False, log_density=False, log=None
+    )
+    assert set(report["rows"][0]["results"]) == {"floor", "floor_hash", "jlangevin"}
+    assert "log density" not in bench.markdown_table(report)
+
+
 def test_a_missing_peer_is_skipped_with_a_note(monkeypatch):
     monkeypatch.setitem(bench.PEER_MODULES, "tfp", "a_module_that_is_not_installed")
     found, notes = bench.available_peers()
