@@ -165,3 +165,18 @@ def test_stored_words_are_the_fused_words(size, monkeypatch):
     fused = jax.jit(jax.vmap(lambda k, c: draws(k, c)))(keys, counts)
     for a, b in zip(stored, fused, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_step_with_stored_words_can_be_differentiated():
+    """The loop that stores the words takes no float input: reverse mode passes over it."""
+    logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    sampler = jl.ula(logp, step_size=0.1)
+
+    def moved_norm(x0):
+        state, _ = sampler.step(jax.random.key(0), sampler.init(x0))
+        return jnp.sum(state.position**2)
+
+    x0 = jnp.ones(3)  # 3 words: stored
+    noise = draw(jax.random.key(0), jnp.int32(0), x0).noise
+    expected = 2 * (0.9 * x0 + jnp.sqrt(0.2) * noise) * 0.9  # d/dx0 of |x0 - 0.1 x0 + ...|^2
+    np.testing.assert_allclose(jax.grad(moved_norm)(x0), expected, rtol=1e-5)
