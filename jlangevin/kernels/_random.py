@@ -86,9 +86,10 @@ def draw(
     like : pytree the normals are shaped and typed like.
     log_uniform : also draw ``log u``, ``u ~ U(0, 1]`` (a Metropolis test).
     subkey : also return an independent key (a minibatch draw).
-    barrier : how the uniforms and normals are stored once (see
+    barrier : pass the uniforms and normals through the optimization barrier
+        instead of storing them with the division (see
         :func:`jlangevin.kernels._langevin.materialize`): the kernel's choice,
-        the faster one for it; the numbers are the same.
+        the faster one for it.
 
     Examples
     --------
