@@ -2,34 +2,255 @@
 
 For each (dimension, chains) cell of the grid and each kernel (ULA, MALA,
 SGLD with the full gradient), every implementation runs the same job (see
-:mod:`jlangevin.bench`: same target, step, start and step count, every position
+``_runners.py``: same target, step, start and step count, every position
 kept, initialisation included) in one process, with repeats interleaved, and
 the median is quoted. Peers come from the ``bench`` extra
 (``pip install -e '.[bench]'``); a missing one is skipped with a note.
-
-Two floors: the hand-fused loop drawing with ``jax.random.normal``, and the
-same loop with the same numbers from the written-out Threefry hash jlangevin
-uses (on CPU, JAX's own hash lowering is a loop that does not fuse).
 
 Writes ``results/throughput.{json,md,png}`` with the device and library versions.
 
 Usage: ``python benchmarks/throughput.py [--work 2e7] [--repeats 7] [--no-peers]``;
 other cells with ``--grid 3x5000 5x2000 --name throughput_small_dims`` (written
-to ``results/<name>.*``).
+to ``results/<name>.*``); ``--quick`` prints the quick table of ``jlangevin
+bench`` and writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from _common import save
+import jax
+from _common import device_line, environment, save
+from _runners import (
+    IMPLEMENTATIONS,
+    KERNELS,
+    LABELS,
+    PEER_MODULES,
+    RUNNERS,
+    Problem,
+    Runner,
+    available_peers,
+    make_problem,
+    steps_for,
+)
 
-from jlangevin.bench import GRID, IMPLEMENTATIONS, KERNELS, LABELS, markdown_table, measure
+#: (dimension, chains) cells of the full benchmark.
+GRID = ((2, 10_000), (100, 1_000), (1000, 100), (10, 1))
+#: Settings of the quick table (``--quick``, ``jlangevin bench``): same cells, less work.
+QUICK = {"work": 2e6, "repeats": 3, "max_steps": 1000}
+#: The ratio columns: row key -> what jlangevin is divided by.
+RATIOS = {"vs_floor": "floor", "vs_best_peer": "best peer"}
+
+
+# --------------------------------------------------------------------------- #
+# Timing
+# --------------------------------------------------------------------------- #
+def time_interleaved(
+    runners: dict[str, Runner], args: Sequence[Any], repeats: int
+) -> dict[str, list[float]]:
+    """Wall-clock seconds of each runner, repeats interleaved (order rotated each round).
+
+    Every runner is called once first (compilation) and its result awaited;
+    those first calls run in a thread pool, one thread per core (XLA compiles
+    without holding the GIL), which only shortens the wait: the timed calls
+    run one at a time.
+
+    Parameters
+    ----------
+    runners : dict
+        ``{name: run}``.
+    args : sequence
+        The arguments of every call, ``(key, x0)``.
+    repeats : int
+        Timed calls per runner.
+
+    Returns
+    -------
+    dict
+        ``{name: [seconds, ...]}``, one entry per timed call.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, min(len(runners), os.cpu_count() or 1))) as pool:
+        for done in pool.map(lambda run: jax.block_until_ready(run(*args)), runners.values()):
+            del done
+    names = list(runners)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            start = time.perf_counter()
+            jax.block_until_ready(runners[name](*args))
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def measure_cell(
+    kernel: str, problem: Problem, implementations: Sequence[str], repeats: int, seed: int = 0
+) -> dict[str, Any]:
+    """Time every implementation on one (kernel, cell).
+
+    Parameters
+    ----------
+    kernel : {"ula", "mala", "sgld"}
+    problem : Problem
+    implementations : sequence of str
+        Keys of ``RUNNERS``; one whose runner is ``None`` for this kernel is left out.
+    repeats : int
+    seed : int
+
+    Returns
+    -------
+    dict
+        The cell, ``results`` (``{name: {median_s, times_s, chain_steps_per_s}}``)
+        and the ratios of :func:`ratios`.
+    """
+    built = {name: RUNNERS[name](kernel, problem) for name in implementations}
+    runners = {name: run for name, run in built.items() if run is not None}
+    times = time_interleaved(runners, (jax.random.key(seed), problem.start()), repeats)
+    work = problem.chains * problem.num_steps
+    results = {
+        name: {
+            "median_s": statistics.median(ts),
+            "times_s": ts,
+            "chain_steps_per_s": work / statistics.median(ts),
+        }
+        for name, ts in times.items()
+    }
+    row: dict[str, Any] = {
+        "kernel": kernel,
+        "dim": problem.dim,
+        "chains": problem.chains,
+        "num_steps": problem.num_steps,
+        "step_size": problem.step_size,
+        "results": results,
+    }
+    row.update(ratios(results))
+    return row
+
+
+def ratios(results: dict[str, dict[str, float]]) -> dict[str, float | None]:
+    """``jlangevin`` over the floor and over the best peer, in chain-steps per second.
+
+    Parameters
+    ----------
+    results : dict
+        ``{name: {"chain_steps_per_s": ...}}``.
+
+    Returns
+    -------
+    dict
+        ``{"vs_floor": ..., "vs_best_peer": ...}``, ``None`` where a side is missing.
+    """
+    speed = {name: r["chain_steps_per_s"] for name, r in results.items()}
+    peers = [speed[p] for p in PEER_MODULES if p in speed]
+    jl = speed.get("jlangevin")
+    return {
+        "vs_floor": jl / speed["floor"] if jl and "floor" in speed else None,
+        "vs_best_peer": jl / max(peers) if jl and peers else None,
+    }
+
+
+def measure(
+    grid: Sequence[tuple[int, int]],
+    kernels: Sequence[str] = KERNELS,
+    *,
+    work: float = 2e7,
+    repeats: int = 7,
+    peers: bool = True,
+    max_steps: int = 5000,
+    log_density: bool = True,
+    log: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Run the throughput grid.
+
+    Parameters
+    ----------
+    grid : sequence of (int, int)
+        ``(dim, chains)`` cells.
+    kernels : sequence of str
+    work : float
+        ``chains * dim * steps`` per call (see ``steps_for``).
+    repeats : int
+        Timed calls per implementation and cell.
+    peers : bool
+        Time BlackJAX and TFP-on-JAX where they import.
+    max_steps : int
+        Upper bound on the steps per call.
+    log_density : bool
+        Include the "jlangevin + log density" column.
+    log : callable, optional
+        Called with a progress line per row (``None``: silent).
+
+    Returns
+    -------
+    dict
+        ``{"environment", "notes", "rows"}``.
+    """
+    found, notes = available_peers() if peers else ([], {})
+    mine = ["jlangevin", "jlangevin_lp"] if log_density else ["jlangevin"]
+    implementations = ["floor", *mine, *found]
+    rows = []
+    for dim, chains in grid:
+        problem = make_problem(dim, chains, steps_for(dim, chains, work, max_steps=max_steps))
+        for kernel in kernels:
+            row = measure_cell(kernel, problem, implementations, repeats)
+            rows.append(row)
+            if log is not None:
+                log(format_row(row))
+    return {"environment": environment(), "notes": list(notes.values()), "rows": rows}
+
+
+# --------------------------------------------------------------------------- #
+# Reporting
+# --------------------------------------------------------------------------- #
+def _rate(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def format_row(row: dict[str, Any]) -> str:
+    """One progress line: the rates and ratios of a row of :func:`measure_cell`."""
+    rates = ", ".join(
+        f"{name} {_rate(r['chain_steps_per_s'])}" for name, r in row["results"].items()
+    )
+    ratio_text = ", ".join(
+        f"jl/{name} {row[key]:.2f}" for key, name in RATIOS.items() if row.get(key) is not None
+    )
+    return (
+        f"{row['kernel']:5s} d={row['dim']:<5d} chains={row['chains']:<6d} "
+        f"steps={row['num_steps']:<5d} {rates} | {ratio_text}"
+    )
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The rows of :func:`measure` as a markdown table of chain-steps per second and ratios."""
+    present = [
+        name for name in IMPLEMENTATIONS if any(name in row["results"] for row in report["rows"])
+    ]
+    header = ["kernel", "dim", "chains", "steps", *(LABELS[n] for n in present)]
+    header += [f"jl / {name}" for name in RATIOS.values()]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in report["rows"]:
+        cells = [row["kernel"], str(row["dim"]), str(row["chains"]), str(row["num_steps"])]
+        for name in present:
+            result = row["results"].get(name)
+            cells.append(_rate(result["chain_steps_per_s"]) if result else "-")
+        cells += [f"{row[key]:.2f}" if row.get(key) is not None else "-" for key in RATIOS]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "Chain-steps per second (median of interleaved repeats); "
+        f"{device_line(report['environment'])}."
+    )
+    lines.extend(f"Note: {note}" for note in report["notes"])
+    return "\n".join(lines)
 
 
 def plot(report: dict[str, Any]):
-    """Speed relative to the hand-fused floor, per kernel and cell."""
+    """Speed relative to the hand-fused floor, per kernel and cell (a matplotlib figure)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,21 +283,64 @@ def plot(report: dict[str, Any]):
     return fig
 
 
-def main(argv: list[str] | None = None) -> None:
+# --------------------------------------------------------------------------- #
+# Command line
+# --------------------------------------------------------------------------- #
+def quick_table(
+    kernels: Sequence[str] = KERNELS,
+    *,
+    work: float = QUICK["work"],
+    repeats: int = QUICK["repeats"],
+    peers: bool = True,
+    log_density: bool = False,
+) -> str:
+    """The quick table of ``jlangevin bench``: the full grid with less work per call.
+
+    Parameters
+    ----------
+    kernels, work, repeats, peers, log_density
+        As for :func:`measure` (steps per call at most ``QUICK["max_steps"]``).
+
+    Returns
+    -------
+    str
+        The markdown table.
+    """
+    report = measure(
+        GRID,
+        kernels,
+        work=work,
+        repeats=repeats,
+        peers=peers,
+        max_steps=QUICK["max_steps"],
+        log_density=log_density,
+        log=None,
+    )
+    return markdown_table(report)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the grid, print the table and save it (``--quick``: print the quick table only)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=float, default=2e7, help="chains*dim*steps per call")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--work", type=float, default=None, help="chains*dim*steps per call")
+    parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--kernels", nargs="+", choices=KERNELS, default=list(KERNELS))
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument(
         "--grid", nargs="+", type=_cell, default=list(GRID), help="cells DIMxCHAINS, e.g. 3x5000"
     )
     parser.add_argument("--name", default="throughput", help="results/<name>.{json,md,png}")
-    args = parser.parse_args(argv)
-    report = measure(
-        args.grid, args.kernels, work=args.work, repeats=args.repeats, peers=not args.no_peers
+    parser.add_argument(
+        "--quick", action="store_true", help="the quick table of `jlangevin bench`; saves nothing"
     )
-    report["settings"] = {"work": args.work, "repeats": args.repeats, "grid": args.grid}
+    args = parser.parse_args(argv)
+    if args.quick:
+        quick = {k: v for k, v in (("work", args.work), ("repeats", args.repeats)) if v}
+        print(quick_table(args.kernels, peers=not args.no_peers, **quick))
+        return
+    work, repeats = args.work or 2e7, args.repeats or 7
+    report = measure(args.grid, args.kernels, work=work, repeats=repeats, peers=not args.no_peers)
+    report["settings"] = {"work": work, "repeats": repeats, "grid": args.grid}
     table = markdown_table(report)
     print(table)
     save(args.name, report, table, plot(report))

@@ -12,12 +12,12 @@ and the ArviZ-based diagnostics.
 
 from jlangevin import gradients, kernels, schedules, targets
 from jlangevin.gradients import from_energy
-from jlangevin.kernels import Sampler
 from jlangevin.kernels.mala import sampler as mala
 from jlangevin.kernels.sgld import RMSProp
 from jlangevin.kernels.sgld import sampler as sgld
 from jlangevin.kernels.ula import sampler as ula
-from jlangevin.run import RunningStats, Trace, run
+from jlangevin.run import RunningStats, Trace, gather, run
+from jlangevin.types import Sampler
 
 __version__ = "0.1.0"
 
@@ -57,6 +57,7 @@ __all__ = [
     "check",
     "diagnostics",
     "from_energy",
+    "gather",
     "gradients",
     "kernels",
     "mala",

@@ -77,10 +77,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jlangevin.kernels import _langevin as lg
 from jlangevin.kernels import mala
-from jlangevin.run import chain_keys_for
-from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, ScoreFn
+from jlangevin.kernels._bounds import check_bounds, check_inside
+from jlangevin.run import chain_keys_for, step_keys
+from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, Sampler, ScoreFn
 
 PRECONDITIONERS = ("diagonal", "dense")
 MIN_WARMUP_STEPS = 20
@@ -291,9 +291,11 @@ def _initial_states(
     if len({jnp.shape(leaf)[0] for leaf in leaves}) != 1:
         raise ValueError("Every leaf of `positions` needs the same leading chain axis.")
     first = jax.tree.map(lambda x: x[0], positions)
-    lg.check_inside(first, bounds)
+    check_inside(first, bounds)
     mala.init(first, logdensity_fn, score_fn=score_fn)  # concrete errors name the argument
-    states = jax.jit(jax.vmap(lambda p: mala.init(p, logdensity_fn, score_fn=score_fn)))(positions)
+    states = jax.jit(
+        jax.vmap(lambda p: mala.init(p, logdensity_fn, score_fn=score_fn, bounds=bounds))
+    )(positions)
     bad = np.flatnonzero(~np.isfinite(np.asarray(states.logdensity)))
     if bad.size:
         raise ValueError(
@@ -327,7 +329,7 @@ def mala_warmup(
     shrinkage: float = 0.01,
     score_fn: ScoreFn | None = None,
     bounds: Bounds | None = None,
-) -> tuple[lg.Sampler, mala.MALAState, WarmupInfo]:
+) -> tuple[Sampler, mala.MALAState, WarmupInfo]:
     """Adapt MALA's step size and preconditioner across all chains at once.
 
     Parameters
@@ -378,7 +380,7 @@ def mala_warmup(
         raise ValueError(f"`shrinkage` must lie in [0, 1]; got {shrinkage}.")
     shrinkage = float(shrinkage)
     windows = window_schedule(num_steps)
-    lg.check_bounds(bounds)
+    check_bounds(bounds)
 
     states = _initial_states(positions, logdensity_fn, score_fn, bounds)
     num_chains = jax.tree.leaves(states.position)[0].shape[0]
@@ -476,7 +478,8 @@ def _build_warmup(
         states, da, stats, root, diverged, chain_keys = carry
         collect, window_end = flags
         eps = jnp.exp(da.log_step)
-        states, infos = jax.vmap(mala_step, (0, 0, None, None))(chain_keys, states, eps, root)
+        keys = step_keys(chain_keys, states.count)
+        states, infos = jax.vmap(mala_step, (0, 0, None, None))(keys, states, eps, root)
         acceptance = jnp.mean(infos.acceptance_rate)
         da = dual_averaging_update(da, acceptance.astype(dtype), target)
         stats = jax.lax.cond(collect, lambda s: collect_stats(s, states, root), lambda s: s, stats)

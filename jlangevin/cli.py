@@ -241,6 +241,44 @@ def sample(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- #
+# bench
+# --------------------------------------------------------------------------- #
+#: ``benchmarks/`` of a source checkout (or editable install): next to the package.
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def bench(argv: Sequence[str]) -> int:
+    """``jlangevin bench``: run ``benchmarks/quick.py`` of the source checkout.
+
+    The benchmarks (and their peers, BlackJAX and TFP) are not part of the
+    package; they live in the repository, next to it.
+
+    Parameters
+    ----------
+    argv : sequence of str
+        Passed on to ``benchmarks/quick.py`` (``--help`` lists its options).
+
+    Returns
+    -------
+    int
+        The script's exit status, or 2 when there is no ``benchmarks/`` folder.
+    """
+    import subprocess
+
+    script = BENCHMARKS / "quick.py"
+    if not script.is_file():
+        print(
+            f"jlangevin bench: no {script}. The benchmarks live in jlangevin's source "
+            "repository, not in the installed package: run `jlangevin bench` from a source "
+            "checkout installed with `pip install -e '.[bench]'`, or "
+            "`python benchmarks/quick.py` there.",
+            file=sys.stderr,
+        )
+        return 2
+    return subprocess.call([sys.executable, str(script), *argv])
+
+
+# --------------------------------------------------------------------------- #
 # entry point
 # --------------------------------------------------------------------------- #
 def _parser() -> argparse.ArgumentParser:
@@ -262,7 +300,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="save draws to this .npz file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser(
-        "bench", help="quick throughput table (see benchmarks/ for the full runs)", add_help=False
+        "bench",
+        help="quick throughput and first-call latency tables (source checkout; see benchmarks/)",
+        add_help=False,
     )
     return parser
 
@@ -270,9 +310,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
-        from jlangevin import bench
-
-        return bench.main(argv[1:]) or 0
+        return bench(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "demo":
         return demo(args.out, args.seed, show_reports=not args.brief)

@@ -1,45 +1,33 @@
 """The driver: many chains, many steps, one compiled loop.
 
-``jl.run`` vmaps a bound sampler's ``step`` over the leading (chain) axis of
-the positions and ``lax.scan``s it over steps. It counts steps like this::
+``jl.run`` vmaps a sampler's ``step`` over the leading (chain) axis of the
+positions and ``lax.scan``s it over steps. It counts steps like this::
 
     total steps run = burnin + num_steps
     draws kept      = num_steps // thin   (num_steps must be a multiple of thin)
     draw j          = the state after burn-in step count + (j + 1) * thin
 
-Chain ``c`` holds the key ``fold_in(key, c)`` for the whole run, and a kernel
-draws the numbers of a step from that key and the chain's own step counter
-(``state.count``; see :mod:`jlangevin.kernels._random`). They depend on nothing
-else, so a run split into chunks, or stopped and resumed from
-``trace.final_state`` with the same key, gives bit-identical draws to one
-uninterrupted run; and no key is derived per step, which would cost a second
-pass of the random-bit generator per chain and step.
+Keys: step ``t`` of chain ``c`` gets ``fold_in(fold_in(key, c), t)``, where
+``t`` counts the chain's steps over its whole life (``state.count`` when the
+state has it; :attr:`Trace.step_count` otherwise). The key depends on nothing
+else, so a run split into chunks, stopped and resumed, or spread over devices
+or hosts gives bit-identical draws to one uninterrupted run, and a kernel may
+use its key with ``jax.random`` as it likes (:class:`~jlangevin.types.Sampler`
+is the whole contract).
 
-Many devices: the chain axis is split across devices with ``jax.sharding``
-(a one-axis :class:`~jax.sharding.Mesh` named ``"chains"``). The initial state
-and the chain keys are placed with ``NamedSharding(mesh, PartitionSpec("chains"))``
-and the same compiled loop runs SPMD (XLA's partitioner does the work; chains
-never communicate). Every chain computes exactly what it computes on one
-device, so the draws are the same bits; the outputs stay sharded along chains.
-(Tested bit for bit on 4 emulated devices, log densities within 4 units in
-the last place. XLA does not promise the same floating-point code for
-different per-device shapes: a reduction such as the log density may get a
-multiply-add fused on one placement and not on another, changing its last
-bit, and a Metropolis test decided by that bit would then go the other way.)
-
-Kernels with an unguarded form (ULA, SGLD: ``sampler.unguarded_step``) run
-blocks of steps without their keep-or-move guard, and a block in which any
-chain turned non-finite is run again, guarded, from its start (see
-:func:`_blocked_loop`): the same draws and divergence counts as guarded steps,
-for fewer passes over the chains per step.
+Many devices: the chains are split over a one-axis mesh (``"chains"``) and
+everything per chain (``init``, the step loop) runs under
+:func:`jax.shard_map`: each device runs the one-device program on its own
+chains, so the compiled loop holds no collective and chains never
+communicate. Every loop has a static trip count: no host round-trip inside a
+compiled chunk; progress bars and chunking work between chunks.
 """
 
 from __future__ import annotations
 
-import collections
 import functools
 import math
-import threading
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -48,8 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jlangevin.kernels._langevin import Sampler, within_bounds
-from jlangevin.types import Array, ArrayTree, PRNGKey
+from jlangevin.types import Array, ArrayTree, PRNGKey, Sampler
 
 STORE_MODES = ("draws", "positions", "stats")
 
@@ -85,13 +72,16 @@ class Trace(NamedTuple):
         ``"draws"``/``"positions"``), else ``None``.
     info : the kernel's info at each kept draw, leaves ``(chains, draws)``
         (``store="draws"``), else ``None``.
-    final_state : the batched state after the last step: pass it back to
-        :func:`run` as ``positions`` to continue the same chains.
+    final_state : the batched state after the last step.
     diverged : per chain, the number of diverged steps over the whole run,
-        burn-in included (all zeros when nothing went wrong).
+        burn-in included (zeros when nothing went wrong or the kernel reports no
+        ``diverged``).
     stats : running per-chain moments (``store="stats"``), else ``None``.
     values : what a callable ``store`` returned at each kept draw, leaves
         ``(chains, draws, ...)``, else ``None``.
+    step_count : per chain, the steps taken over its whole life (earlier runs
+        included). Pass the trace itself (or ``final_state``, when the state
+        has a ``count``) back to :func:`run` to continue the same chains.
     """
 
     positions: ArrayTree | None
@@ -100,6 +90,7 @@ class Trace(NamedTuple):
     diverged: Array
     stats: RunningStats | None = None
     values: Any | None = None
+    step_count: Array | None = None
 
     @property
     def num_diverged_chains(self) -> int:
@@ -115,6 +106,9 @@ class Trace(NamedTuple):
 # Input checks
 # --------------------------------------------------------------------------- #
 def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, jax.Array | np.ndarray) and value.ndim == 0:
+        if jnp.issubdtype(value.dtype, jnp.integer):
+            value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
     return int(value)
@@ -147,94 +141,162 @@ def _check_key(key: Any) -> PRNGKey:
     return jax.random.wrap_key_data(arr)
 
 
-def _make_batched_init(sampler: Sampler) -> Callable:
-    """Compiled ``positions -> (state, inside bounds)`` for all chains at once."""
-
-    def init_all(positions: ArrayTree) -> tuple[Any, Array | None]:
-        state = jax.vmap(sampler.init)(positions)
-        inside = None
-        if sampler.bounds is not None:
-            inside = jax.vmap(lambda p: within_bounds(p, sampler.bounds))(positions)
-        return state, inside
-
-    return jax.jit(init_all)
+def _check_sampler(sampler: Any) -> Sampler:
+    init, step = getattr(sampler, "init", None), getattr(sampler, "step", None)
+    if isinstance(sampler, types.ModuleType) or not (callable(init) and callable(step)):
+        raise TypeError(
+            "`sampler` must have `init(position) -> state` and `step(key, state) -> "
+            "(state, info)`, e.g. jl.mala(logdensity_fn, step_size=...) or "
+            f"jl.Sampler(init=..., step=...); got {type(sampler).__name__}."
+        )
+    return sampler
 
 
-#: Compiled functions per sampler, keyed by its identity (each entry keeps its
-#: sampler alive, so an id is never reused while its entry exists).
-_PER_SAMPLER: collections.OrderedDict = collections.OrderedDict()
-_PER_SAMPLER_LOCK = threading.Lock()
+def _is_state(tree: Any) -> bool:
+    """A batched kernel state (it has a ``position`` field), as opposed to positions."""
+    return not isinstance(tree, Trace) and hasattr(tree, "position")
 
 
-def _per_sampler(kind: str, sampler: Sampler, args: tuple, make: Callable) -> Any:
-    """``make(sampler, *args)``, memoized by the sampler's identity (LRU, 64 entries).
+def _start(positions: Any) -> tuple[Any, Array | None, bool]:
+    """``(positions or state, step counts or None, is a state)`` from what the user passed."""
+    if isinstance(positions, Trace):
+        return positions.final_state, positions.step_count, True
+    if _is_state(positions):
+        count = getattr(positions, "count", None)
+        if count is None or callable(count):  # a NamedTuple without the field has tuple.count
+            raise ValueError(
+                "`positions` is a kernel state without a `count` field, so the driver cannot "
+                "tell how many steps its chains have taken and would repeat their keys. Pass "
+                "the Trace itself (jl.run(key, sampler, trace, ...)) to continue a run."
+            )
+        return positions, jnp.asarray(count, jnp.int32), True
+    return positions, None, False
 
-    Samplers are built once and run many times; rebuilding ``jit(vmap(init))`` or
-    the chunk loop on every call would recompile every time, a fixed cost that
-    dominated short runs. Identity is the right key: two samplers built from the
-    same settings hold different closures anyway, and array settings are unhashable.
+
+# --------------------------------------------------------------------------- #
+# Placement
+# --------------------------------------------------------------------------- #
+def chain_sharding(
+    devices: Sequence[jax.Device] | Mesh | None, num_chains: int
+) -> NamedSharding | None:
+    """The placement :func:`run` gives the chain axis (``None``: one device, arrays left as are).
+
+    Parameters
+    ----------
+    devices : ``None`` for the default (all devices of all processes when there
+        are several and ``num_chains`` divides evenly among them), a sequence of
+        devices, or a mesh (the chain axis is split over all of its axes).
+    num_chains : number of chains.
     """
-    key = (kind, id(sampler), *args)
-    with _PER_SAMPLER_LOCK:  # runs from several threads share the cache
-        hit = _PER_SAMPLER.get(key)
-        if hit is not None and hit[0] is sampler:
-            _PER_SAMPLER.move_to_end(key)
-            return hit[1]
-    value = make(sampler, *args)  # outside the lock: tracing may take a while
-    with _PER_SAMPLER_LOCK:
-        _PER_SAMPLER[key] = (sampler, value)
-        while len(_PER_SAMPLER) > 64:
-            _PER_SAMPLER.popitem(last=False)
-    return value
+    if devices is None:
+        found = jax.devices()
+        if len(found) < 2 or num_chains % len(found):
+            return None
+        devices = found
+    if isinstance(devices, Mesh):
+        mesh = devices
+    else:
+        devices = list(devices)
+        if not devices or not all(isinstance(d, jax.Device) for d in devices):
+            raise TypeError(
+                "`devices` must be None, a non-empty sequence of jax devices or a "
+                f"jax.sharding.Mesh; got {devices!r}."
+            )
+        mesh = Mesh(np.asarray(devices), ("chains",))
+    if num_chains % mesh.devices.size:
+        raise ValueError(
+            f"`devices`: {num_chains} chains do not split evenly over {mesh.devices.size} "
+            "devices; use a multiple of the device count."
+        )
+    return NamedSharding(mesh, PartitionSpec(mesh.axis_names))
 
 
-def _batched_init(sampler: Sampler) -> Callable:
-    return _per_sampler("init", sampler, (), _make_batched_init)
+def _put(x: Any, sharding: NamedSharding) -> jax.Array:
+    """``x`` on ``sharding``; host data (the same in every process) becomes a global array."""
+    if isinstance(x, jax.Array) and (x.is_fully_addressable is False or jax.process_count() == 1):
+        return jax.device_put(x, sharding)
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
+def _place(tree: Any, sharding: NamedSharding | None) -> Any:
+    """Chain-axis leaves split over ``sharding``, scalars replicated; no-op without one."""
+    if sharding is None:
+        return tree
+    replicated = NamedSharding(sharding.mesh, PartitionSpec())
+    return jax.tree.map(lambda x: _put(x, sharding if jnp.ndim(x) else replicated), tree)
+
+
+def _replicated(x: Any, sharding: NamedSharding | None) -> Any:
+    if sharding is None:
+        return x
+    return _put(x, NamedSharding(sharding.mesh, PartitionSpec()))
+
+
+def _split_specs(tree: Any, mesh: Mesh) -> Any:
+    """Per leaf: split along the chain axis, or replicated for a scalar."""
+    split = PartitionSpec(mesh.axis_names)
+    return jax.tree.map(lambda x: split if jnp.ndim(x) else PartitionSpec(), tree)
+
+
+def _per_chain(
+    fn: Callable, mesh: Mesh | None, shared: Any, per_chain: tuple, out_specs: Any = None
+) -> Any:
+    """``fn(shared, *per_chain)``; on a mesh, under ``shard_map``: each device on its own chains.
+
+    ``shared`` is replicated to every device; leaves of ``per_chain`` with a
+    leading axis are split along the chain axis (scalars replicated); outputs
+    are split as ``out_specs`` says (default: every output leaf has the chain
+    axis). Nothing is exchanged between devices.
+    """
+    if mesh is None:
+        return fn(shared, *per_chain)
+    if out_specs is None:
+        out_specs = PartitionSpec(mesh.axis_names)
+    in_specs = (PartitionSpec(), *_split_specs(per_chain, mesh))
+    # check_vma=False: a kernel's init may return values that do not depend on the
+    # position (a step count of 0), which the per-device type check would reject as
+    # "replicated" carries of the scan; every chain-axis output is per-chain anyway.
+    mapped = jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+    return mapped(shared, *per_chain)
+
+
+# --------------------------------------------------------------------------- #
+# Start: the batched state, checked
+# --------------------------------------------------------------------------- #
 def _one_chain_shapes(tree: ArrayTree) -> ArrayTree:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x)[1:], jnp.result_type(x)), tree)
 
 
-def _check_init_shapes(sampler: Sampler, shapes: ArrayTree) -> None:
-    """Trace one chain's ``init`` abstractly, once per (sampler, shapes).
+def _chain_is_finite(state: Any) -> Array:
+    """One chain's start is usable: position, and log density and score where present, finite."""
+    parts = [state.position, getattr(state, "logdensity", None), getattr(state, "score", None)]
+    leaves = [
+        leaf
+        for leaf in jax.tree.leaves(parts)
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)
+    ]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
-    Errors in the user's functions (shapes, a non-scalar log density) then name
-    the argument instead of surfacing from inside vmap; tracing again on every
-    call would cost short runs in a long-lived process.
-    """
-    leaves, tree_def = jax.tree.flatten(shapes)
-    signature = (tree_def, tuple((leaf.shape, leaf.dtype) for leaf in leaves))
-    _per_sampler("init-shapes", sampler, (signature,), lambda s, _: jax.eval_shape(s.init, shapes))
+
+def _cached(make: Callable, sampler: Sampler, *args: Any) -> Any:
+    """``make(sampler, *args)``, memoized when the sampler (a NamedTuple of functions) hashes."""
+    try:
+        return make(sampler, *args)
+    except TypeError as err:  # an unhashable sampler (or setting): build it afresh
+        if "unhashable" not in str(err):
+            raise
+        return make.__wrapped__(sampler, *args)
 
 
-def _initial_state(sampler: Sampler, positions: Any) -> Any:
-    """Batched state from positions (or a state to resume), with concrete checks."""
-    if isinstance(positions, sampler.state_type):
-        _num_chains(positions, "positions (a state)")
-        return positions
-    num_chains = _num_chains(positions, "positions")
-    # Trace one chain's init abstractly first, so shape/dtype/scalar errors name the
-    # argument instead of surfacing from inside vmap; the value checks follow, for
-    # every chain at once, on the batched result.
-    _check_init_shapes(sampler, _one_chain_shapes(positions))
-    state, inside = _batched_init(sampler)(positions)
-    if inside is not None:
-        inside = np.asarray(inside)
-        if not inside.all():
-            raise ValueError(
-                f"{int((~inside).sum())} of {num_chains} initial positions lie outside `bounds` "
-                f"{sampler.bounds} (first: {np.flatnonzero(~inside)[:5].tolist()})."
-            )
-    logdensity = getattr(state, "logdensity", None)
-    if logdensity is not None:
-        bad = np.flatnonzero(~np.isfinite(np.asarray(logdensity)))
-        if bad.size:
-            raise ValueError(
-                f"The log density is not finite at the initial positions of {bad.size} of "
-                f"{num_chains} chains (first: {bad[:5].tolist()}); start inside the support."
-            )
-    return state
+def _check_start(num_bad: Array, first_bad: Array, num_chains: int) -> None:
+    """Refuse a start that is not finite (the counts come from the compiled first chunk)."""
+    if int(num_bad):
+        raise ValueError(
+            f"The state at the initial positions of {int(num_bad)} of {num_chains} chains is "
+            f"not finite (the first: chain {int(first_bad)}): start every chain inside the "
+            "support, where the log density and score are finite, and never outside `bounds`."
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -242,9 +304,6 @@ def _initial_state(sampler: Sampler, positions: Any) -> Any:
 # --------------------------------------------------------------------------- #
 def _welford(stats: RunningStats, position: ArrayTree, info: Any) -> RunningStats:
     count = stats.count + 1
-    # Multiply by 1/count, written out: XLA may rewrite a division by a broadcast
-    # scalar into this on one device but not in the partitioned program, and the
-    # last bit would then depend on how the chains are placed.
     inv = 1.0 / count.astype(jnp.result_type(float))
     delta = jax.tree.map(lambda x, m: x - m, position, stats.mean)
     mean = jax.tree.map(lambda m, d: m + d * inv.astype(d.dtype), stats.mean, delta)
@@ -257,32 +316,57 @@ def _numeric(info: Any) -> Any:
     return jax.tree.map(lambda v: jnp.asarray(v, jnp.result_type(float)), info)
 
 
-def _empty_stats(state: Any, info_shape: Any) -> RunningStats:
+def _empty_stats(sampler: Sampler, key: PRNGKey, state: Any) -> RunningStats:
+    """Zero moments for the batched ``state``, shaped from one chain's ``info`` (abstractly)."""
+    info_one = jax.eval_shape(sampler.step, key, _one_chain_shapes(state))[1]
+    num_chains = _num_chains(state.position, "state")
     zeros = jax.tree.map(jnp.zeros_like, state.position)
-    info_zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.result_type(float)), info_shape)
+    info_zeros = jax.tree.map(
+        lambda s: jnp.zeros((num_chains, *s.shape), jnp.result_type(float)), info_one
+    )
     return RunningStats(jnp.zeros((), jnp.int32), zeros, zeros, info_zeros)
 
 
-def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
-    """Compiled function advancing all chains by ``num_draws * thin`` steps."""
+def _diverged(info: Any) -> Array | None:
+    """The kernel's per-chain ``diverged`` flag, when its info has one (field or key)."""
+    flag = info.get("diverged") if isinstance(info, dict) else getattr(info, "diverged", None)
+    if flag is None:
+        return None
+    flag = jnp.asarray(flag)
+    return jnp.any(flag.reshape(flag.shape[0], -1), axis=1) if flag.ndim > 1 else flag
 
-    def one_step(chain_keys, carry, guarded):
-        state, diverged, stats = carry
-        step = sampler.step if guarded else sampler.unguarded_step
-        state, info = jax.vmap(step)(chain_keys, state)
-        if guarded:  # an unguarded step never diverges (a block that did is replayed)
-            diverged = diverged + info.diverged.astype(diverged.dtype)
-        return (state, diverged, stats), info
 
-    def kept_draw(chain_keys, carry, guarded):
-        carry, info = one_step(chain_keys, carry, guarded)
+def step_keys(chain_keys: Array, counts: Array) -> Array:
+    """The keys of the chains' next steps: ``fold_in(chain_key, count)`` for each chain."""
+    return jax.vmap(jax.random.fold_in)(chain_keys, counts)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_chunk(sampler: Sampler, thin: int, store: Any, mesh: Mesh | None) -> Callable:
+    """Jitted ``(key data, chain ids, carry) -> (carry, records, start check)``.
+
+    One call makes, in one compiled program: the initial states (``init=True``:
+    the carry then holds positions), ``burn`` steps unrecorded, then ``draws``
+    kept draws. A run that is not chunked is one call, so one compilation.
+    """
+
+    def one_step(chain_keys: Array, carry: tuple) -> tuple[tuple, Any]:
+        state, count, diverged, stats = carry
+        state, info = jax.vmap(sampler.step)(step_keys(chain_keys, count), state)
+        flag = _diverged(info)
+        if flag is not None:
+            diverged = diverged + flag.astype(diverged.dtype)
+        return (state, count + 1, diverged, stats), info
+
+    def kept_draw(chain_keys: Array, carry: tuple) -> tuple[tuple, Any]:
+        carry, info = one_step(chain_keys, carry)
         if thin > 1:
             carry, info = jax.lax.fori_loop(
-                1, thin, lambda _, c: one_step(chain_keys, c[0], guarded), (carry, info)
+                1, thin, lambda _, c: one_step(chain_keys, c[0]), (carry, info)
             )
-        state, diverged, stats = carry
+        state, count, diverged, stats = carry
         if store == "stats":
-            return (state, diverged, _welford(stats, state.position, info)), None
+            return (state, count, diverged, _welford(stats, state.position, info)), None
         if store == "draws":
             record = (state.position, info)
         elif store == "positions":
@@ -291,137 +375,45 @@ def _make_chunk(sampler: Sampler, thin: int, store: Any) -> Callable:
             record = jax.vmap(store)(state, info)  # the user writes it for one chain
         return carry, record
 
-    speculate = sampler.unguarded_step is not None
+    def local(impl, init, burn, draws, key_data, chain_ids, carry):
+        key = jax.random.wrap_key_data(key_data, impl=impl)
+        finite = None
+        if init:  # the carry holds positions: make the states, and say which are usable
+            positions, count, diverged, stats = carry
+            state = jax.vmap(sampler.init)(positions)
+            finite = jax.vmap(_chain_is_finite)(state)
+            carry = (state, count, diverged, stats)
+        if store == "stats" and carry[3] is None:
+            carry = (*carry[:3], _empty_stats(sampler, key, carry[0]))
+        chain_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, chain_ids)
+        if burn:  # advance without recording (thin does not apply)
+            burn_step = lambda c, _: (one_step(chain_keys, c)[0], None)  # noqa: E731
+            carry = jax.lax.scan(burn_step, carry, None, length=burn)[0]
+        records = None
+        if draws:
+            draw = lambda c, _: kept_draw(chain_keys, c)  # noqa: E731
+            carry, records = jax.lax.scan(draw, carry, None, length=draws)
+            # Draw-major from the scan; the trace is chain-major (chains, draws, ...).
+            records = jax.tree.map(lambda r: jnp.swapaxes(r, 0, 1), records)
+        return carry, records, finite
 
-    @functools.partial(jax.jit, static_argnames=("num_draws", "keep"))
-    def chunk(chain_keys, carry, num_draws: int, keep: bool):
-        if not keep:  # burn-in: advance without recording (thin does not apply)
-
-            def burn(c, guarded):
-                return one_step(chain_keys, c, guarded)[0], None
-
-            return _blocked_loop(burn, carry, num_draws, None, speculate)
-        draw = functools.partial(kept_draw, chain_keys)
-        shapes = jax.eval_shape(lambda c: draw(c, True)[1], carry)
-        # Draws go straight into chain-major buffers (chains, draws, ...), a block at a time.
-        buffers = jax.tree.map(
-            lambda s: jnp.zeros((s.shape[0], num_draws, *s.shape[1:]), s.dtype), shapes
-        )
-        return _blocked_loop(draw, carry, num_draws, buffers, speculate)
+    @functools.partial(jax.jit, static_argnames=("impl", "init", "burn", "draws"))
+    def chunk(key_data, chain_ids, carry, *, impl, init, burn, draws):
+        fn = functools.partial(local, impl, init, burn, draws)
+        out_specs = None
+        if mesh is not None:
+            split, shared = PartitionSpec(mesh.axis_names), PartitionSpec()
+            stats_specs = RunningStats(shared, split, split, split) if store == "stats" else split
+            out_specs = ((split, split, split, stats_specs), split, split)
+        carry, records, finite = _per_chain(fn, mesh, key_data, (chain_ids, carry), out_specs)
+        start_check = None
+        if finite is not None:
+            # Reduced outside the per-chain part: replicated, readable in every process.
+            bad = ~finite
+            start_check = (jnp.sum(bad), jnp.argmax(bad))
+        return carry, records, start_check
 
     return chunk
-
-
-#: Kept draws per inner loop of :func:`_blocked_loop`.
-BLOCK = 8
-
-
-def _blocked_loop(
-    draw: Callable, carry: Any, num_draws: int, buffers: Any, speculate: bool = False
-) -> tuple[Any, Any]:
-    """Run ``draw`` ``num_draws`` times; write its records into chain-major ``buffers``.
-
-    ``draw(carry, guarded)`` makes one kept draw; ``carry`` is ``(state,
-    diverged, stats)``. The loop is a scan over blocks of :data:`BLOCK` draws,
-    each an inner scan that writes its records draw-major into a ``(block,
-    chains, ...)`` scratch buffer, copied into the ``(chains, draws, ...)``
-    buffers in one transposing slice per block (one chain, 10-D ULA on CPU:
-    ~2x faster than writing every draw into the output directly); the scratch
-    buffer is allocated once and reused, and a block write touches each
-    chain's row once per block rather than once per draw. ``buffers`` is
-    ``None`` when nothing is recorded.
-
-    With ``speculate`` (the sampler has an unguarded step), a block first runs
-    unguarded: no keep-or-move test, no divergence counting, which on a small
-    problem are several passes over the chains per step. If every chain's state
-    is finite at the end, no step of the block diverged (the unguarded step
-    keeps a diverged state non-finite) and the block is exactly what the
-    guarded steps give; otherwise the block is run again, guarded, from its
-    start. After a block that diverged, blocks run guarded until one does not,
-    so a run that keeps diverging pays for the guarded steps only.
-    """
-    size = max(min(BLOCK, num_draws), 1)
-
-    def steps(carry: Any, scratch: Any, length: int, guarded: bool) -> tuple[Any, Any]:
-        def step(c: tuple[Any, Any], j: Any) -> tuple[tuple[Any, Any], None]:
-            carry, scratch = c
-            carry, record = draw(carry, guarded)
-            if scratch is not None:
-                scratch = jax.tree.map(
-                    lambda s, r: jax.lax.dynamic_update_index_in_dim(s, r, j, 0), scratch, record
-                )
-            return (carry, scratch), None
-
-        return jax.lax.scan(step, (carry, scratch), jnp.arange(length))[0]
-
-    def at_most_once(run: Any, times: Array, carry: Any, scratch: Any) -> tuple[Any, Any]:
-        """``run(scratch)`` if ``times`` is 1, else ``(carry, scratch)``, as a while loop.
-
-        A loop rather than ``lax.cond``: XLA updates a loop's carry in place,
-        where a conditional on CPU copied the whole scratch block in and out.
-        """
-
-        def body(c: tuple[Array, Any, Any]) -> tuple[Array, Any, Any]:
-            return (c[0] + 1, *run(c[2]))
-
-        out = jax.lax.while_loop(lambda c: c[0] < times, body, (jnp.int32(0), carry, scratch))
-        return out[1], out[2]
-
-    def block(c: tuple[Any, ...], start: Any, length: int, guarded: bool) -> tuple[Any, ...]:
-        carry, scratch, buffers, fast = c
-        if not guarded:
-            start_carry = carry
-            carry, scratch = at_most_once(
-                lambda s: steps(start_carry, s, length, False),
-                fast.astype(jnp.int32),
-                carry,
-                scratch,
-            )
-            replay = ~fast | ~_all_finite(carry[0])
-            carry, scratch = at_most_once(
-                lambda s: steps(start_carry, s, length, True),
-                replay.astype(jnp.int32),
-                carry,
-                scratch,
-            )
-            fast = ~replay | jnp.all(carry[1] == start_carry[1])
-        else:
-            carry, scratch = steps(carry, scratch, length, True)
-        if buffers is not None:
-            buffers = jax.tree.map(
-                lambda b, s: jax.lax.dynamic_update_slice_in_dim(
-                    b, jnp.swapaxes(s[:length], 0, 1), start, axis=1
-                ),
-                buffers,
-                scratch,
-            )
-        return carry, scratch, buffers, fast
-
-    scratch = None
-    if buffers is not None:
-        scratch = jax.tree.map(
-            lambda b: jnp.zeros((size, b.shape[0], *b.shape[2:]), b.dtype), buffers
-        )
-    num_blocks, rest = divmod(num_draws, size)
-    state, _ = jax.lax.scan(
-        lambda c, b: (block(c, b * size, size, not speculate), None),
-        (carry, scratch, buffers, jnp.asarray(True)),
-        jnp.arange(num_blocks),
-    )
-    if rest:  # fewer than BLOCK draws, once: guarded (half the code to compile)
-        state = block(state, num_blocks * size, rest, True)
-    carry, _, buffers, _ = state
-    return carry, buffers
-
-
-def _all_finite(state: Any) -> Array:
-    """Scalar bool: every floating-point element of the (batched) state is finite."""
-    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x)) for x in leaves])
-
-
-def _chunk_fn(sampler: Sampler, thin: int, store: Any) -> Callable:
-    return _per_sampler("chunk", sampler, (thin, store), _make_chunk)
 
 
 def _chunk_sizes(total: int, chunk: int) -> list[int]:
@@ -449,9 +441,12 @@ def run(
     Parameters
     ----------
     key : a JAX random key (typed ``jax.random.key`` or legacy uint32).
-    sampler : a bound sampler (``jl.ula(...)``, ``jl.mala(...)``, ``jl.sgld(...)``).
+    sampler : anything with ``init(position) -> state`` and ``step(key, state) ->
+        (state, info)`` for one chain (``jl.ula(...)``, ``jl.mala(...)``,
+        ``jl.sgld(...)``, or ``jl.Sampler(init=..., step=...)`` of your own).
     positions : initial positions, every leaf with a leading chain axis
-        ``(chains, *event)``; or a batched state (``trace.final_state``) to resume.
+        ``(chains, *event)``; or a :class:`Trace`, or a batched state with a
+        ``count`` field (``trace.final_state`` of the built-in kernels), to continue.
     num_steps : steps after burn-in; ``num_steps // thin`` draws are kept.
     burnin : steps run first and discarded (default 0).
     thin : keep every ``thin``-th step (``num_steps`` must be a multiple).
@@ -463,17 +458,13 @@ def run(
     chunk_size : kept draws per compiled call (burn-in uses ``chunk_size * thin``
         steps per call). Chunking bounds peak memory per call and drives the
         progress bar; the draws are the same whatever the chunking.
-    progress : show a tqdm progress bar, updated between chunks (no host
-        round-trip inside the compiled loop).
+    progress : show a tqdm progress bar, updated between chunks.
     devices : where the chains run. ``None`` (default): split the chains over
-        all local devices (all devices of all processes after
-        ``jax.distributed.initialize()``) when there are several and the
-        number of chains divides evenly among them, else run where the inputs
-        are (one device). A sequence of devices or a
-        :class:`~jax.sharding.Mesh` (the chain axis is split over all of its
-        axes) forces that placement; the chains must then divide evenly.
-        Placement does not change the draws in any test (see the module
-        notes for what XLA does not promise).
+        all devices (of all processes after ``jax.distributed.initialize()``)
+        when there are several and the number of chains divides evenly among
+        them, else run where the inputs are. A sequence of devices or a
+        :class:`~jax.sharding.Mesh` forces that placement; the chains must then
+        divide evenly. The draws do not depend on the placement.
 
     Returns
     -------
@@ -489,13 +480,10 @@ def run(
     >>> trace = jl.run(jax.random.key(0), sampler, jnp.zeros((4, 2)), 100, burnin=50)
     >>> trace.positions.shape
     (4, 100, 2)
+    >>> more = jl.run(jax.random.key(0), sampler, trace, 100)  # the same chains, continued
     """
     key = _check_key(key)
-    if not isinstance(sampler, Sampler):
-        raise TypeError(
-            "`sampler` must be a bound sampler such as jl.mala(logdensity_fn, step_size=...); "
-            f"got {type(sampler).__name__}."
-        )
+    sampler = _check_sampler(sampler)
     num_steps = _check_int(num_steps, "num_steps", 0)
     burnin = _check_int(burnin, "burnin", 0)
     thin = _check_int(thin, "thin", 1)
@@ -509,46 +497,50 @@ def run(
     elif progress:
         chunk_size = max(1, math.ceil(num_draws / 50))
 
-    sharding = chain_sharding(devices, _num_chains(positions, "positions"))
-    positions = _place(positions, sharding)
-    state = _initial_state(sampler, positions)
-    num_chains = _num_chains(state.position, "positions")
-    chain_keys = _place(chain_keys_for(key, num_chains), sharding)
-    diverged = _place(jnp.zeros((num_chains,), jnp.int32), sharding)
-    stats = None
-    if store == "stats":
-        # One chain's info, abstractly (cached by jax per sampler), with the chain axis added.
-        info_one = jax.eval_shape(sampler.step, key, _one_chain_shapes(state))[1]
-        info_shape = jax.tree.map(
-            lambda s: jax.ShapeDtypeStruct((num_chains, *s.shape), s.dtype), info_one
-        )
-        stats = _place(_empty_stats(state, info_shape), sharding)
-    chunk = _chunk_fn(sampler, thin, store)
+    start, count, resumed = _start(positions)
+    where = "positions (a state)" if resumed else "positions"
+    num_chains = _num_chains(start.position if resumed else start, where)
+    sharding = chain_sharding(devices, num_chains)
+    mesh = None if sharding is None else sharding.mesh
+    if not resumed:
+        # One chain's init traced abstractly first: errors in the user's functions (shapes,
+        # a non-scalar log density) then name the argument instead of surfacing from vmap.
+        jax.eval_shape(sampler.init, _one_chain_shapes(start))
+    if count is None:
+        count = np.zeros((num_chains,), np.int32)
+    carry = _place((start, count, np.zeros((num_chains,), np.int32), None), sharding)
+    chain_ids = _place(np.arange(num_chains, dtype=np.uint32), sharding)
+    key_data = _replicated(np.asarray(jax.random.key_data(key)), sharding)
+    compiled = _cached(_compiled_chunk, sampler, thin, store, mesh)
+    chunk = functools.partial(compiled, key_data, chain_ids, impl=str(jax.random.key_impl(key)))
 
     bar = None
     if progress:
         from tqdm.auto import tqdm  # only when asked for
 
-        bar = tqdm(total=burnin + num_steps, desc=f"{sampler.name} x{num_chains}", unit="step")
+        bar = tqdm(total=burnin + num_steps, desc=f"jl.run x{num_chains}", unit="step")
 
-    carry = (state, diverged, stats)
-    burn_chunk = burnin if chunk_size is None else chunk_size * thin
-    for size in _chunk_sizes(burnin, max(burn_chunk, 1)):
-        carry, _ = chunk(chain_keys, carry, num_draws=size, keep=False)
-        if bar is not None:
-            jax.block_until_ready(carry[1])
-            bar.update(size)
+    # Chunks as (burn-in steps, kept draws) per compiled call; unchunked, one call in all.
+    if chunk_size is None:
+        plan = [(burnin, num_draws)]
+    else:
+        plan = [(size, 0) for size in _chunk_sizes(burnin, chunk_size * thin)]
+        plan += [(0, size) for size in _chunk_sizes(num_draws, chunk_size)]
     records = []
-    for size in _chunk_sizes(num_draws, chunk_size or max(num_draws, 1)):
-        carry, record = chunk(chain_keys, carry, num_draws=size, keep=True)
-        records.append(record)
+    for index, (burn, draws) in enumerate(plan or [(0, 0)]):
+        init = index == 0 and not resumed
+        carry, record, start_check = chunk(carry, init=init, burn=burn, draws=draws)
+        if init:
+            _check_start(*start_check, num_chains)
+        if record is not None:
+            records.append(record)
         if bar is not None:
             jax.block_until_ready(carry[1])
-            bar.update(size * thin)
+            bar.update(burn + draws * thin)
     if bar is not None:
         bar.close()
 
-    state, diverged, stats = carry
+    state, count, diverged, stats = carry
     stacked = None
     if records and records[0] is not None:
         stacked = (
@@ -565,60 +557,49 @@ def run(
         values_out = stacked
     if store in ("draws", "positions") and num_draws == 0:
         positions_out = jax.tree.map(lambda x: x[:, None][:, :0], state.position)
-    return Trace(positions_out, info_out, state, diverged, stats, values_out)
+    return Trace(positions_out, info_out, state, diverged, stats, values_out, count)
 
 
-def chain_sharding(
-    devices: Sequence[jax.Device] | Mesh | None, num_chains: int
-) -> NamedSharding | None:
-    """The placement :func:`run` gives the chain axis (``None``: leave arrays where they are).
+def gather(tree: Any) -> Any:
+    """Every array of ``tree`` (a :class:`Trace`, say) whole, as numpy, in every process.
 
-    Parameters
-    ----------
-    devices : ``None`` for the default (all devices when there are several and
-        ``num_chains`` divides evenly among them), a sequence of devices, or a mesh.
-    num_chains : number of chains.
+    After a multi-host run the trace's arrays span devices of several processes
+    and no process can read them directly; ``gather`` assembles each one (an
+    all-gather across processes) so that ``jl.to_arviz`` and ``jl.check`` can use
+    it. In one process it is :func:`jax.device_get`.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> import jlangevin as jl
+    >>> trace = jl.run(jax.random.key(0), jl.ula(lambda x: -x @ x, 0.1), jnp.zeros((2, 1)), 5)
+    >>> type(jl.gather(trace).positions).__name__
+    'ndarray'
     """
-    if devices is None:
-        found = jax.devices() if jax.process_count() > 1 else jax.local_devices()
-        if len(found) < 2 or num_chains % len(found):
-            return None
-        devices = found
-    if isinstance(devices, Mesh):
-        mesh = devices
-    else:
-        devices = list(devices)
-        if not devices or not all(isinstance(d, jax.Device) for d in devices):
-            raise TypeError(
-                "`devices` must be None, a non-empty sequence of jax devices or a "
-                f"jax.sharding.Mesh; got {devices!r}."
-            )
-        mesh = Mesh(np.asarray(devices), ("chains",))
-    if num_chains % mesh.devices.size:
-        raise ValueError(
-            f"`devices`: {num_chains} chains do not split evenly over {mesh.devices.size} "
-            "devices; use a multiple of the device count."
-        )
-    return NamedSharding(mesh, PartitionSpec(mesh.axis_names))
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
 
+    def one(x: Any) -> Any:
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
 
-def _place(tree: Any, sharding: NamedSharding | None) -> Any:
-    """Put chain-axis leaves on ``sharding`` (scalars replicated); no-op without one."""
-    if sharding is None:
-        return tree
-    replicated = NamedSharding(sharding.mesh, PartitionSpec())
-    return jax.tree.map(lambda x: jax.device_put(x, sharding if jnp.ndim(x) else replicated), tree)
+    return jax.tree.map(one, tree)
 
 
 def chain_keys_for(key: PRNGKey, num_chains: int) -> Array:
-    """The per-chain keys :func:`run` derives from ``key`` (for reproducing a step by hand)."""
-    return _chain_keys(_check_key(key), num_chains)
+    """The per-chain keys ``fold_in(key, c)`` of :func:`run` (step ``t`` folds in ``t`` next)."""
+    key = _check_key(key)
+    return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_chains, dtype=jnp.uint32))
 
 
-@functools.partial(jax.jit, static_argnums=1)
-def _chain_keys(key: PRNGKey, num_chains: int) -> Array:
-    # Compiled once per chain count: run eagerly, the vmap re-traced on every call.
-    return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_chains))
-
-
-__all__ = ["RunningStats", "Trace", "chain_keys_for", "chain_sharding", "run"]
+__all__ = [
+    "RunningStats",
+    "Trace",
+    "chain_keys_for",
+    "chain_sharding",
+    "gather",
+    "run",
+    "step_keys",
+]

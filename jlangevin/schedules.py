@@ -1,4 +1,4 @@
-"""Step-size schedules: plain ``count -> value`` functions.
+"""Step-size schedules: plain ``count -> value`` functions, optax's where optax has them.
 
 A schedule is any function of the integer step count, so every optax schedule
 (``optax.exponential_decay``, ``optax.join_schedules``, ...) works unchanged as
@@ -26,7 +26,7 @@ def _positive(value: float, name: str) -> float:
 
 
 def constant(value: float) -> Schedule:
-    """``h_t = value``.
+    """``h_t = value`` (``optax.constant_schedule``).
 
     Examples
     --------
@@ -34,8 +34,9 @@ def constant(value: float) -> Schedule:
     >>> round(float(jl.schedules.constant(0.1)(7)), 6)
     0.1
     """
-    value = _positive(value, "value")
-    return lambda count: jnp.full((), value)
+    import optax  # only when a schedule is built: `import jlangevin` stays light
+
+    return optax.constant_schedule(_positive(value, "value"))
 
 
 def polynomial(a: float, b: float, gamma: float) -> Schedule:
@@ -88,6 +89,9 @@ def cyclical_cosine(initial: float, num_steps: int, num_cycles: int) -> Schedule
 def geometric(initial: float, final: float, num_steps: int) -> Schedule:
     """Geometric annealing from ``initial`` to ``final`` over ``num_steps``, then flat.
 
+    ``optax.exponential_decay`` with ``decay_rate = final / initial`` and
+    ``end_value = final``, evaluated in floating point.
+
     ``h_t = initial * (final / initial)^(min(t, num_steps) / num_steps)``. Since
     the Langevin noise has scale ``sqrt(2 h)``, lowering the step lowers the
     step and the noise together (the noise as the square root of the ratio).
@@ -102,13 +106,10 @@ def geometric(initial: float, final: float, num_steps: int) -> Schedule:
     initial, final = _positive(initial, "initial"), _positive(final, "final")
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"`num_steps` must be a positive integer; got {num_steps!r}.")
-    log_ratio = math.log(final / initial)
+    import optax
 
-    def schedule(count: Array) -> Array:
-        frac = jnp.minimum(jnp.asarray(count, jnp.result_type(float)), num_steps) / num_steps
-        return initial * jnp.exp(log_ratio * frac)
-
-    return schedule
+    decay = optax.exponential_decay(initial, num_steps, final / initial, end_value=final)
+    return lambda count: decay(jnp.asarray(count, jnp.result_type(float)))
 
 
 __all__ = ["constant", "cyclical_cosine", "geometric", "polynomial"]

@@ -8,7 +8,7 @@ in signatures; they are not enforced at runtime.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import jax
 
@@ -30,12 +30,51 @@ StepSize: TypeAlias = float | Array | ArrayTree | Schedule
 #: against each leaf of the position.
 Bounds: TypeAlias = tuple[Any, Any]
 
+
+class Sampler(NamedTuple):
+    """A kernel as two pure functions of one chain: the whole contract :func:`jlangevin.run` needs.
+
+    - ``init(position) -> state``: the state of one chain at ``position`` (any
+      pytree), a NamedTuple (or any pytree) with a ``position`` field; states
+      that also carry ``count`` (the steps the chain has taken) resume
+      anywhere, see below.
+    - ``step(key, state) -> (state, info)``: one step, pure; ``key`` is fresh
+      for this chain and this step, and the kernel draws every random number
+      it needs from it with ``jax.random``. ``info`` is any pytree of per-step
+      values; when it has a ``diverged`` field (or key) the driver counts it,
+      and needs nothing else.
+
+    The driver gives step ``t`` of chain ``c`` the key
+    ``fold_in(fold_in(key, c), t)``, so chunked, resumed and sharded runs
+    draw the same numbers as one uninterrupted run.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from typing import NamedTuple
+    >>> import jlangevin as jl
+    >>> class State(NamedTuple):
+    ...     position: jax.Array
+    >>> def step(key, state):  # AR(1): x' = 0.5 x + sqrt(0.75) xi, stationary N(0, 1)
+    ...     xi = jax.random.normal(key, state.position.shape)
+    ...     return State(0.5 * state.position + 0.75**0.5 * xi), {}
+    >>> ar1 = jl.Sampler(init=State, step=step)
+    >>> trace = jl.run(jax.random.key(0), ar1, jnp.zeros((4, 1)), 100)
+    >>> trace.positions.shape
+    (4, 100, 1)
+    """
+
+    init: Callable[[ArrayTree], Any]
+    step: Callable[[PRNGKey, Any], tuple[Any, Any]]
+
+
 __all__ = [
     "Array",
     "ArrayTree",
     "Bounds",
     "LogDensityFn",
     "PRNGKey",
+    "Sampler",
     "Schedule",
     "ScoreFn",
     "StepSize",

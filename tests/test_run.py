@@ -1,12 +1,19 @@
 """The driver: counts, layouts, chunking/resume/jit/vmap equivalence, storage modes."""
 
+import importlib
+from typing import NamedTuple
+
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from mcmc_checks import Z_MAX
 
 import jlangevin as jl
-from jlangevin.run import chain_keys_for
+from jlangevin.run import chain_keys_for, step_keys
+
+run_module = importlib.import_module("jlangevin.run")  # `jl.run` is the function
 
 LOGP = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
 SAMPLERS = {
@@ -17,7 +24,7 @@ SAMPLERS = {
 
 
 def _tree_equal(a, b):
-    jax.tree.map(np.testing.assert_array_equal, a, b)
+    chex.assert_trees_all_equal(a, b)
 
 
 def test_counts_and_layout():
@@ -70,7 +77,7 @@ def test_run_equals_a_hand_written_jit_vmap_scan():
     @jax.jit
     def manual(state):
         def body(s, _):
-            s, _ = jax.vmap(sampler.step)(keys, s)
+            s, _ = jax.vmap(sampler.step)(step_keys(keys, s.count), s)
             return s, s.position
 
         return jax.lax.scan(body, state, None, length=20)[1]
@@ -154,68 +161,98 @@ def test_float64_when_x64_is_enabled():
 
 
 # --------------------------------------------------------------------------- #
-# Speculative blocks: unguarded steps, replayed guarded when a block diverges
+# The open kernel contract: any init/step pair, keys fresh per chain and step
 # --------------------------------------------------------------------------- #
-def _edge_score(x):
-    """Score of N(0, 1), infinite (pointing back in) beyond |x| = 2."""
-    return jnp.where(jnp.abs(x) > 2.0, -jnp.sign(x) * jnp.inf, -x)
+class AR1State(NamedTuple):
+    position: jax.Array
 
 
-EDGE = {
-    # ULA: a move beyond the edge has an infinite score, so it is refused.
-    "ula": lambda: jl.ula(score_fn=_edge_score, step_size=0.2),
-    # The same with the drift clipped: unguarded, the clipped drift would bring a
-    # diverged chain back inside unless the kernel poisons it.
-    "ula-clip": lambda: jl.ula(score_fn=_edge_score, step_size=0.2, score_clip=1.0),
-    # ULA tracking a log density that is -inf beyond the edge (the score is not).
-    "ula-lp": lambda: jl.ula(
-        lambda x: jnp.where(jnp.abs(x) > 2.0, -jnp.inf, -0.5 * x**2).sum(),
-        score_fn=lambda x: -x,
-        step_size=0.2,
-    ),
-    # SGLD checks the score where a move starts: a chain that moved out keeps
-    # diverging there. Unguarded, the clipped wall would turn the infinite move
-    # into a finite one unless the kernel poisons it.
-    "sgld": lambda: jl.sgld(
-        score_fn=_edge_score, step_size=0.2, bounds=(-3.0, 3.0), boundary="clip"
-    ),
-}
+def _ar1_sampler(rho=0.5):
+    """A user kernel written the BlackJAX way: ``x' = rho x + sqrt(1 - rho^2) xi``, N(0, 1)."""
+
+    def step(key, state):
+        xi = jax.random.normal(key, state.position.shape)
+        return AR1State(rho * state.position + jnp.sqrt(1 - rho**2) * xi), {"noise": xi}
+
+    return jl.Sampler(init=AR1State, step=step)
 
 
-@pytest.mark.parametrize("name", sorted(EDGE))
-def test_speculative_blocks_give_what_guarded_steps_give(name):
-    sampler = EDGE[name]()
-    assert sampler.unguarded_step is not None
-    guarded = sampler._replace(unguarded_step=None)  # every step guarded, no speculation
-    # Few chains, rare divergences: a block often holds one divergence only, which an
-    # unguarded step that let a diverged chain turn finite again would hide.
-    x0 = jnp.asarray([[-1.0, 0.5], [0.3, 1.0]])
-    for kw in (
-        dict(burnin=5),
-        dict(burnin=7, thin=3, chunk_size=4),
-        dict(store="stats"),
-        dict(store="positions", chunk_size=3),
-    ):
-        fast = jl.run(jax.random.key(6), sampler, x0, 120, **kw)
-        slow = jl.run(jax.random.key(6), guarded, x0, 120, **kw)
-        _tree_equal(fast, slow)
-        assert np.asarray(fast.diverged).sum() > 0  # the replays really happened
-        if fast.positions is not None:
-            assert np.isfinite(np.asarray(fast.positions)).all()
+def _ar1_checks(trace, rho=0.5):
+    """z-scores: stationary variance 1, innovations of variance 1 with no lag-1 correlation."""
+    x = np.asarray(trace.positions[..., 0], np.float64)  # (chains, draws)
+    n = x.shape[0]
+    # The last draw of each chain: independent across chains, exactly N(0, 1) after
+    # 60 steps from N(0, 1) starts; the sample variance has sd sqrt(2 / n).
+    z_var = (np.mean(x[:, -1] ** 2) - 1.0) / np.sqrt(2.0 / n)
+    innovations = (x[:, 1:] - rho * x[:, :-1]) / np.sqrt(1 - rho**2)
+    z_innovation = (np.mean(innovations[:, -1] ** 2) - 1.0) / np.sqrt(2.0 / n)
+    # Fresh noise at every step: consecutive innovations uncorrelated (sd 1/sqrt(n)).
+    z_lag = np.mean(innovations[:, -1] * innovations[:, -2]) * np.sqrt(n)
+    return np.array([z_var, z_innovation, z_lag])
 
 
-def test_speculative_runs_are_bit_identical_across_chunkings_with_divergences():
-    sampler = EDGE["ula"]()
-    x0 = jnp.linspace(-1.0, 1.0, 8 * 2).reshape(8, 2)
-    one = jl.run(jax.random.key(7), sampler, x0, 50, burnin=3)
-    assert np.asarray(one.diverged).sum() > 0
-    for chunk in (1, 5, 13):
-        _tree_equal(one, jl.run(jax.random.key(7), sampler, x0, 50, burnin=3, chunk_size=chunk))
+def test_a_user_kernel_gets_fresh_noise_and_its_exact_stationary_law():
+    x0 = jax.random.normal(jax.random.key(10), (4000, 1))
+    trace = jl.run(jax.random.key(11), _ar1_sampler(), x0, 60)
+    z = _ar1_checks(trace)
+    assert np.all(np.abs(z) < Z_MAX), z
+    np.testing.assert_array_equal(trace.diverged, 0)  # no `diverged` in its info: none counted
+    np.testing.assert_array_equal(trace.step_count, 60)
+    # The key of step t of chain c is fold_in(fold_in(key, c), t), as documented.
+    keys = step_keys(chain_keys_for(jax.random.key(11), 4000), jnp.full((4000,), 5))
+    noise = jax.vmap(lambda k: jax.random.normal(k, (1,)))(keys)
+    np.testing.assert_array_equal(trace.info["noise"][:, 5], noise)
 
 
-def test_mala_runs_every_step_guarded():
-    # MALA's accept test already decides per chain; it has no unguarded form.
-    assert jl.mala(LOGP, step_size=0.5).unguarded_step is None
+def test_the_contract_check_fails_when_every_step_reuses_the_chain_key(monkeypatch):
+    """The companion: a driver that hands a chain the same key at every step is caught."""
+    monkeypatch.setattr(run_module, "step_keys", lambda keys, counts: keys)
+    x0 = jax.random.normal(jax.random.key(10), (4000, 1))
+    trace = jl.run(jax.random.key(11), _ar1_sampler(), x0, 60)
+    assert np.abs(_ar1_checks(trace)).max() > Z_MAX
+
+
+def test_a_user_kernel_is_chunked_and_resumed_bit_identically():
+    sampler = _ar1_sampler()
+    x0 = jnp.linspace(-1.0, 1.0, 6)[:, None]
+    whole = jl.run(jax.random.key(12), sampler, x0, 30, burnin=4)
+    _tree_equal(whole, jl.run(jax.random.key(12), sampler, x0, 30, burnin=4, chunk_size=7))
+    first = jl.run(jax.random.key(12), sampler, x0, 10, burnin=4)
+    second = jl.run(jax.random.key(12), sampler, first, 20)  # the trace carries the counts
+    np.testing.assert_array_equal(
+        np.concatenate([first.positions, second.positions], axis=1), whole.positions
+    )
+    np.testing.assert_array_equal(second.step_count, 34)
+    # A bare state without `count` cannot say how far its chains got: refused.
+    with pytest.raises(ValueError, match="count"):
+        jl.run(jax.random.key(12), sampler, first.final_state, 20)
+
+
+def test_diverged_is_counted_from_a_field_or_a_key_of_info():
+    def step(key, state):
+        bad = state.position[0] > 0.0
+        return state, {"diverged": bad}
+
+    sampler = jl.Sampler(init=AR1State, step=step)
+    trace = jl.run(jax.random.key(0), sampler, jnp.asarray([[1.0], [-1.0]]), 7, burnin=3)
+    np.testing.assert_array_equal(trace.diverged, [10, 0])
+    mala_trace = jl.run(jax.random.key(0), SAMPLERS["mala"](), jnp.zeros((2, 1)), 5)
+    np.testing.assert_array_equal(mala_trace.diverged, 0)
+
+
+def test_every_step_is_guarded_per_chain():
+    """One chain walking into a region of infinite score stays put; the others are untouched."""
+
+    def score(x):
+        return jnp.where(jnp.abs(x) > 2.0, -jnp.sign(x) * jnp.inf, -x)
+
+    sampler = jl.ula(score_fn=score, step_size=0.2)
+    x0 = jnp.asarray([[1.9], [0.0]])
+    trace = jl.run(jax.random.key(6), sampler, x0, 200)
+    assert int(trace.diverged[0]) > 0
+    assert np.isfinite(np.asarray(trace.positions)).all()
+    alone = jl.run(jax.random.key(6), sampler, x0, 200)
+    _tree_equal(trace, alone)
 
 
 def test_runs_from_several_threads_give_what_one_thread_gives():

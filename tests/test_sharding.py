@@ -17,6 +17,7 @@ import jlangevin as jl
 
 SCRIPT = textwrap.dedent(
     """
+    import importlib
     import jax, jax.numpy as jnp, numpy as np
     import jlangevin as jl
 
@@ -33,17 +34,17 @@ SCRIPT = textwrap.dedent(
             ref = jl.run(jax.random.key(3), sampler, x0, 24, devices=one, **kw)
             for chunk in (None, 5):
                 out = jl.run(jax.random.key(3), sampler, x0, 24, chunk_size=chunk, **kw)
-                # The draws, the scores and the counts: the same bits. The log density
-                # (per draw, its running mean, ULA's and SGLD's in the final state) is a
-                # reduction the compiler may contract differently (a multiply-add fused
-                # or not) for 2 chains per device than for 8: within a few units in the
-                # last place. ULA and SGLD only report it; MALA's decides its accept
-                # test, so a difference there would show in the draws.
+                # Everything the same bits: draws, scores, counts, accept decisions and the
+                # log densities MALA and ULA carry. One exception: the log density SGLD's
+                # estimator *reports* for the point a step starts from (it moves with the
+                # score alone) is fused by XLA into the move, and the fused loop's code
+                # depends on the number of chains (2 per device vs 8; seen on one device
+                # too, with 2 vs 8 chains): within 1 unit in the last place.
                 flat = jax.tree_util.tree_flatten_with_path(out)[0]
                 for (path, a), b in zip(flat, jax.tree.leaves(ref), strict=True):
                     a, b, name = np.asarray(a), np.asarray(b), jax.tree_util.keystr(path)
-                    if "logdensity" in name:
-                        np.testing.assert_array_max_ulp(a, b, maxulp=4)
+                    if sampler is samplers[2] and "logdensity" in name:
+                        np.testing.assert_array_max_ulp(a, b, maxulp=1)
                     else:
                         np.testing.assert_array_equal(a, b, err_msg=name)
                 leaf = out.positions if store == "draws" else out.stats.mean
@@ -51,7 +52,6 @@ SCRIPT = textwrap.dedent(
                 assert len(out.final_state.position.sharding.device_set) == 4
                 shard_rows = {s.data.shape[0] for s in leaf.addressable_shards}
                 assert shard_rows == {2}, shard_rows
-            assert len(ref.final_state.position.sharding.device_set) == 1
         # Resuming a sharded run continues the same chains.
         first = jl.run(jax.random.key(4), sampler, x0, 10)
         second = jl.run(jax.random.key(4), sampler, first.final_state, 10)
@@ -69,6 +69,27 @@ SCRIPT = textwrap.dedent(
         assert "`devices`" in str(err)
     else:
         raise AssertionError("expected a ValueError")
+    # The compiled step loop holds no collective: chains never communicate.
+    run_module = importlib.import_module("jlangevin.run")
+    sharding = run_module.chain_sharding(None, 8)
+    gaussian = jl.targets.gaussian(np.zeros(3), cov=np.eye(3) + 0.5)
+    for sampler in (*samplers, jl.mala(gaussian.logdensity, 0.3)):
+        # A resumed chunk (init=False): the step loop alone, on the chains' states.
+        state = jl.run(jax.random.key(0), sampler, x0, 0).final_state
+        counts = run_module._place(np.zeros(8, np.int32), sharding)
+        carry = (state, counts, counts, None)
+        chunk = run_module._compiled_chunk(sampler, 2, "draws", sharding.mesh)
+        key_data = run_module._replicated(
+            np.asarray(jax.random.key_data(jax.random.key(0))), sharding
+        )
+        ids = run_module._place(np.arange(8, dtype=np.uint32), sharding)
+        lowered = chunk.lower(
+            key_data, ids, carry, impl="threefry2x32", init=False, burn=3, draws=6
+        )
+        hlo = lowered.compile().as_text()
+        for op in ("all-reduce", "all-gather", "collective-permute", "all-to-all"):
+            assert op not in hlo, op
+        assert "reduce-scatter" not in hlo
     print("SHARDING-OK")
     """
 )

@@ -1,11 +1,18 @@
 """Low-level kernels: one module per sampler, pure ``init``/``step`` functions.
 
+Each module has NamedTuple ``State``/``Info`` types, ``init(position, ...)``,
+``step(key, state, ...)`` and ``sampler(...)``, which binds the settings into a
+:class:`~jlangevin.types.Sampler` (``jl.ula``, ``jl.mala``, ``jl.sgld``). The
+pieces they share live in private modules, one responsibility each: the move
+(``_move``), box boundaries (``_bounds``), the Metropolis–Hastings accept step
+(``_metropolis``), input checks (``_checks``) and pytree arithmetic (``_tree``).
+
 >>> from jlangevin.kernels import mala
 >>> state = mala.init(position, logdensity_fn)                       # doctest: +SKIP
 >>> state, info = mala.step(key, state, logdensity_fn, step_size)    # doctest: +SKIP
 """
 
 from jlangevin.kernels import mala, sgld, ula
-from jlangevin.kernels._langevin import Sampler
+from jlangevin.types import Sampler
 
 __all__ = ["Sampler", "mala", "sgld", "ula"]

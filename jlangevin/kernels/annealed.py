@@ -34,8 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jlangevin.kernels import _langevin as lg
-from jlangevin.kernels._random import draw
+from jlangevin.gradients import check_position
+from jlangevin.kernels._checks import check_step_size
+from jlangevin.kernels._move import langevin_move
+from jlangevin.kernels._tree import normal_like, tree_all_finite, tree_squared_norm, tree_where
 from jlangevin.run import chain_keys_for
 from jlangevin.types import Array, ArrayTree, PRNGKey
 
@@ -81,7 +83,7 @@ def step_sizes(sigmas: Any, step_scale: float) -> Array:
 
 
 def _norm(tree: ArrayTree) -> Array:
-    return jnp.sqrt(lg.tree_sum(jax.tree.map(jnp.square, tree)))
+    return jnp.sqrt(tree_squared_norm(tree))
 
 
 def _particle_step(
@@ -89,10 +91,10 @@ def _particle_step(
 ) -> tuple[ArrayTree, Array, Array]:
     """One ULA move at level ``sigma``: new position, score norm, diverged flag."""
     score = score_fn(x, sigma)
-    noise = draw(key, count, x).noise
-    moved = lg.materialize(lg.langevin_move(x, score, jax.tree.map(lambda _: h, x), noise))
-    ok = lg.tree_all_finite((moved, score))
-    return lg.tree_where(ok, moved, x), jnp.where(ok, _norm(score), 0.0), ~ok
+    noise = normal_like(jax.random.fold_in(key, count), x)
+    moved = langevin_move(x, score, jax.tree.map(lambda _: h, x), noise)
+    ok = tree_all_finite((moved, score))
+    return tree_where(ok, moved, x), jnp.where(ok, _norm(score), 0.0), ~ok
 
 
 def sample(
@@ -193,7 +195,7 @@ def annealed_langevin(
     sig = check_sigmas(sigmas)
     if isinstance(step_scale, bool) or not isinstance(step_scale, int | float | np.floating):
         raise TypeError(f"`step_scale` must be a number; got {type(step_scale).__name__}.")
-    lg.check_step_size(float(step_scale), "step_scale")
+    check_step_size(float(step_scale), "step_scale")
     if (
         isinstance(steps_per_level, bool)
         or not isinstance(steps_per_level, int | np.integer)
@@ -209,7 +211,7 @@ def annealed_langevin(
         return sample(key, positions, score_fn, sig, scale, steps, denoise)
 
     def sampler(key: PRNGKey, positions: ArrayTree) -> tuple[ArrayTree, AnnealedInfo]:
-        lg.check_position(positions, "positions")
+        check_position(positions, "positions")
         leaves = jax.tree.leaves(positions)
         if (
             any(jnp.ndim(leaf) == 0 for leaf in leaves)

@@ -26,6 +26,10 @@ target's covariance removes correlations no diagonal step can (see
 :func:`jlangevin.adaptation.mala_warmup`). The cost per step is one
 ``value_and_grad``, two triangular-matrix products and one triangular solve.
 
+The accept step is :func:`jlangevin.kernels._metropolis.metropolis_hastings`,
+shared with every exact kernel; the step draws its normals and its uniform from
+the two halves of ``jax.random.split(key)``.
+
 References
 ----------
 G. O. Roberts and R. L. Tweedie (1996). Exponential convergence of Langevin
@@ -36,6 +40,7 @@ Monte Carlo methods. JRSS B 73(2) (the constant-metric case used here).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -44,9 +49,26 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jlangevin.gradients import value_and_score_fn
-from jlangevin.kernels import _langevin as lg
-from jlangevin.kernels._random import draw
-from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, ScoreFn, StepSize
+from jlangevin.kernels import _bounds, _move
+from jlangevin.kernels._checks import check_step_size, checked_init
+from jlangevin.kernels._metropolis import log_uniform, metropolis_hastings
+from jlangevin.kernels._tree import (
+    is_concrete,
+    normal_like,
+    tree_all_finite,
+    tree_squared_norm,
+    tree_sum,
+)
+from jlangevin.types import (
+    Array,
+    ArrayTree,
+    Bounds,
+    LogDensityFn,
+    PRNGKey,
+    Sampler,
+    ScoreFn,
+    StepSize,
+)
 
 
 class MALAState(NamedTuple):
@@ -85,6 +107,7 @@ def init(
     *,
     score_fn: ScoreFn | None = None,
     cholesky: Array | None = None,
+    bounds: Bounds | None = None,
 ) -> MALAState:
     """Initial state at ``position`` (one chain).
 
@@ -111,28 +134,28 @@ def init(
                 f"`cholesky` must be ({size}, {size}) for a position of total size {size}; "
                 f"got shape {np.shape(cholesky)}."
             )
-    value, score = lg.checked_init(position, value_and_score_fn(logdensity_fn, score_fn))
+    value, score = checked_init(position, value_and_score_fn(logdensity_fn, score_fn), bounds)
     return MALAState(position, value, score, jnp.zeros((), jnp.int32))
 
 
 def proposal_logdensity(
-    to: ArrayTree, frm: ArrayTree, drift_frm: ArrayTree, steps: ArrayTree
+    to: ArrayTree, start: ArrayTree, drift_at_start: ArrayTree, steps: ArrayTree
 ) -> Array:
-    """``log q(to | frm)`` up to a constant that cancels between directions.
+    """``log q(to | start)`` up to a constant that cancels between directions.
 
-    ``q(to | frm) = N(to; frm + h * drift(frm), 2 h)`` coordinate-wise; the
+    ``q(to | start) = N(to; start + h * drift(start), 2 h)`` coordinate-wise; the
     normalising ``-0.5 log(4 pi h)`` is the same both ways and is dropped.
     """
 
     def term(y, x, d, h):
-        return lg.leaf_sum((y - x - h * d) ** 2 / (4 * h))
+        return jnp.sum((y - x - h * d) ** 2 / (4 * h))
 
-    return -lg.tree_sum(jax.tree.map(term, to, frm, drift_frm, steps))
+    return -tree_sum(jax.tree.map(term, to, start, drift_at_start, steps))
 
 
 def _scalar_step(step_size: StepSize, count: Array, position: ArrayTree) -> Array:
     """The (scalar) step at ``count``, typed like the raveled position."""
-    value = jnp.asarray(lg.resolve_step_size(step_size, count))
+    value = jnp.asarray(_move.step_size_at(step_size, count))
     if value.ndim != 0:
         raise ValueError(
             "With `cholesky`, `step_size` must be a scalar (the preconditioner carries the "
@@ -153,20 +176,20 @@ def _dense_move(
 
 
 def dense_proposal_logdensity(
-    to: ArrayTree, frm: ArrayTree, drift_frm: ArrayTree, step_size: Array, cholesky: Array
+    to: ArrayTree, start: ArrayTree, drift_at_start: ArrayTree, step_size: Array, cholesky: Array
 ) -> Array:
-    """``log q(to | frm)`` for ``q = N(frm + h M drift(frm), 2 h M)``, ``M = L Lᵀ``.
+    """``log q(to | start)`` for ``q = N(start + h M drift(start), 2 h M)``, ``M = L Lᵀ``.
 
     Up to the normalising constant, the same in both directions. Whitened:
-    ``L⁻¹(to - frm - h M d) = L⁻¹(to - frm) - h Lᵀ d``, one triangular solve.
+    ``L⁻¹(to - start - h M d) = L⁻¹(to - start) - h Lᵀ d``, one triangular solve.
     """
     flat_to, _ = ravel_pytree(to)
-    flat_frm = ravel_pytree(frm)[0]
-    flat_drift = ravel_pytree(drift_frm)[0]
+    flat_start = ravel_pytree(start)[0]
+    flat_drift = ravel_pytree(drift_at_start)[0]
     lower = jnp.tril(jnp.asarray(cholesky, flat_to.dtype))
-    white = jax.scipy.linalg.solve_triangular(lower, flat_to - flat_frm, lower=True)
+    white = jax.scipy.linalg.solve_triangular(lower, flat_to - flat_start, lower=True)
     white = white - step_size * (lower.T @ flat_drift)
-    return -lg.leaf_sum(white**2) / (4 * step_size)
+    return -jnp.sum(white**2) / (4 * step_size)
 
 
 def check_cholesky(cholesky: Any, name: str = "cholesky") -> None:
@@ -176,7 +199,7 @@ def check_cholesky(cholesky: Any, name: str = "cholesky") -> None:
     shape = np.shape(cholesky)
     if len(shape) != 2 or shape[0] != shape[1] or shape[0] == 0:
         raise ValueError(f"`{name}` must be a square (d, d) matrix; got shape {shape}.")
-    if lg.is_concrete(cholesky):
+    if is_concrete(cholesky):
         arr = np.asarray(cholesky)
         if not np.issubdtype(arr.dtype, np.floating):
             raise TypeError(f"`{name}` must be a floating-point matrix; got dtype {arr.dtype}.")
@@ -202,8 +225,7 @@ def step(
 
     Parameters
     ----------
-    key : the chain's random key; the step's normals and uniform are drawn from
-        ``(key, state.count)``, so one key serves a chain's whole life.
+    key : a fresh key for this chain and step (split once: normals, then the uniform).
     state : current state.
     logdensity_fn : ``position -> log p`` up to a constant.
     step_size : ``h``: scalar, per-coordinate array/pytree, or ``count -> h`` schedule.
@@ -229,48 +251,41 @@ def step(
     """
     value_and_score = value_and_score_fn(logdensity_fn, score_fn)
     x = state.position
-    drift_x = lg.clip_score(state.score, score_clip)
-    # One generator call per step for the move's normals and the accept test's uniform.
-    noise, log_u, _ = draw(key, state.count, x, log_uniform=True)
+    drift_x = _move.clip_score(state.score, score_clip)
+    key_noise, key_accept = jax.random.split(key)
+    noise = normal_like(key_noise, x)
     if cholesky is None:
-        steps = lg.step_tree(step_size, state.count, x)
-        y = lg.materialize(lg.langevin_move(x, drift_x, steps, noise))
-        value_y, score_y = value_and_score(y)
-        score_y = lg.materialize(score_y)
-        drift_y = lg.clip_score(score_y, score_clip)
-        # log q(y|x) = -|xi|^2/2 exactly; computing it from xi avoids cancellation.
-        log_q_forward = -0.5 * lg.tree_sum(jax.tree.map(jnp.square, noise))
-        log_q_backward = proposal_logdensity(x, y, drift_y, steps)
-        mean_step = lg.mean_step(steps)
+        steps = _move.step_tree(step_size, state.count, x)
+        y = _move.langevin_move(x, drift_x, steps, noise)
+        mean_step = _move.mean_step(steps)
     else:
         h = _scalar_step(step_size, state.count, x)
-        y = lg.materialize(_dense_move(x, drift_x, h, cholesky, noise))
-        value_y, score_y = value_and_score(y)
-        score_y = lg.materialize(score_y)
-        drift_y = lg.clip_score(score_y, score_clip)
-        log_q_forward = -0.5 * lg.tree_sum(jax.tree.map(jnp.square, noise))
-        log_q_backward = dense_proposal_logdensity(x, y, drift_y, h, cholesky)
+        y = _dense_move(x, drift_x, h, cholesky, noise)
         mean_step = jnp.asarray(h, jnp.result_type(float))
+    value_y, score_y = value_and_score(y)
+    drift_y = _move.clip_score(score_y, score_clip)
+    # log q(y|x) = -|xi|^2/2 exactly; computing it from xi avoids cancellation.
+    log_q_forward = -0.5 * tree_squared_norm(noise)
+    if cholesky is None:
+        log_q_backward = proposal_logdensity(x, y, drift_y, steps)
+    else:
+        log_q_backward = dense_proposal_logdensity(x, y, drift_y, h, cholesky)
     log_alpha = value_y - state.logdensity + log_q_backward - log_q_forward
 
-    inside = lg.within_bounds(y, bounds)
-    finite = jnp.isfinite(log_alpha)
-    if score_clip is not None:
-        # Unclipped, a non-finite score makes log q(x|y) non-finite (inf or NaN enters
-        # its sum of squares), so log_alpha says it all; a clipped drift hides
-        # infinities, so the score is checked itself (one more pass over the chains).
-        finite = finite & lg.tree_all_finite(score_y)
+    inside = _bounds.within_bounds(y, bounds)
+    # A clipped drift hides an infinite score from log_alpha: check the score itself.
+    finite = jnp.isfinite(log_alpha) & tree_all_finite(score_y)
     # A proposal at log p = -inf is an honest rejection (outside the support), not a divergence.
     diverged = inside & ~finite & ~(value_y == -jnp.inf)
     log_alpha = jnp.where(inside & finite, log_alpha, -jnp.inf)
-    accepted = log_u.astype(jnp.result_type(log_alpha)) < log_alpha
 
     proposal = MALAState(y, value_y, score_y, state.count + 1)
     current = MALAState(x, state.logdensity, state.score, state.count + 1)
-    new_state = lg.tree_where(accepted, proposal, current)
+    log_u = log_uniform(key_accept, log_alpha.dtype)
+    new_state, acceptance = metropolis_hastings(log_u, log_alpha, proposal, current)
     info = MALAInfo(
-        acceptance_rate=jnp.exp(jnp.minimum(log_alpha, 0.0)),
-        is_accepted=accepted,
+        acceptance_rate=acceptance.acceptance_rate,
+        is_accepted=acceptance.is_accepted,
         diverged=diverged,
         step_size=mean_step,
         logdensity=new_state.logdensity,
@@ -286,7 +301,7 @@ def sampler(
     bounds: Bounds | None = None,
     score_clip: Any | None = None,
     cholesky: Array | None = None,
-) -> lg.Sampler:
+) -> Sampler:
     """MALA bound to a target: ``sampler.init(position)``, ``sampler.step(key, state)``.
 
     ``cholesky=L`` turns on the dense preconditioner ``M = L Lᵀ`` (see
@@ -304,8 +319,8 @@ def sampler(
     """
     if logdensity_fn is None or not callable(logdensity_fn):
         raise TypeError("`logdensity_fn` must be a callable `position -> log p` for MALA.")
-    lg.check_step_size(step_size)
-    lg.check_bounds(bounds)
+    check_step_size(step_size)
+    _bounds.check_bounds(bounds)
     check_cholesky(cholesky)
     if cholesky is not None and not callable(step_size) and np.ndim(step_size) != 0:
         raise ValueError(
@@ -313,21 +328,19 @@ def sampler(
             f"per-coordinate scales); got shape {np.shape(step_size)}."
         )
 
-    return lg.bind(
-        init,
-        step,
-        MALAState,
-        "mala",
-        bounds,
-        init_kwargs={"logdensity_fn": logdensity_fn, "score_fn": score_fn, "cholesky": cholesky},
-        step_kwargs={
-            "logdensity_fn": logdensity_fn,
-            "step_size": step_size,
-            "score_fn": score_fn,
-            "bounds": bounds,
-            "score_clip": score_clip,
-            "cholesky": cholesky,
-        },
+    return Sampler(
+        init=functools.partial(
+            init, logdensity_fn=logdensity_fn, score_fn=score_fn, cholesky=cholesky, bounds=bounds
+        ),
+        step=functools.partial(
+            step,
+            logdensity_fn=logdensity_fn,
+            step_size=step_size,
+            score_fn=score_fn,
+            bounds=bounds,
+            score_clip=score_clip,
+            cholesky=cholesky,
+        ),
     )
 
 

@@ -51,15 +51,26 @@ gradient Langevin dynamics for deep neural networks. AAAI.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jlangevin.gradients import GradientEstimator, full
-from jlangevin.kernels import _langevin as lg
-from jlangevin.kernels._random import draw
-from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, ScoreFn, StepSize
+from jlangevin.gradients import GradientEstimator, check_position, full
+from jlangevin.kernels import _bounds, _move
+from jlangevin.kernels._checks import check_step_size
+from jlangevin.kernels._tree import normal_like, tree_all_finite, tree_where
+from jlangevin.types import (
+    Array,
+    ArrayTree,
+    Bounds,
+    LogDensityFn,
+    PRNGKey,
+    Sampler,
+    ScoreFn,
+    StepSize,
+)
 
 
 class RMSProp(NamedTuple):
@@ -87,7 +98,8 @@ class SGLDState(NamedTuple):
     Attributes
     ----------
     position : current position.
-    count : number of steps taken (drives the schedule and the key stream).
+    count : number of steps taken (drives the schedule; :func:`jlangevin.run` derives
+        each step's key from it).
     square_avg : pSGLD's running average of squared gradients (``None`` without
         a preconditioner).
     """
@@ -114,8 +126,16 @@ class SGLDInfo(NamedTuple):
     logdensity: Array | None
 
 
-def init(position: ArrayTree, *, preconditioner: RMSProp | None = None) -> SGLDState:
+def init(
+    position: ArrayTree,
+    *,
+    preconditioner: RMSProp | None = None,
+    bounds: Bounds | None = None,
+) -> SGLDState:
     """Initial state at ``position`` (one chain).
+
+    A start outside ``bounds`` raises when the position is concrete; traced (in
+    :func:`jlangevin.run`), its coordinates become NaN, which the driver refuses.
 
     Examples
     --------
@@ -124,7 +144,11 @@ def init(position: ArrayTree, *, preconditioner: RMSProp | None = None) -> SGLDS
     >>> sgld.init(jnp.zeros(2)).count
     Array(0, dtype=int32)
     """
-    lg.check_position(position)
+    check_position(position)
+    _bounds.check_inside(position, bounds)
+    if bounds is not None:
+        outside = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), position)
+        position = tree_where(_bounds.within_bounds(position, bounds), position, outside)
     square_avg = None
     if preconditioner is not None:
         square_avg = jax.tree.map(jnp.zeros_like, position)
@@ -169,14 +193,13 @@ def step(
     bounds: Bounds | None = None,
     boundary: str = "reflect",
     score_clip: Any | None = None,
-    guard: bool = True,
 ) -> tuple[SGLDState, SGLDInfo]:
     """One SGLD (or pSGLD) step.
 
     Parameters
     ----------
-    key : the chain's random key; the noise and the minibatch key are drawn from
-        ``(key, state.count)``, so one key serves a chain's whole life.
+    key : a fresh key for this chain and step (split in two when the estimator draws
+        a minibatch: the noise, then the batch).
     state : current state.
     gradient_estimator : ``(key, position) -> (logdensity or None, score)``,
         e.g. :func:`jlangevin.gradients.minibatch`.
@@ -185,8 +208,6 @@ def step(
     preconditioner : ``RMSProp(...)`` for pSGLD, ``None`` for plain SGLD.
     bounds, boundary : box support; moves leaving it are reflected (or clipped).
     score_clip : clip each estimated score coordinate to ``[-score_clip, score_clip]``.
-    guard : keep the chain where it is when the move diverges (default); with
-        ``False``, take it regardless, as :func:`jlangevin.kernels.ula.step` does.
 
     Examples
     --------
@@ -197,29 +218,27 @@ def step(
     >>> state, info = sgld.step(jax.random.key(0), sgld.init(jnp.zeros(2)), est, 0.01)
     """
     x = state.position
-    # One generator call for the noise and, when the estimator draws a minibatch, its key.
-    uses_key = getattr(gradient_estimator, "uses_key", True)
-    noise, _, key_batch = draw(key, state.count, x, subkey=uses_key, barrier=True)
-    value, score = lg.materialize(gradient_estimator(key_batch, x), barrier=True)
-    score = lg.clip_score(score, score_clip)
-    base_steps = lg.step_tree(step_size, state.count, x)
+    if getattr(gradient_estimator, "uses_key", True):  # a minibatch: its own half of the key
+        key, key_batch = jax.random.split(key)
+    else:
+        key_batch = None
+    noise = normal_like(key, x)
+    value, score = gradient_estimator(key_batch, x)
+    score = _move.clip_score(score, score_clip)
+    base_steps = _move.step_tree(step_size, state.count, x)
     steps = base_steps
     square_avg = state.square_avg
     if preconditioner is not None:
         square_avg, precond = _rmsprop_update(state.square_avg, score, state.count, preconditioner)
         steps = jax.tree.map(lambda h, g: h * g, steps, precond)
-    moved = lg.apply_bounds(lg.langevin_move(x, score, steps, noise, temperature), bounds, boundary)
-    moved = lg.materialize(lg.poison(moved, [x, score]), barrier=True)  # as in ula.step
-    if not guard:
-        new_state = SGLDState(moved, state.count + 1, square_avg)
-        return new_state, SGLDInfo(jnp.asarray(False), lg.mean_step(base_steps), value)
-
-    ok = lg.tree_all_finite((moved, score))
-    moved = lg.tree_where(ok, moved, x)
+    moved = _move.langevin_move(x, score, steps, noise, temperature)
+    moved = _bounds.apply_bounds(moved, bounds, boundary)
+    ok = tree_all_finite((moved, score))
+    moved = tree_where(ok, moved, x)
     if square_avg is not None:
-        square_avg = lg.tree_where(ok, square_avg, state.square_avg)
+        square_avg = tree_where(ok, square_avg, state.square_avg)
     new_state = SGLDState(moved, state.count + 1, square_avg)
-    return new_state, SGLDInfo(~ok, lg.mean_step(base_steps), value)
+    return new_state, SGLDInfo(~ok, _move.mean_step(base_steps), value)
 
 
 def _as_estimator(
@@ -252,7 +271,7 @@ def sampler(
     bounds: Bounds | None = None,
     boundary: str = "reflect",
     score_clip: Any | None = None,
-) -> lg.Sampler:
+) -> Sampler:
     """SGLD bound to a gradient estimator: ``sampler.init(x)``, ``sampler.step(key, state)``.
 
     ``gradient_estimator`` is a :class:`~jlangevin.gradients.GradientEstimator`
@@ -270,9 +289,9 @@ def sampler(
     >>> state, info = sampler.step(jax.random.key(0), sampler.init(jnp.asarray(0.0)))
     """
     estimator = _as_estimator(gradient_estimator, logdensity_fn, score_fn)
-    lg.check_step_size(step_size)
-    lg.check_bounds(bounds, boundary)
-    lg.check_step_size(temperature, "temperature")
+    check_step_size(step_size)
+    _bounds.check_bounds(bounds, boundary)
+    check_step_size(temperature, "temperature")
     if preconditioner is not None and not isinstance(preconditioner, RMSProp):
         raise TypeError(
             f"`preconditioner` must be None or sgld.RMSProp(...); got {preconditioner!r}."
@@ -287,23 +306,18 @@ def sampler(
             f"got {preconditioner}."
         )
 
-    return lg.bind(
-        init,
-        step,
-        SGLDState,
-        "sgld",
-        bounds,
-        init_kwargs={"preconditioner": preconditioner},
-        step_kwargs={
-            "gradient_estimator": estimator,
-            "step_size": step_size,
-            "temperature": temperature,
-            "preconditioner": preconditioner,
-            "bounds": bounds,
-            "boundary": boundary,
-            "score_clip": score_clip,
-        },
-        unguarded=True,
+    return Sampler(
+        init=functools.partial(init, preconditioner=preconditioner, bounds=bounds),
+        step=functools.partial(
+            step,
+            gradient_estimator=estimator,
+            step_size=step_size,
+            temperature=temperature,
+            preconditioner=preconditioner,
+            bounds=bounds,
+            boundary=boundary,
+            score_clip=score_clip,
+        ),
     )
 
 

@@ -19,14 +19,25 @@ distributions and their discrete approximations. Bernoulli 2(4).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 
 from jlangevin.gradients import value_and_score_fn
-from jlangevin.kernels import _langevin as lg
-from jlangevin.kernels._random import draw
-from jlangevin.types import Array, ArrayTree, Bounds, LogDensityFn, PRNGKey, ScoreFn, StepSize
+from jlangevin.kernels import _bounds, _move
+from jlangevin.kernels._checks import check_step_size, checked_init
+from jlangevin.kernels._tree import normal_like, tree_all_finite, tree_where
+from jlangevin.types import (
+    Array,
+    ArrayTree,
+    Bounds,
+    LogDensityFn,
+    PRNGKey,
+    Sampler,
+    ScoreFn,
+    StepSize,
+)
 
 
 class ULAState(NamedTuple):
@@ -37,7 +48,8 @@ class ULAState(NamedTuple):
     position : pytree of the current position.
     logdensity : log density at ``position`` (``None`` when only a score is known).
     score : the score at ``position`` (what the next step needs: one gradient a step).
-    count : number of steps taken (drives schedules and the run's key stream).
+    count : number of steps taken (drives schedules; :func:`jlangevin.run` derives
+        each step's key from it).
     """
 
     position: ArrayTree
@@ -51,8 +63,8 @@ class ULAInfo(NamedTuple):
 
     Attributes
     ----------
-    diverged : the move produced a non-finite position or score; the chain then
-        stays where it was (nothing sampled is lost) and ``jl.run`` counts it.
+    diverged : the move produced a non-finite position, score or log density; the
+        chain then stays where it was (nothing sampled is lost) and ``jl.run`` counts it.
     step_size : the step used (its mean over coordinates when per-coordinate).
     logdensity : log density at the new position (``None`` with a score only).
     """
@@ -67,6 +79,7 @@ def init(
     logdensity_fn: LogDensityFn | None = None,
     *,
     score_fn: ScoreFn | None = None,
+    bounds: Bounds | None = None,
 ) -> ULAState:
     """Initial state at ``position`` (one chain).
 
@@ -79,7 +92,7 @@ def init(
     Array([-0., -0.], dtype=float32)
     """
     value_and_score = value_and_score_fn(logdensity_fn, score_fn)
-    value, score = lg.checked_init(position, value_and_score)
+    value, score = checked_init(position, value_and_score, bounds)
     return ULAState(position, value, score, jnp.zeros((), jnp.int32))
 
 
@@ -93,14 +106,12 @@ def step(
     bounds: Bounds | None = None,
     boundary: str = "reflect",
     score_clip: Any | None = None,
-    guard: bool = True,
 ) -> tuple[ULAState, ULAInfo]:
     """One ULA step.
 
     Parameters
     ----------
-    key : the chain's random key; the step's numbers are drawn from ``(key, state.count)``,
-        so one key serves a chain's whole life (see :mod:`jlangevin.kernels._random`).
+    key : a fresh key for this chain and step (the noise is ``jax.random.normal`` of it).
     state : current state.
     logdensity_fn : ``position -> log p`` (up to a constant), or ``None`` with ``score_fn``.
     step_size : ``h``: scalar, per-coordinate array/pytree, or ``count -> h`` schedule.
@@ -108,12 +119,6 @@ def step(
     bounds : ``(low, high)`` box; moves leaving it are reflected (or clipped).
     boundary : ``"reflect"`` (default) or ``"clip"``.
     score_clip : clip each score coordinate to ``[-score_clip, score_clip]``.
-    guard : keep the chain where it is when the move diverges (default). With
-        ``False`` the move is taken regardless and ``info.diverged`` is false:
-        the same state, bit for bit, when the guarded step would not diverge,
-        else a non-finite state that stays non-finite in later unguarded steps
-        (see :func:`jlangevin.kernels._langevin.poison`). ``jl.run`` checks
-        blocks of such steps and replays a block that ends non-finite guarded.
 
     Examples
     --------
@@ -126,30 +131,21 @@ def step(
     False
     """
     value_and_score = value_and_score_fn(logdensity_fn, score_fn)
-    steps = lg.step_tree(step_size, state.count, state.position)
-    noise = draw(key, state.count, state.position, barrier=True).noise
-    drift = lg.clip_score(state.score, score_clip)
-    moved = lg.apply_bounds(lg.langevin_move(state.position, drift, steps, noise), bounds, boundary)
-    # The same candidate with or without the guard (the poison is the identity on a
-    # finite state), each part stored once in both forms, so both give the same bits.
-    moved = lg.materialize(
-        lg.poison(moved, [state.position, state.score], state.logdensity), barrier=True
-    )
-    value, score = lg.materialize(value_and_score(moved), barrier=True)
-    if not guard:
-        info = ULAInfo(jnp.asarray(False), lg.mean_step(steps), value)
-        return ULAState(moved, value, score, state.count + 1), info
-
-    ok = lg.tree_all_finite((moved, score))
+    steps = _move.step_tree(step_size, state.count, state.position)
+    noise = normal_like(key, state.position)
+    drift = _move.clip_score(state.score, score_clip)
+    moved = _move.langevin_move(state.position, drift, steps, noise)
+    moved = _bounds.apply_bounds(moved, bounds, boundary)
+    value, score = value_and_score(moved)
+    ok = tree_all_finite((moved, score))
     if value is not None:
         # -inf is allowed only if the user meant "outside the support"; a move there diverged.
         ok = ok & jnp.isfinite(value)
-    position, value, score = lg.tree_where(
+    position, value, score = tree_where(
         ok, (moved, value, score), (state.position, state.logdensity, state.score)
     )
     new_state = ULAState(position, value, score, state.count + 1)
-    info = ULAInfo(~ok, lg.mean_step(steps), value)
-    return new_state, info
+    return new_state, ULAInfo(~ok, _move.mean_step(steps), value)
 
 
 def sampler(
@@ -160,7 +156,7 @@ def sampler(
     bounds: Bounds | None = None,
     boundary: str = "reflect",
     score_clip: Any | None = None,
-) -> lg.Sampler:
+) -> Sampler:
     """ULA bound to a target: ``sampler.init(position)``, ``sampler.step(key, state)``.
 
     Examples
@@ -172,25 +168,19 @@ def sampler(
     >>> state, info = jax.jit(sampler.step)(jax.random.key(0), state)
     """
     value_and_score_fn(logdensity_fn, score_fn)  # validates the pair early
-    lg.check_step_size(step_size)
-    lg.check_bounds(bounds, boundary)
-
-    return lg.bind(
-        init,
-        step,
-        ULAState,
-        "ula",
-        bounds,
-        init_kwargs={"logdensity_fn": logdensity_fn, "score_fn": score_fn},
-        step_kwargs={
-            "logdensity_fn": logdensity_fn,
-            "step_size": step_size,
-            "score_fn": score_fn,
-            "bounds": bounds,
-            "boundary": boundary,
-            "score_clip": score_clip,
-        },
-        unguarded=True,
+    check_step_size(step_size)
+    _bounds.check_bounds(bounds, boundary)
+    return Sampler(
+        init=functools.partial(init, logdensity_fn=logdensity_fn, score_fn=score_fn, bounds=bounds),
+        step=functools.partial(
+            step,
+            logdensity_fn=logdensity_fn,
+            step_size=step_size,
+            score_fn=score_fn,
+            bounds=bounds,
+            boundary=boundary,
+            score_clip=score_clip,
+        ),
     )
 
 

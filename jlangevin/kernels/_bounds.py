@@ -1,0 +1,96 @@
+"""Box supports: reflect or clip a move back into ``[low, high]``, or test membership."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jlangevin.kernels._tree import broadcast_like, is_concrete
+from jlangevin.types import Array, ArrayTree, Bounds
+
+BOUNDARY_MODES = ("reflect", "clip")
+
+
+def check_bounds(bounds: Bounds | None, boundary: str = "reflect") -> None:
+    """Reject a ``boundary`` mode that does not exist or ``bounds`` that are not ``low < high``."""
+    if boundary not in BOUNDARY_MODES:
+        raise ValueError(f"`boundary` must be one of {BOUNDARY_MODES}; got {boundary!r}.")
+    if bounds is None:
+        return
+    if not isinstance(bounds, tuple | list) or len(bounds) != 2:
+        raise ValueError(f"`bounds` must be a pair (low, high); got {bounds!r}.")
+    low, high = bounds
+    for lo, hi in zip(jax.tree.leaves(low), jax.tree.leaves(high), strict=False):
+        if is_concrete(lo) and is_concrete(hi) and np.any(np.asarray(lo) >= np.asarray(hi)):
+            raise ValueError(f"`bounds` must have low < high everywhere; got low={lo}, high={hi}.")
+
+
+def _bound_trees(bounds: Bounds, position: ArrayTree) -> tuple[ArrayTree, ArrayTree]:
+    low, high = bounds
+    return broadcast_like(low, position, "bounds[0]"), broadcast_like(high, position, "bounds[1]")
+
+
+def reflect(x: Array, low: Array, high: Array) -> Array:
+    """Fold ``x`` back into ``[low, high]`` by mirror reflection at the walls.
+
+    Exact for any overshoot (a path that crosses the box several times folds
+    back correctly); one-sided boxes (an infinite wall) reflect at the finite one.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._bounds import reflect
+    >>> reflect(jnp.array([1.5, -3.5]), jnp.asarray(-1.0), jnp.asarray(1.0))
+    Array([0.5, 0.5], dtype=float32)
+    """
+    width = high - low
+    both = jnp.isfinite(low) & jnp.isfinite(high)
+    safe_width = jnp.where(both, width, 1.0)
+    folded = jnp.mod(x - jnp.where(both, low, 0.0), 2 * safe_width)
+    folded = jnp.where(folded > safe_width, 2 * safe_width - folded, folded) + low
+    from_low = jnp.where(x < low, 2 * low - x, x)
+    from_high = jnp.where(x > high, 2 * high - x, x)
+    one_sided = jnp.where(jnp.isfinite(low), from_low, from_high)
+    return jnp.where(both, folded, one_sided).astype(jnp.result_type(x))
+
+
+def apply_bounds(position: ArrayTree, bounds: Bounds | None, boundary: str) -> ArrayTree:
+    """Bring a moved position back into the box (``reflect`` or ``clip``)."""
+    if bounds is None:
+        return position
+    low, high = _bound_trees(bounds, position)
+    if boundary == "clip":
+        return jax.tree.map(
+            lambda x, lo, hi: jnp.clip(x, lo, hi).astype(jnp.result_type(x)), position, low, high
+        )
+    return jax.tree.map(reflect, position, low, high)
+
+
+def within_bounds(position: ArrayTree, bounds: Bounds | None) -> Array:
+    """Scalar bool: the position lies in the closed box (always true without bounds)."""
+    if bounds is None:
+        return jnp.asarray(True)
+    low, high = _bound_trees(bounds, position)
+    inside = jax.tree.map(lambda x, lo, hi: jnp.all((x >= lo) & (x <= hi)), position, low, high)
+    return jnp.all(jnp.stack(jax.tree.leaves(inside)))
+
+
+def check_inside(position: ArrayTree, bounds: Bounds | None) -> None:
+    """Reject an initial position outside the box (when values are concrete)."""
+    if bounds is None or not all(is_concrete(leaf) for leaf in jax.tree.leaves(position)):
+        return
+    if not bool(within_bounds(position, bounds)):
+        raise ValueError(
+            f"The initial `position` lies outside `bounds` {bounds}; start inside the box."
+        )
+
+
+__all__ = [
+    "BOUNDARY_MODES",
+    "apply_bounds",
+    "check_bounds",
+    "check_inside",
+    "reflect",
+    "within_bounds",
+]

@@ -1,0 +1,92 @@
+"""Pytree arithmetic the kernels share: selection, finiteness, sums, broadcasting, noise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jlangevin.types import Array, ArrayTree, PRNGKey
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds actual values (not a tracer inside jit/vmap)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def tree_where(pred: Array, on_true: ArrayTree, on_false: ArrayTree) -> ArrayTree:
+    """Select whole pytrees with a scalar predicate (per chain under ``vmap``)."""
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def tree_all_finite(tree: ArrayTree) -> Array:
+    """Scalar bool: every element of every floating-point leaf is finite."""
+    checks = [
+        jnp.all(jnp.isfinite(leaf))
+        for leaf in jax.tree.leaves(tree)
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)
+    ]
+    return jnp.all(jnp.stack(checks)) if checks else jnp.asarray(True)
+
+
+def tree_sum(tree: ArrayTree) -> Array:
+    """Sum of every element of every leaf."""
+    return sum(jnp.sum(leaf) for leaf in jax.tree.leaves(tree))
+
+
+def tree_squared_norm(tree: ArrayTree) -> Array:
+    """``sum(x**2)`` over every element of every leaf."""
+    return tree_sum(jax.tree.map(jnp.square, tree))
+
+
+def broadcast_like(value: Any, tree: ArrayTree, name: str) -> ArrayTree:
+    """``value`` as a pytree with the structure of ``tree``.
+
+    ``value`` is either a pytree with the structure of ``tree`` (one entry per
+    leaf) or a single scalar/array used for every leaf.
+    """
+    tree_def = jax.tree.structure(tree)
+    value_def = jax.tree.structure(value)
+    if value_def == tree_def:
+        return value
+    if value_def.num_leaves == 1 and jax.tree.structure(0) == value_def:
+        return jax.tree.map(lambda _: value, tree)
+    raise ValueError(
+        f"`{name}` must be a scalar, an array broadcasting against every leaf of the "
+        f"position, or a pytree with the position's structure {tree_def}; got {value_def}."
+    )
+
+
+def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
+    """Standard normals shaped and typed like every leaf of ``tree`` (``jax.random.normal``).
+
+    One leaf draws from ``key`` itself; several leaves each from their own
+    subkey of ``jax.random.split(key, num_leaves)``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from jlangevin.kernels._tree import normal_like
+    >>> noise = normal_like(jax.random.key(0), {"a": jnp.zeros(2), "b": jnp.zeros((3, 1))})
+    >>> noise["b"].shape
+    (3, 1)
+    """
+    leaves, tree_def = jax.tree.flatten(tree)
+    keys = [key] if len(leaves) == 1 else list(jax.random.split(key, len(leaves)))
+    noise = [
+        jax.random.normal(k, jnp.shape(leaf), jnp.result_type(leaf))
+        for k, leaf in zip(keys, leaves, strict=True)
+    ]
+    return jax.tree.unflatten(tree_def, noise)
+
+
+__all__ = [
+    "broadcast_like",
+    "is_concrete",
+    "normal_like",
+    "tree_all_finite",
+    "tree_squared_norm",
+    "tree_sum",
+    "tree_where",
+]
