@@ -18,11 +18,9 @@ bench`` and writes nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jax
@@ -56,10 +54,9 @@ def time_interleaved(
 ) -> dict[str, list[float]]:
     """Wall-clock seconds of each runner, repeats interleaved (order rotated each round).
 
-    Every runner is called once first (compilation) and its result awaited;
-    those first calls run in a thread pool, one thread per core (XLA compiles
-    without holding the GIL), which only shortens the wait: the timed calls
-    run one at a time.
+    Every runner is called once first (compilation) and its result awaited,
+    one after the other (see the comment in the body); the timed calls run one
+    at a time.
 
     Parameters
     ----------
@@ -75,9 +72,11 @@ def time_interleaved(
     dict
         ``{name: [seconds, ...]}``, one entry per timed call.
     """
-    with ThreadPoolExecutor(max_workers=max(1, min(len(runners), os.cpu_count() or 1))) as pool:
-        for done in pool.map(lambda run: jax.block_until_ready(run(*args)), runners.values()):
-            del done
+    # Compiled one after the other: jlangevin's CPU lowering of the Threefry hash
+    # (jlangevin/_xla_cpu.py) is in force while it compiles its own programs, and a
+    # peer compiling at the same moment in another thread would pick it up too.
+    for run in runners.values():
+        jax.block_until_ready(run(*args))
     names = list(runners)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(repeats):

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jlangevin._xla_cpu import unrolled_threefry
 from jlangevin.types import Array, ArrayTree, PRNGKey, Sampler
 
 STORE_MODES = ("draws", "positions", "stats")
@@ -529,7 +530,8 @@ def run(
     records = []
     for index, (burn, draws) in enumerate(plan or [(0, 0)]):
         init = index == 0 and not resumed
-        carry, record, start_check = chunk(carry, init=init, burn=burn, draws=draws)
+        with unrolled_threefry():  # compiles the chunk on its first call (see _xla_cpu)
+            carry, record, start_check = chunk(carry, init=init, burn=burn, draws=draws)
         if init:
             _check_start(*start_check, num_chains)
         if record is not None:
