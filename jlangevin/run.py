@@ -20,15 +20,26 @@ everything per chain (``init``, the step loop) runs under
 :func:`jax.shard_map`: each device runs the one-device program on its own
 chains, so the compiled loop holds no collective and chains never
 communicate. Every loop has a static trip count: no host round-trip inside a
-compiled chunk; progress bars and chunking work between chunks.
+compiled chunk; progress bars, chunking and checkpoints work between chunks.
+
+Nothing silent: the loop counts, per chain, the steps that diverged and the
+steps that moved the position (one comparison per step and chain); a run in
+which a chain diverged or never moved warns once (:class:`SamplingWarning`).
+Nothing lost: with ``checkpoint_dir`` the run saves itself atomically every
+``checkpoint_every`` kept draws, and the same call resumes after a crash
+(:mod:`jlangevin.checkpoint`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import numbers
+import os
 import types
+import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -36,10 +47,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jlangevin import checkpoint
 from jlangevin._xla_cpu import unrolled_threefry
 from jlangevin.types import Array, ArrayTree, PRNGKey, Sampler
 
 STORE_MODES = ("draws", "positions", "stats")
+_MAX_COUNT = np.iinfo(np.int32).max  # step counts are int32
+
+
+class SamplingWarning(UserWarning):
+    """A run finished, but some chains diverged or never moved: look before using the draws.
+
+    Raised once per :func:`run` with the counts; :attr:`Trace.diverged` and
+    :attr:`Trace.moves` say which chains. Silence it with
+    ``warnings.simplefilter("ignore", jl.SamplingWarning)``.
+    """
 
 
 class RunningStats(NamedTuple):
@@ -74,8 +96,8 @@ class Trace(NamedTuple):
     info : the kernel's info at each kept draw, leaves ``(chains, draws)``
         (``store="draws"``), else ``None``.
     final_state : the batched state after the last step.
-    diverged : per chain, the number of diverged steps over the whole run,
-        burn-in included (zeros when nothing went wrong or the kernel reports no
+    diverged : per chain, the number of diverged steps in this run, burn-in
+        included (zeros when nothing went wrong or the kernel reports no
         ``diverged``).
     stats : running per-chain moments (``store="stats"``), else ``None``.
     values : what a callable ``store`` returned at each kept draw, leaves
@@ -83,6 +105,24 @@ class Trace(NamedTuple):
     step_count : per chain, the steps taken over its whole life (earlier runs
         included). Pass the trace itself (or ``final_state``, when the state
         has a ``count``) back to :func:`run` to continue the same chains.
+    moves : per chain, the number of steps in this run, burn-in included, after
+        which the position differed from the one before (any leaf, any
+        coordinate): an accepted move for exact kernels, any finite move for
+        approximate ones. A chain with ``moves == 0`` never moved: every
+        proposal was rejected, or every step diverged.
+
+    The properties :attr:`num_diverged_chains`, :attr:`num_diverged_steps` and
+    :attr:`num_stuck_chains` summarise them; :func:`run` warns with the same
+    counts (:class:`SamplingWarning`).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> import jlangevin as jl
+    >>> sampler = jl.mala(lambda x: -0.5 * jnp.sum(x**2), step_size=0.5)
+    >>> trace = jl.run(jax.random.key(0), sampler, jnp.zeros((4, 2)), 50)
+    >>> trace.num_stuck_chains, trace.num_diverged_chains
+    (0, 0)
     """
 
     positions: ArrayTree | None
@@ -92,6 +132,7 @@ class Trace(NamedTuple):
     stats: RunningStats | None = None
     values: Any | None = None
     step_count: Array | None = None
+    moves: Array | None = None
 
     @property
     def num_diverged_chains(self) -> int:
@@ -99,33 +140,55 @@ class Trace(NamedTuple):
         return int(np.sum(np.asarray(self.diverged) > 0))
 
     @property
+    def num_diverged_steps(self) -> int:
+        """Diverged steps over all chains."""
+        return int(np.sum(np.asarray(self.diverged, np.int64)))
+
+    @property
+    def num_stuck_chains(self) -> int:
+        """How many chains never moved (``moves == 0``; every chain after a run of no steps)."""
+        if self.moves is None:
+            return 0
+        return int(np.sum(np.asarray(self.moves) == 0))
+
+    @property
     def num_chains(self) -> int:
         return int(np.shape(self.diverged)[0])
 
 
 # --------------------------------------------------------------------------- #
-# Input checks
+# Input checks: each names its argument, says what it expects and what it got
 # --------------------------------------------------------------------------- #
 def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, jax.Array | np.ndarray) and value.ndim == 0:
-        if jnp.issubdtype(value.dtype, jnp.integer):
-            value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
-def _num_chains(tree: ArrayTree, name: str) -> int:
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
-        raise ValueError(f"`{name}` is an empty pytree.")
-    sizes = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in leaves}
-    if None in sizes or len(sizes) != 1:
-        raise ValueError(
-            f"Every leaf of `{name}` needs the same leading chain axis (chains, *event); got "
-            f"shapes {[jnp.shape(leaf) for leaf in leaves]}. For one chain use x[None]."
+    """``value`` as a Python int ``>= minimum``: ints and numpy/JAX integer scalars only."""
+    expected = f"`{name}` must be an integer >= {minimum}"
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"{expected}, known when jl.run is called; got a traced value (jl.run runs its "
+            "own compiled loops: call it outside jax.jit / jax.vmap)."
         )
-    return sizes.pop()
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"{expected}; got the bool {value!r}.")
+    if isinstance(value, jax.Array | np.ndarray | np.generic):
+        if np.ndim(value) != 0:
+            raise ValueError(f"{expected}; got an array of shape {np.shape(value)}.")
+        if not jnp.issubdtype(value.dtype, jnp.integer):
+            raise ValueError(f"{expected}; got {value!r} of dtype {value.dtype}.")
+        value = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        raise ValueError(f"{expected}; got the non-integer {value!r} (pass int(...) if whole).")
+    elif not isinstance(value, numbers.Integral):
+        raise TypeError(f"{expected}; got {type(value).__name__} {value!r}.")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{expected}; got {value}.")
+    return value
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"`{name}` must be True or False; got {type(value).__name__} {value!r}.")
+    return bool(value)
 
 
 def _check_key(key: Any) -> PRNGKey:
@@ -135,9 +198,12 @@ def _check_key(key: Any) -> PRNGKey:
         return key
     arr = jnp.asarray(key) if isinstance(key, jax.Array | np.ndarray) else None
     if arr is None or arr.dtype != jnp.uint32 or arr.shape != (2,):
+        got = type(key).__name__
+        if arr is not None:
+            got = f"an array of dtype {arr.dtype} and shape {arr.shape}"
         raise TypeError(
             "`key` must be a JAX random key: jax.random.key(seed) (or a legacy "
-            f"jax.random.PRNGKey); got {type(key).__name__}."
+            f"jax.random.PRNGKey, uint32 of shape (2,)); got {got}."
         )
     return jax.random.wrap_key_data(arr)
 
@@ -153,15 +219,120 @@ def _check_sampler(sampler: Any) -> Sampler:
     return sampler
 
 
+def _check_store(store: Any) -> str | Callable:
+    if callable(store):
+        return store
+    if not isinstance(store, str):
+        raise TypeError(
+            f"`store` must be one of {STORE_MODES} or a function (state, info) -> pytree; "
+            f"got {type(store).__name__} {store!r}."
+        )
+    if store not in STORE_MODES:
+        raise ValueError(f"`store` must be one of {STORE_MODES} or a function; got {store!r}.")
+    return store
+
+
 def _is_state(tree: Any) -> bool:
     """A batched kernel state (it has a ``position`` field), as opposed to positions."""
     return not isinstance(tree, Trace) and hasattr(tree, "position")
 
 
-def _start(positions: Any) -> tuple[Any, Array | None, bool]:
-    """``(positions or state, step counts or None, is a state)`` from what the user passed."""
+class _Start(NamedTuple):
+    """Where the chains start: positions, or a batched state and its step counts."""
+
+    tree: Any
+    count: Any | None
+    resumed: bool
+
+
+def _as_array_positions(positions: Any) -> Any:
+    """Nested lists of numbers become one array (lists are arrays); pytrees stay as they are."""
+    if positions is None or isinstance(positions, str | bytes):
+        raise TypeError(
+            "`positions` must be the initial positions, every leaf an array (chains, *event), "
+            f"or a Trace / kernel state to continue; got {type(positions).__name__}."
+        )
+    if isinstance(positions, list):
+        leaves = jax.tree.leaves(positions)
+        if leaves and all(isinstance(x, numbers.Number) for x in leaves):
+            try:
+                return np.asarray(positions)
+            except ValueError as err:
+                raise ValueError(
+                    f"`positions`: a nested list must be rectangular (chains, *event); {err}"
+                ) from err
+    return positions
+
+
+def _check_leaves(tree: Any, where: str) -> None:
+    """Every leaf an array of floats."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        at = f"`{where}`{jax.tree_util.keystr(path)}"
+        if not isinstance(leaf, jax.Array | np.ndarray | np.generic | numbers.Number):
+            raise TypeError(f"{at} must be an array of floats; got {type(leaf).__name__}.")
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(
+                f"{at} must hold floating-point numbers (positions are continuous); got dtype "
+                f"{dtype}. Convert it, e.g. x.astype(jnp.float32)."
+            )
+
+
+def _num_chains(tree: ArrayTree, name: str) -> int:
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        raise ValueError(f"`{name}` is an empty pytree; it needs at least one array.")
+    sizes = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in leaves}
+    if None in sizes or len(sizes) != 1:
+        raise ValueError(
+            f"Every leaf of `{name}` needs the same leading chain axis (chains, *event); got "
+            f"shapes {[jnp.shape(leaf) for leaf in leaves]}. For one chain use x[None]."
+        )
+    num_chains = sizes.pop()
+    if num_chains == 0:
+        raise ValueError(f"`{name}` has 0 chains (leading axis of length 0); it needs at least 1.")
+    return num_chains
+
+
+def _check_finite(tree: Any, num_chains: int, where: str) -> None:
+    """Refuse NaN or infinite coordinates, naming the chains, before anything compiles."""
+    bad = np.zeros((num_chains,), bool)
+    for leaf in jax.tree.leaves(tree):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return  # held by other processes too: the compiled start check covers it
+        finite = jnp.isfinite(leaf) if isinstance(leaf, jax.Array) else np.isfinite(leaf)
+        bad |= ~np.asarray(finite.reshape(num_chains, -1).all(axis=1))
+    if bad.any():
+        raise ValueError(
+            f"`{where}` holds NaN or infinite values in {int(bad.sum())} of {num_chains} "
+            f"chains (the first: chain {int(np.argmax(bad))}); start every chain at finite "
+            "coordinates inside the support."
+        )
+
+
+def _check_count(count: Any, num_chains: int, where: str) -> Any:
+    shape, dtype = np.shape(count), jnp.result_type(count)
+    if shape != (num_chains,) or not jnp.issubdtype(dtype, jnp.integer):
+        raise ValueError(
+            f"`{where}`: the step counts must be integers of shape ({num_chains},), one per "
+            f"chain; got dtype {dtype} and shape {shape}."
+        )
+    return count
+
+
+def _start(positions: Any) -> _Start:
+    """What the user passed: positions, a :class:`Trace`, or a batched state with ``count``."""
+    positions = _as_array_positions(positions)
     if isinstance(positions, Trace):
-        return positions.final_state, positions.step_count, True
+        count = positions.step_count
+        if count is None:
+            count = getattr(positions.final_state, "count", None)
+        if count is None or callable(count):
+            raise ValueError(
+                "`positions` is a Trace without `step_count` (and its final_state has no "
+                "`count`), so the driver cannot tell how many steps its chains have taken."
+            )
+        return _Start(positions.final_state, count, True)
     if _is_state(positions):
         count = getattr(positions, "count", None)
         if count is None or callable(count):  # a NamedTuple without the field has tuple.count
@@ -170,13 +341,103 @@ def _start(positions: Any) -> tuple[Any, Array | None, bool]:
                 "tell how many steps its chains have taken and would repeat their keys. Pass "
                 "the Trace itself (jl.run(key, sampler, trace, ...)) to continue a run."
             )
-        return positions, jnp.asarray(count, jnp.int32), True
-    return positions, None, False
+        return _Start(positions, count, True)
+    return _Start(positions, None, False)
+
+
+def _check_start_tree(start: _Start) -> tuple[_Start, int]:
+    """Leaves, chain axis, finiteness and step counts of the start; the number of chains."""
+    where = "positions (a state)" if start.resumed else "positions"
+    position = start.tree.position if start.resumed else start.tree
+    _check_leaves(position, where)
+    num_chains = _num_chains(position, where)
+    if start.resumed:
+        count = _check_count(start.count, num_chains, where)
+        _num_chains(start.tree, where)  # every leaf of the state has the chain axis
+        start = start._replace(count=jnp.asarray(count, jnp.int32))
+    _check_finite(position, num_chains, where)
+    return start, num_chains
+
+
+def _same_kernel(sampler: Sampler, state: Any) -> None:
+    """Refuse a state that ``sampler.init`` would not make (another kernel, other options)."""
+    expected = jax.eval_shape(sampler.init, _one_chain_shapes(state.position))
+    given = _one_chain_shapes(state)
+    expected_def, given_def = jax.tree.structure(expected), jax.tree.structure(given)
+    if expected_def != given_def:
+        raise ValueError(
+            "`positions` is a state of another kernel (or of other kernel options): this "
+            f"sampler's init makes {expected_def}, got {given_def}. Continue a run with the "
+            "sampler that made it, or pass plain positions (trace.final_state.position)."
+        )
+    flat = jax.tree_util.tree_flatten_with_path(expected)[0]
+    for (path, want), got in zip(flat, jax.tree.leaves(given), strict=True):
+        if want.shape != got.shape or want.dtype != got.dtype:
+            raise ValueError(
+                f"`positions` (a state){jax.tree_util.keystr(path)}: this sampler's init makes "
+                f"per-chain shape {want.shape} and dtype {want.dtype}; got {got.shape} and "
+                f"{got.dtype}."
+            )
+
+
+def _check_store_fn(store: Callable, sampler: Sampler, key: PRNGKey, one_state: Any) -> None:
+    """Trace a callable ``store`` on one chain's state and info, naming it if it fails."""
+    try:
+        info = jax.eval_shape(sampler.step, key, one_state)[1]
+        jax.eval_shape(store, one_state, info)
+    except Exception as err:
+        raise TypeError(
+            "`store`: a function store is called as store(state, info) on one chain and must "
+            f"return a pytree of arrays; it raised {type(err).__name__}: {err}"
+        ) from err
+
+
+class _Checkpointing(NamedTuple):
+    path: Path
+    every: int
+    writer: bool
+
+
+def _check_checkpointing(checkpoint_dir: Any, checkpoint_every: Any) -> _Checkpointing | None:
+    if checkpoint_dir is None:
+        if checkpoint_every is not None:
+            raise ValueError(
+                "`checkpoint_every` needs `checkpoint_dir` (the folder to write the "
+                f"checkpoints to); got checkpoint_every={checkpoint_every!r} and no folder."
+            )
+        return None
+    if checkpoint_every is None:
+        raise ValueError(
+            "`checkpoint_every` (kept draws between checkpoints) is required with "
+            "`checkpoint_dir`; e.g. checkpoint_every=1000."
+        )
+    every = _check_int(checkpoint_every, "checkpoint_every", 1)
+    writer = jax.process_index() == 0
+    return _Checkpointing(checkpoint.check_dir(checkpoint_dir, writer=writer), every, writer)
 
 
 # --------------------------------------------------------------------------- #
 # Placement
 # --------------------------------------------------------------------------- #
+def _device_list(devices: Any) -> list:
+    if isinstance(devices, jax.Device):
+        devices = [devices]
+    if isinstance(devices, str | bytes) or not isinstance(devices, Sequence):
+        raise TypeError(
+            "`devices` must be None, a non-empty sequence of jax devices or a "
+            f"jax.sharding.Mesh; got {type(devices).__name__} {devices!r}."
+        )
+    devices = list(devices)
+    if not devices or not all(isinstance(d, jax.Device) for d in devices):
+        raise TypeError(
+            "`devices` must be None, a non-empty sequence of jax devices or a "
+            f"jax.sharding.Mesh; got {devices!r}."
+        )
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"`devices` lists a device more than once; got {devices!r}.")
+    return devices
+
+
 def chain_sharding(
     devices: Sequence[jax.Device] | Mesh | None, num_chains: int
 ) -> NamedSharding | None:
@@ -188,22 +449,22 @@ def chain_sharding(
         are several and ``num_chains`` divides evenly among them), a sequence of
         devices, or a mesh (the chain axis is split over all of its axes).
     num_chains : number of chains.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from jlangevin.run import chain_sharding
+    >>> len(chain_sharding(jax.devices()[:1], 4).device_set)
+    1
     """
     if devices is None:
         found = jax.devices()
         if len(found) < 2 or num_chains % len(found):
             return None
         devices = found
-    if isinstance(devices, Mesh):
-        mesh = devices
-    else:
-        devices = list(devices)
-        if not devices or not all(isinstance(d, jax.Device) for d in devices):
-            raise TypeError(
-                "`devices` must be None, a non-empty sequence of jax devices or a "
-                f"jax.sharding.Mesh; got {devices!r}."
-            )
-        mesh = Mesh(np.asarray(devices), ("chains",))
+    mesh = devices if isinstance(devices, Mesh) else None
+    if mesh is None:
+        mesh = Mesh(np.asarray(_device_list(devices)), ("chains",))
     if num_chains % mesh.devices.size:
         raise ValueError(
             f"`devices`: {num_chains} chains do not split evenly over {mesh.devices.size} "
@@ -303,6 +564,16 @@ def _check_start(num_bad: Array, first_bad: Array, num_chains: int) -> None:
 # --------------------------------------------------------------------------- #
 # The compiled loop
 # --------------------------------------------------------------------------- #
+class _Carry(NamedTuple):
+    """What the step loop carries, per chain (``stats``: only with ``store="stats"``)."""
+
+    state: Any
+    count: Array
+    diverged: Array
+    moves: Array
+    stats: RunningStats | None
+
+
 def _welford(stats: RunningStats, position: ArrayTree, info: Any) -> RunningStats:
     count = stats.count + 1
     inv = 1.0 / count.astype(jnp.result_type(float))
@@ -337,6 +608,15 @@ def _diverged(info: Any) -> Array | None:
     return jnp.any(flag.reshape(flag.shape[0], -1), axis=1) if flag.ndim > 1 else flag
 
 
+def _moved(before: ArrayTree, after: ArrayTree) -> Array:
+    """Per chain: did any coordinate of the position change in this step?"""
+    changed = [
+        jnp.any((a != b).reshape(a.shape[0], -1), axis=1)
+        for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True)
+    ]
+    return functools.reduce(jnp.logical_or, changed)
+
+
 def step_keys(chain_keys: Array, counts: Array) -> Array:
     """The keys of the chains' next steps: ``fold_in(chain_key, count)`` for each chain."""
     return jax.vmap(jax.random.fold_in)(chain_keys, counts)
@@ -351,23 +631,24 @@ def _compiled_chunk(sampler: Sampler, thin: int, store: Any, mesh: Mesh | None) 
     kept draws. A run that is not chunked is one call, so one compilation.
     """
 
-    def one_step(chain_keys: Array, carry: tuple) -> tuple[tuple, Any]:
-        state, count, diverged, stats = carry
-        state, info = jax.vmap(sampler.step)(step_keys(chain_keys, count), state)
+    def one_step(chain_keys: Array, carry: _Carry) -> tuple[_Carry, Any]:
+        state, info = jax.vmap(sampler.step)(step_keys(chain_keys, carry.count), carry.state)
+        diverged = carry.diverged
         flag = _diverged(info)
         if flag is not None:
             diverged = diverged + flag.astype(diverged.dtype)
-        return (state, count + 1, diverged, stats), info
+        moves = carry.moves + _moved(carry.state.position, state.position).astype(jnp.int32)
+        return _Carry(state, carry.count + 1, diverged, moves, carry.stats), info
 
-    def kept_draw(chain_keys: Array, carry: tuple) -> tuple[tuple, Any]:
+    def kept_draw(chain_keys: Array, carry: _Carry) -> tuple[_Carry, Any]:
         carry, info = one_step(chain_keys, carry)
         if thin > 1:
             carry, info = jax.lax.fori_loop(
                 1, thin, lambda _, c: one_step(chain_keys, c[0]), (carry, info)
             )
-        state, count, diverged, stats = carry
+        state = carry.state
         if store == "stats":
-            return (state, count, diverged, _welford(stats, state.position, info)), None
+            return carry._replace(stats=_welford(carry.stats, state.position, info)), None
         if store == "draws":
             record = (state.position, info)
         elif store == "positions":
@@ -380,12 +661,11 @@ def _compiled_chunk(sampler: Sampler, thin: int, store: Any, mesh: Mesh | None) 
         key = jax.random.wrap_key_data(key_data, impl=impl)
         finite = None
         if init:  # the carry holds positions: make the states, and say which are usable
-            positions, count, diverged, stats = carry
-            state = jax.vmap(sampler.init)(positions)
+            state = jax.vmap(sampler.init)(carry.state)
             finite = jax.vmap(_chain_is_finite)(state)
-            carry = (state, count, diverged, stats)
-        if store == "stats" and carry[3] is None:
-            carry = (*carry[:3], _empty_stats(sampler, key, carry[0]))
+            carry = carry._replace(state=state)
+        if store == "stats" and carry.stats is None:
+            carry = carry._replace(stats=_empty_stats(sampler, key, carry.state))
         chain_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, chain_ids)
         if burn:  # advance without recording (thin does not apply)
             burn_step = lambda c, _: (one_step(chain_keys, c)[0], None)  # noqa: E731
@@ -405,7 +685,7 @@ def _compiled_chunk(sampler: Sampler, thin: int, store: Any, mesh: Mesh | None) 
         if mesh is not None:
             split, shared = PartitionSpec(mesh.axis_names), PartitionSpec()
             stats_specs = RunningStats(shared, split, split, split) if store == "stats" else split
-            out_specs = ((split, split, split, stats_specs), split, split)
+            out_specs = (_Carry(split, split, split, split, stats_specs), split, split)
         carry, records, finite = _per_chain(fn, mesh, key_data, (chain_ids, carry), out_specs)
         start_check = None
         if finite is not None:
@@ -424,6 +704,161 @@ def _chunk_sizes(total: int, chunk: int) -> list[int]:
     return sizes
 
 
+def _plan(burn: int, draws: int, chunk_size: int | None, thin: int) -> list[tuple[int, int]]:
+    """``(burn-in steps, kept draws)`` per compiled call; unchunked, one call in all."""
+    if chunk_size is None:
+        return [(burn, draws)] if burn or draws else []
+    plan = [(size, 0) for size in _chunk_sizes(burn, chunk_size * thin)]
+    return plan + [(0, size) for size in _chunk_sizes(draws, chunk_size)]
+
+
+def _concat(records: list) -> Any:
+    if not records:
+        return None
+    if len(records) == 1:
+        return records[0]
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *records)
+
+
+def _trace(carry: _Carry, stacked: Any, store: Any, num_draws: int) -> Trace:
+    positions = info = values = None
+    if store == "draws" and stacked is not None:
+        positions, info = stacked
+    elif store == "positions":
+        positions = stacked
+    elif callable(store):
+        values = stacked
+    if store in ("draws", "positions") and num_draws == 0:
+        positions = jax.tree.map(lambda x: x[:, None][:, :0], carry.state.position)
+    return Trace(
+        positions, info, carry.state, carry.diverged, carry.stats, values, carry.count, carry.moves
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Faults: said once, with the counts
+# --------------------------------------------------------------------------- #
+class _Faults(NamedTuple):
+    diverged_chains: int
+    diverged_steps: int
+    stuck_chains: int
+
+
+def _faults(diverged: Array, moves: Array, sharding: NamedSharding | None) -> _Faults:
+    """The counts, readable in every process (reduced in a program of its own, not the loop)."""
+    if jax.process_count() > 1 and sharding is not None:
+        shared = NamedSharding(sharding.mesh, PartitionSpec())
+        counts = jax.jit(
+            lambda d, m: (jnp.sum(d > 0), jnp.sum(d), jnp.sum(m == 0)), out_shardings=shared
+        )(diverged, moves)
+        return _Faults(*(int(c) for c in counts))
+    d, m = np.asarray(diverged, np.int64), np.asarray(moves)
+    return _Faults(int(np.sum(d > 0)), int(np.sum(d)), int(np.sum(m == 0)))
+
+
+def _warn_faults(faults: _Faults, num_chains: int, num_steps: int) -> None:
+    parts = []
+    if faults.diverged_chains:
+        parts.append(
+            f"{faults.diverged_chains} of {num_chains} chains diverged "
+            f"({faults.diverged_steps} diverged steps in all; see trace.diverged)"
+        )
+    if faults.stuck_chains and num_steps:
+        parts.append(
+            f"{faults.stuck_chains} of {num_chains} chains never moved in {num_steps} steps "
+            "(every proposal rejected or every step diverged; see trace.moves)"
+        )
+    if parts:
+        message = "jl.run: " + "; ".join(parts) + ". Check the step size and the start."
+        warnings.warn(message, SamplingWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------------------- #
+# Checkpoints
+# --------------------------------------------------------------------------- #
+def _fingerprint(
+    key: PRNGKey,
+    sampler: Sampler,
+    store: Any,
+    start: _Start,
+    settings: dict,
+    carry_like: _Carry,
+    record_like: Any,
+) -> dict:
+    """What must be equal for a checkpoint to belong to this call (see jlangevin.checkpoint)."""
+    one_state = _one_chain_shapes(carry_like.state)
+    store_id = store
+    if callable(store):
+        info = jax.eval_shape(sampler.step, key, one_state)[1]
+        store_id = "function " + checkpoint.program_digest(store, one_state, info)
+    return {
+        **settings,
+        "key": checkpoint.digest(jax.random.key_data(key)),
+        "key_impl": str(jax.random.key_impl(key)),
+        "sampler": checkpoint.program_digest(sampler.step, key, one_state),
+        "sampler init": checkpoint.program_digest(sampler.init, one_state.position),
+        "store": store_id,
+        "positions": checkpoint.digest((start.tree, start.count)),
+        "state structure": checkpoint.structure(carry_like),
+        "draw structure": checkpoint.structure(record_like),
+    }
+
+
+def _to_host(tree: Any) -> Any:
+    return gather(tree)
+
+
+def _from_host(tree: Any, sharding: NamedSharding | None) -> Any:
+    if sharding is None:
+        return jax.device_put(tree)
+    return _place(tree, sharding)
+
+
+def _save(
+    ckpt: _Checkpointing,
+    fingerprint: dict,
+    carry: _Carry,
+    new_records: list,
+    *,
+    burn_done: int,
+    draws_from: int,
+    draws_done: int,
+    record_files: tuple[str, ...],
+    complete: bool,
+) -> tuple[str, ...]:
+    """Gather to the host (every process takes part), then process 0 writes."""
+    host_carry = _to_host(carry)
+    host_records = None
+    if new_records:
+        parts = [_to_host(r) for r in new_records]
+        host_records = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *parts)
+    files = list(record_files)
+    if host_records is not None and draws_done > draws_from:
+        files.append(f"records-{draws_from:010d}-{draws_done:010d}.npz")
+    if ckpt.writer:
+        checkpoint.save(
+            ckpt.path,
+            fingerprint,
+            host_carry,
+            host_records,
+            burn_done=burn_done,
+            draws_from=draws_from,
+            draws_done=draws_done,
+            record_files=record_files,
+            complete=complete,
+        )
+    if jax.process_count() > 1:
+        # Every process waits for the write: a later call then reads the same checkpoint
+        # in every process (the folder is shared), so all of them resume from the same point.
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("jlangevin checkpoint written")
+    return tuple(files)
+
+
+# --------------------------------------------------------------------------- #
+# The driver
+# --------------------------------------------------------------------------- #
 def run(
     key: PRNGKey,
     sampler: Sampler,
@@ -436,6 +871,8 @@ def run(
     chunk_size: int | None = None,
     progress: bool = False,
     devices: Sequence[jax.Device] | Mesh | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
 ) -> Trace:
     """Run many chains of ``sampler`` in one compiled loop.
 
@@ -445,10 +882,12 @@ def run(
     sampler : anything with ``init(position) -> state`` and ``step(key, state) ->
         (state, info)`` for one chain (``jl.ula(...)``, ``jl.mala(...)``,
         ``jl.sgld(...)``, or ``jl.Sampler(init=..., step=...)`` of your own).
-    positions : initial positions, every leaf with a leading chain axis
-        ``(chains, *event)``; or a :class:`Trace`, or a batched state with a
-        ``count`` field (``trace.final_state`` of the built-in kernels), to continue.
-    num_steps : steps after burn-in; ``num_steps // thin`` draws are kept.
+    positions : initial positions, every leaf a float array with a leading chain
+        axis ``(chains, *event)`` (finite); or a :class:`Trace`, or a batched state
+        with a ``count`` field (``trace.final_state`` of the built-in kernels) made
+        by this sampler, to continue.
+    num_steps : steps after burn-in; ``num_steps // thin`` draws are kept. Integer
+        arguments take Python ints and numpy/JAX integer scalars.
     burnin : steps run first and discarded (default 0).
     thin : keep every ``thin``-th step (``num_steps`` must be a multiple).
     store : what to keep per draw: ``"draws"`` (positions and info, default),
@@ -458,7 +897,8 @@ def run(
         are stacked into ``trace.values``.
     chunk_size : kept draws per compiled call (burn-in uses ``chunk_size * thin``
         steps per call). Chunking bounds peak memory per call and drives the
-        progress bar; the draws are the same whatever the chunking.
+        progress bar and checkpoints; the draws are the same whatever the chunking.
+        Default: one call, or ``checkpoint_every`` when checkpointing.
     progress : show a tqdm progress bar, updated between chunks.
     devices : where the chains run. ``None`` (default): split the chains over
         all devices (of all processes after ``jax.distributed.initialize()``)
@@ -466,12 +906,23 @@ def run(
         them, else run where the inputs are. A sequence of devices or a
         :class:`~jax.sharding.Mesh` forces that placement; the chains must then
         divide evenly. The draws do not depend on the placement.
+    checkpoint_dir : a folder (created if missing; checked writable before
+        anything runs) to save the run in. The same call after a crash resumes
+        from the last checkpoint and returns the trace of an uninterrupted run,
+        bit for bit; once the run has finished, the same call loads its trace
+        without sampling again. A checkpoint of other settings (key, sampler,
+        positions, steps, burn-in, thinning, store) is refused with a
+        ``ValueError`` saying what differs. See ``docs/checkpoints.md``.
+    checkpoint_every : kept draws between checkpoints (burn-in: every
+        ``checkpoint_every * thin`` steps); required with ``checkpoint_dir``.
 
     Returns
     -------
     Trace
         positions ``(chains, draws, *event)``, info ``(chains, draws)``, the final
-        state, per-chain diverged step counts and, for ``store="stats"``, moments.
+        state, per-chain diverged and moved step counts and, for
+        ``store="stats"``, moments. When a chain diverged or never moved, a
+        :class:`SamplingWarning` says so once, with the counts.
 
     Examples
     --------
@@ -490,76 +941,113 @@ def run(
     thin = _check_int(thin, "thin", 1)
     if num_steps % thin:
         raise ValueError(f"`num_steps` ({num_steps}) must be a multiple of `thin` ({thin}).")
-    if not callable(store) and store not in STORE_MODES:
-        raise ValueError(f"`store` must be one of {STORE_MODES} or a function; got {store!r}.")
-    num_draws = num_steps // thin
+    store = _check_store(store)
+    progress = _check_bool(progress, "progress")
     if chunk_size is not None:
         chunk_size = _check_int(chunk_size, "chunk_size", 1)
-    elif progress:
+    ckpt = _check_checkpointing(checkpoint_dir, checkpoint_every)
+    num_draws = num_steps // thin
+    if chunk_size is None and ckpt is not None:
+        chunk_size = ckpt.every
+    elif chunk_size is None and progress:
         chunk_size = max(1, math.ceil(num_draws / 50))
 
-    start, count, resumed = _start(positions)
-    where = "positions (a state)" if resumed else "positions"
-    num_chains = _num_chains(start.position if resumed else start, where)
+    start, num_chains = _check_start_tree(_start(positions))
     sharding = chain_sharding(devices, num_chains)
     mesh = None if sharding is None else sharding.mesh
-    if not resumed:
+    if start.resumed:
+        _same_kernel(sampler, start.tree)
+        one_state = _one_chain_shapes(start.tree)
+    else:
         # One chain's init traced abstractly first: errors in the user's functions (shapes,
         # a non-scalar log density) then name the argument instead of surfacing from vmap.
-        jax.eval_shape(sampler.init, _one_chain_shapes(start))
-    if count is None:
-        count = np.zeros((num_chains,), np.int32)
-    carry = _place((start, count, np.zeros((num_chains,), np.int32), None), sharding)
+        one_state = jax.eval_shape(sampler.init, _one_chain_shapes(start.tree))
+    if callable(store):
+        _check_store_fn(store, sampler, key, one_state)
+    count = start.count if start.resumed else np.zeros((num_chains,), np.int32)
+    first_count = 0  # the largest step count so far, where this process can read it
+    if start.resumed and not (isinstance(count, jax.Array) and not count.is_fully_addressable):
+        first_count = int(np.max(np.asarray(count)))
+    if first_count + burnin + num_steps > _MAX_COUNT:
+        raise ValueError(
+            f"`num_steps`: {first_count} + burnin {burnin} + num_steps {num_steps} steps "
+            f"overflow the int32 step counts (at most {_MAX_COUNT})."
+        )
+
+    zeros = np.zeros((num_chains,), np.int32)
+    carry = _place(_Carry(start.tree, count, zeros, zeros, None), sharding)
     chain_ids = _place(np.arange(num_chains, dtype=np.uint32), sharding)
     key_data = _replicated(np.asarray(jax.random.key_data(key)), sharding)
     compiled = _cached(_compiled_chunk, sampler, thin, store, mesh)
     chunk = functools.partial(compiled, key_data, chain_ids, impl=str(jax.random.key_impl(key)))
 
+    first_init = not start.resumed
+    burn_done = draws_done = 0
+    records: list = []
+    record_files: tuple[str, ...] = ()
+    fingerprint = None
+    complete = False
+    if ckpt is not None:
+        carry_like, record_like, _ = jax.eval_shape(
+            functools.partial(chunk, init=first_init, burn=0, draws=1), carry
+        )
+        settings = {"num_chains": num_chains, "num_steps": num_steps, "burnin": burnin}
+        settings["thin"] = thin
+        fingerprint = _fingerprint(key, sampler, store, start, settings, carry_like, record_like)
+        saved = checkpoint.load(ckpt.path, fingerprint, carry_like, record_like)
+        if saved is not None:
+            carry = _from_host(saved.carry, sharding)
+            if saved.records is not None:
+                records.append(_from_host(saved.records, sharding))
+            burn_done, draws_done = saved.burn_done, saved.draws_done
+            record_files, complete, first_init = saved.record_files, saved.complete, False
+
+    plan = [] if complete else _plan(burnin - burn_done, num_draws - draws_done, chunk_size, thin)
+    if not plan and not complete and (first_init or ckpt is not None):
+        plan = [(0, 0)]  # make the states (and the final checkpoint) all the same
+
     bar = None
     if progress:
         from tqdm.auto import tqdm  # only when asked for
 
-        bar = tqdm(total=burnin + num_steps, desc=f"jl.run x{num_chains}", unit="step")
+        done = burn_done + draws_done * thin
+        total = burnin + num_steps
+        bar = tqdm(total=total, initial=done, desc=f"jl.run x{num_chains}", unit="step")
 
-    # Chunks as (burn-in steps, kept draws) per compiled call; unchunked, one call in all.
-    if chunk_size is None:
-        plan = [(burnin, num_draws)]
-    else:
-        plan = [(size, 0) for size in _chunk_sizes(burnin, chunk_size * thin)]
-        plan += [(0, size) for size in _chunk_sizes(num_draws, chunk_size)]
-    records = []
-    for index, (burn, draws) in enumerate(plan or [(0, 0)]):
-        init = index == 0 and not resumed
+    unsaved, draws_saved, since_save = len(records), draws_done, 0
+    for index, (burn, draws) in enumerate(plan):
+        init = index == 0 and first_init
         with unrolled_threefry():  # compiles the chunk on its first call (see _xla_cpu)
             carry, record, start_check = chunk(carry, init=init, burn=burn, draws=draws)
         if init:
             _check_start(*start_check, num_chains)
         if record is not None:
             records.append(record)
+        burn_done, draws_done = burn_done + burn, draws_done + draws
+        since_save += burn + draws * thin
+        last = index == len(plan) - 1
+        if ckpt is not None and (last or since_save >= ckpt.every * thin):
+            record_files = _save(
+                ckpt,
+                fingerprint,
+                carry,
+                records[unsaved:],
+                burn_done=burn_done,
+                draws_from=draws_saved,
+                draws_done=draws_done,
+                record_files=record_files,
+                complete=last,
+            )
+            unsaved, draws_saved, since_save = len(records), draws_done, 0
         if bar is not None:
-            jax.block_until_ready(carry[1])
+            jax.block_until_ready(carry.count)
             bar.update(burn + draws * thin)
     if bar is not None:
         bar.close()
 
-    state, count, diverged, stats = carry
-    stacked = None
-    if records and records[0] is not None:
-        stacked = (
-            records[0]
-            if len(records) == 1
-            else jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *records)
-        )
-    positions_out = info_out = values_out = None
-    if store == "draws" and stacked is not None:
-        positions_out, info_out = stacked
-    elif store == "positions":
-        positions_out = stacked
-    elif callable(store):
-        values_out = stacked
-    if store in ("draws", "positions") and num_draws == 0:
-        positions_out = jax.tree.map(lambda x: x[:, None][:, :0], state.position)
-    return Trace(positions_out, info_out, state, diverged, stats, values_out, count)
+    trace = _trace(carry, _concat(records), store, num_draws)
+    _warn_faults(_faults(carry.diverged, carry.moves, sharding), num_chains, burnin + num_steps)
+    return trace
 
 
 def gather(tree: Any) -> Any:
@@ -568,7 +1056,8 @@ def gather(tree: Any) -> Any:
     After a multi-host run the trace's arrays span devices of several processes
     and no process can read them directly; ``gather`` assembles each one (an
     all-gather across processes) so that ``jl.to_arviz`` and ``jl.check`` can use
-    it. In one process it is :func:`jax.device_get`.
+    it. In one process it is :func:`jax.device_get`. Every leaf must be an array
+    or a number.
 
     Examples
     --------
@@ -578,6 +1067,14 @@ def gather(tree: Any) -> Any:
     >>> type(jl.gather(trace).positions).__name__
     'ndarray'
     """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if isinstance(leaf, jax.core.Tracer) or not isinstance(
+            leaf, jax.Array | np.ndarray | np.generic | numbers.Number
+        ):
+            raise TypeError(
+                f"`tree`{jax.tree_util.keystr(path)}: jl.gather takes a pytree of concrete "
+                f"arrays (a Trace, say); got {type(leaf).__name__}."
+            )
     if jax.process_count() == 1:
         return jax.device_get(tree)
     from jax.experimental import multihost_utils
@@ -591,13 +1088,23 @@ def gather(tree: Any) -> Any:
 
 
 def chain_keys_for(key: PRNGKey, num_chains: int) -> Array:
-    """The per-chain keys ``fold_in(key, c)`` of :func:`run` (step ``t`` folds in ``t`` next)."""
+    """The per-chain keys ``fold_in(key, c)`` of :func:`run` (step ``t`` folds in ``t`` next).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from jlangevin.run import chain_keys_for
+    >>> chain_keys_for(jax.random.key(0), 3).shape
+    (3,)
+    """
     key = _check_key(key)
+    num_chains = _check_int(num_chains, "num_chains", 1)
     return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_chains, dtype=jnp.uint32))
 
 
 __all__ = [
     "RunningStats",
+    "SamplingWarning",
     "Trace",
     "chain_keys_for",
     "chain_sharding",

@@ -64,7 +64,7 @@ def _lowered_chunk(name: str, platform: str, store: str, thin: int) -> str:
     traced = chunk.trace(
         key_data,
         np.arange(8, dtype=np.uint32),
-        (jnp.zeros((8, 3)), counts, counts, None),
+        run_module._Carry(jnp.zeros((8, 3)), counts, counts, counts, None),
         impl="threefry2x32",
         init=True,
         burn=4,

@@ -272,3 +272,98 @@ def test_runs_from_several_threads_give_what_one_thread_gives():
         together = list(pool.map(go, jobs))
     for job, trace in zip(jobs, together, strict=True):
         _tree_equal(trace, go(job))
+
+
+# --------------------------------------------------------------------------- #
+# Faults: moves counted per chain, one warning with the counts
+# --------------------------------------------------------------------------- #
+def _half_stuck_sampler():
+    """Chains starting above 0 never move; those above 1.5 also diverge at every step."""
+
+    def step(key, state):
+        x = state.position
+        return AR1State(jnp.where(x[0] > 0.0, x, x - 0.1)), {"diverged": x[0] > 1.5}
+
+    return jl.Sampler(init=AR1State, step=step)
+
+
+def test_stuck_and_diverged_chains_are_counted_and_warned_about_once():
+    x0 = jnp.asarray([[2.0], [1.0], [-1.0]])
+    with pytest.warns(run_module.SamplingWarning) as caught:
+        trace = jl.run(jax.random.key(0), _half_stuck_sampler(), x0, 6, burnin=4, chunk_size=2)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "1 of 3 chains diverged (10 diverged steps" in message, message
+    assert "2 of 3 chains never moved in 10 steps" in message, message
+    np.testing.assert_array_equal(trace.moves, [0, 0, 10])
+    np.testing.assert_array_equal(trace.diverged, [10, 0, 0])
+    assert (trace.num_stuck_chains, trace.num_diverged_chains) == (2, 1)
+    assert trace.num_diverged_steps == 10
+    assert trace.moves.dtype == jnp.int32
+
+
+def test_moves_are_the_accepted_proposals_and_a_healthy_run_is_silent():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", run_module.SamplingWarning)
+        trace = jl.run(jax.random.key(1), SAMPLERS["mala"](), jnp.zeros((4, 2)), 50)
+    # MALA moves exactly when it accepts (an accepted proposal equal to the current
+    # point has probability 0), so the kernel-agnostic count equals the kernel's own.
+    np.testing.assert_array_equal(trace.moves, np.sum(trace.info.is_accepted, axis=1))
+    assert 0 < int(np.min(trace.moves)) < 50
+    assert trace.num_stuck_chains == 0
+
+
+def test_numpy_and_jax_integer_scalars_are_integers():
+    sampler = SAMPLERS["ula"]()
+    x0 = jnp.zeros((2, 1))
+    ref = jl.run(jax.random.key(0), sampler, x0, 8, burnin=2, thin=2, chunk_size=2)
+    for kind in (jnp.int32, np.int64, np.int16, np.asarray):
+        got = jl.run(
+            jax.random.key(0),
+            sampler,
+            x0,
+            kind(8),
+            burnin=kind(2),
+            thin=kind(2),
+            chunk_size=kind(2),
+        )
+        _tree_equal(got, ref)
+    keys = chain_keys_for(jax.random.key(0), np.int64(3))
+    np.testing.assert_array_equal(
+        jax.random.key_data(keys), jax.random.key_data(chain_keys_for(jax.random.key(0), 3))
+    )
+
+
+def test_nested_lists_are_positions():
+    sampler = SAMPLERS["ula"]()
+    ref = jl.run(jax.random.key(0), sampler, jnp.asarray([[0.5], [-0.5]]), 5)
+    _tree_equal(jl.run(jax.random.key(0), sampler, [[0.5], [-0.5]], 5), ref)
+
+
+def test_ula_under_x64_keeps_its_dtypes_and_its_exact_discretisation_bias():
+    """ULA on N(0, 1) with step h is the AR(1) x' = (1 - h) x + sqrt(2h) xi: its stationary
+    variance is 2 / (2 - h), not 1. From stationary starts the last draws of 4000 chains are
+    exactly N(0, 2 / (2 - h)); the companion (the target's variance, 1) must be rejected."""
+    h, n = 0.5, 4000
+    exact_var = 2.0 / (2.0 - h)
+    with jax.enable_x64(True):
+        sampler = jl.ula(LOGP, step_size=h)
+        x0 = jnp.sqrt(exact_var) * jax.random.normal(jax.random.key(20), (n, 1), jnp.float64)
+        trace = jl.run(jax.random.key(21), sampler, x0, 20)
+        assert trace.positions.dtype == jnp.float64
+        assert trace.final_state.position.dtype == jnp.float64
+        assert trace.final_state.score.dtype == jnp.float64
+        assert trace.step_count.dtype == jnp.int32 and trace.moves.dtype == jnp.int32
+        single = jl.run(jax.random.key(21), sampler, x0.astype(jnp.float32), 4, store="stats")
+        assert single.final_state.position.dtype == jnp.float32
+        assert single.stats.mean.dtype == jnp.float32
+    last = np.asarray(trace.positions[:, -1, 0])
+    assert last.dtype == np.float64
+
+    def z(var):
+        return (np.mean(last**2) - var) / (var * np.sqrt(2.0 / n))
+
+    assert abs(z(exact_var)) < Z_MAX, z(exact_var)
+    assert abs(z(1.0)) > Z_MAX, z(1.0)  # the broken claim: ULA is not exact

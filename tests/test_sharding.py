@@ -69,6 +69,35 @@ SCRIPT = textwrap.dedent(
         assert "`devices`" in str(err)
     else:
         raise AssertionError("expected a ValueError")
+    # Checkpoints on 4 devices: a run that dies after a checkpoint resumes, by the same call,
+    # to the bits of a one-device run, and its trace is split over the 4 devices again.
+    import tempfile
+    from jlangevin import checkpoint
+
+    real_save = checkpoint.save
+
+    class Crash(Exception):
+        pass
+
+    def crashing_save(*args, **kwargs):
+        real_save(*args, **kwargs)
+        raise Crash
+
+    kw = dict(burnin=5, thin=2, checkpoint_dir=tempfile.mkdtemp(), checkpoint_every=3)
+    checkpoint.save = crashing_save
+    try:
+        jl.run(jax.random.key(3), samplers[0], x0, 24, **kw)
+        raise AssertionError("expected the crash")
+    except Crash:
+        pass
+    finally:
+        checkpoint.save = real_save
+    resumed = jl.run(jax.random.key(3), samplers[0], x0, 24, **kw)
+    ref = jl.run(jax.random.key(3), samplers[0], x0, 24, burnin=5, thin=2, devices=one)
+    for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(ref), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert len(resumed.positions.sharding.device_set) == 4
+    assert len(resumed.final_state.position.sharding.device_set) == 4
     # The compiled step loop holds no collective: chains never communicate.
     run_module = importlib.import_module("jlangevin.run")
     sharding = run_module.chain_sharding(None, 8)
@@ -77,7 +106,7 @@ SCRIPT = textwrap.dedent(
         # A resumed chunk (init=False): the step loop alone, on the chains' states.
         state = jl.run(jax.random.key(0), sampler, x0, 0).final_state
         counts = run_module._place(np.zeros(8, np.int32), sharding)
-        carry = (state, counts, counts, None)
+        carry = run_module._Carry(state, counts, counts, counts, None)
         chunk = run_module._compiled_chunk(sampler, 2, "draws", sharding.mesh)
         key_data = run_module._replicated(
             np.asarray(jax.random.key_data(jax.random.key(0))), sharding
