@@ -5,6 +5,11 @@ A schedule is any function of the integer step count, so every optax schedule
 a ``step_size``, and these compose with optax's (``optax.join_schedules([jl.
 schedules.constant(1e-2), jl.schedules.polynomial(...)], [1000])``). Kernels
 evaluate the schedule at the chain's step count inside the compiled loop.
+
+Arguments are checked when a schedule is built: numbers may be Python, numpy
+or JAX scalars (``np.float32(0.1)``, ``jnp.int32(100)``); a bool, a complex
+number or an array is a ``TypeError``, a value out of range a ``ValueError``,
+each naming the argument.
 """
 
 from __future__ import annotations
@@ -14,15 +19,14 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
+from jlangevin.kernels._checks import as_int, as_positive, as_real
 from jlangevin.types import Array
 
 Schedule = Callable[[Array], Array]
 
 
 def _positive(value: float, name: str) -> float:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"`{name}` must be a positive finite number; got {value!r}.")
-    return float(value)
+    return as_positive(value, name)
 
 
 def constant(value: float) -> Schedule:
@@ -53,8 +57,9 @@ def polynomial(a: float, b: float, gamma: float) -> Schedule:
     0.1
     """
     a, b = _positive(a, "a"), _positive(b, "b")
-    if not (isinstance(gamma, int | float) and 0 <= gamma):
-        raise ValueError(f"`gamma` must be a non-negative number; got {gamma!r}.")
+    gamma = as_real(gamma, "gamma")
+    if gamma < 0:
+        raise ValueError(f"`gamma` must be a non-negative number; got {gamma}.")
     return lambda count: a * (b + jnp.asarray(count, jnp.result_type(float))) ** (-gamma)
 
 
@@ -73,10 +78,12 @@ def cyclical_cosine(initial: float, num_steps: int, num_cycles: int) -> Schedule
     (0.1, 0.1, 0.0531)
     """
     initial = _positive(initial, "initial")
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"`num_steps` must be a positive integer; got {num_steps!r}.")
-    if not isinstance(num_cycles, int) or not 1 <= num_cycles <= num_steps:
-        raise ValueError(f"`num_cycles` must be an integer in [1, num_steps]; got {num_cycles!r}.")
+    num_steps = as_int(num_steps, "num_steps", minimum=1)
+    num_cycles = as_int(num_cycles, "num_cycles", minimum=1)
+    if num_cycles > num_steps:
+        raise ValueError(
+            f"`num_cycles` must be an integer in [1, num_steps={num_steps}]; got {num_cycles}."
+        )
     length = math.ceil(num_steps / num_cycles)
 
     def schedule(count: Array) -> Array:
@@ -104,8 +111,7 @@ def geometric(initial: float, final: float, num_steps: int) -> Schedule:
     (0.1, 0.01)
     """
     initial, final = _positive(initial, "initial"), _positive(final, "final")
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"`num_steps` must be a positive integer; got {num_steps!r}.")
+    num_steps = as_int(num_steps, "num_steps", minimum=1)
     import optax
 
     decay = optax.exponential_decay(initial, num_steps, final / initial, end_value=final)

@@ -2,33 +2,62 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jlangevin.kernels._tree import broadcast_like, is_concrete
+from jlangevin.kernels._checks import check_real, describe
+from jlangevin.kernels._tree import broadcast_like, check_broadcasts, is_concrete, tree_where
 from jlangevin.types import Array, ArrayTree, Bounds
 
 BOUNDARY_MODES = ("reflect", "clip")
 
 
+def _as_array(leaf: Any) -> Any:
+    return np.asarray(leaf) if isinstance(leaf, list) else leaf
+
+
 def check_bounds(bounds: Bounds | None, boundary: str = "reflect") -> None:
-    """Reject a ``boundary`` mode that does not exist or ``bounds`` that are not ``low < high``."""
-    if boundary not in BOUNDARY_MODES:
+    """Reject a ``boundary`` mode that does not exist or ``bounds`` that are not ``low < high``.
+
+    ``bounds`` is a pair ``(low, high)`` of real scalars, arrays (lists too) or
+    pytrees; ``±inf`` leaves a side open, NaN is an error.
+    """
+    if not isinstance(boundary, str) or boundary not in BOUNDARY_MODES:
         raise ValueError(f"`boundary` must be one of {BOUNDARY_MODES}; got {boundary!r}.")
     if bounds is None:
         return
     if not isinstance(bounds, tuple | list) or len(bounds) != 2:
-        raise ValueError(f"`bounds` must be a pair (low, high); got {bounds!r}.")
-    low, high = bounds
+        raise ValueError(f"`bounds` must be a pair (low, high); got {describe(bounds)}.")
+    low, high = (_as_array(side) for side in bounds)
+    for side, name in ((low, "bounds[0] (low)"), (high, "bounds[1] (high)")):
+        if side is None or callable(side):
+            raise TypeError(f"`{name}` must be a number or an array; got {describe(side)}.")
+        check_real(side, name, positive=False, allow_inf=True)
     for lo, hi in zip(jax.tree.leaves(low), jax.tree.leaves(high), strict=False):
-        if is_concrete(lo) and is_concrete(hi) and np.any(np.asarray(lo) >= np.asarray(hi)):
+        if not (is_concrete(lo) and is_concrete(hi)):
+            continue
+        try:
+            crossed = np.any(np.asarray(lo) >= np.asarray(hi))
+        except ValueError as err:  # shapes that do not broadcast against each other
+            raise ValueError(
+                f"`bounds` low and high do not broadcast together: shapes {np.shape(lo)} and "
+                f"{np.shape(hi)}."
+            ) from err
+        if crossed:
             raise ValueError(f"`bounds` must have low < high everywhere; got low={lo}, high={hi}.")
 
 
 def _bound_trees(bounds: Bounds, position: ArrayTree) -> tuple[ArrayTree, ArrayTree]:
-    low, high = bounds
-    return broadcast_like(low, position, "bounds[0]"), broadcast_like(high, position, "bounds[1]")
+    """``(low, high)`` as pytrees like ``position``, shape-checked and in its dtypes."""
+    trees = []
+    for side, name in zip(bounds, ("bounds[0]", "bounds[1]"), strict=True):
+        tree = broadcast_like(side, position, name)
+        check_broadcasts(tree, position, name)
+        trees.append(jax.tree.map(lambda b, x: jnp.asarray(b, jnp.result_type(x)), tree, position))
+    return trees[0], trees[1]
 
 
 def reflect(x: Array, low: Array, high: Array) -> Array:
@@ -77,13 +106,34 @@ def within_bounds(position: ArrayTree, bounds: Bounds | None) -> Array:
 
 
 def check_inside(position: ArrayTree, bounds: Bounds | None) -> None:
-    """Reject an initial position outside the box (when values are concrete)."""
-    if bounds is None or not all(is_concrete(leaf) for leaf in jax.tree.leaves(position)):
+    """Reject an initial position outside the box (when values are concrete).
+
+    Shapes are checked against the position either way.
+    """
+    if bounds is None:
         return
-    if not bool(within_bounds(position, bounds)):
+    inside = within_bounds(position, bounds)
+    if is_concrete(inside) and not bool(inside):
         raise ValueError(
             f"The initial `position` lies outside `bounds` {bounds}; start inside the box."
         )
+
+
+def mask_outside(
+    position: ArrayTree, bounds: Bounds | None, value: Array | None, score: ArrayTree
+) -> tuple[Array | None, ArrayTree]:
+    """Outside ``bounds`` the target is zero: log density ``-inf``, score NaN.
+
+    A batched start outside the box is so caught by :func:`jlangevin.run`'s
+    finiteness check (a concrete single start raises in :func:`check_inside`).
+    """
+    if bounds is None:
+        return value, score
+    inside = within_bounds(position, bounds)
+    if value is not None:
+        value = jnp.where(inside, value, -jnp.inf)
+    nan = jax.tree.map(lambda s: jnp.full_like(s, jnp.nan), score)
+    return value, tree_where(inside, score, nan)
 
 
 __all__ = [
@@ -91,6 +141,7 @@ __all__ = [
     "apply_bounds",
     "check_bounds",
     "check_inside",
+    "mask_outside",
     "reflect",
     "within_bounds",
 ]

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jlangevin.kernels._tree import broadcast_like
+from jlangevin.kernels._checks import check_real
+from jlangevin.kernels._tree import broadcast_like, check_broadcasts, is_concrete
 from jlangevin.types import Array, ArrayTree, StepSize
 
 
@@ -27,14 +28,43 @@ def step_size_at(step_size: StepSize, count: Array) -> Any:
 
 
 def step_tree(step_size: StepSize, count: Array, position: ArrayTree) -> ArrayTree:
-    """The step at ``count`` as a pytree matching ``position``."""
-    return broadcast_like(step_size_at(step_size, count), position, "step_size")
+    """The step at ``count`` as a pytree matching ``position``, typed like its leaves.
+
+    Checks (at trace time, or on concrete values) that the step is real, that
+    each leaf broadcasts to its position leaf without changing its shape and,
+    where concrete, that it is positive and finite; every error names ``step_size``.
+    """
+    value = step_size_at(step_size, count)
+    scheduled = callable(step_size) and is_concrete(count)
+    at = f" at count {int(count)} (a schedule)" if scheduled else ""
+    check_real(value, "step_size", at=at)
+    steps = broadcast_like(value, position, "step_size")
+    check_broadcasts(steps, position, "step_size")
+    return jax.tree.map(_typed_like, steps, position)
 
 
-def mean_step(steps: ArrayTree) -> Array:
-    """One number summarising a (possibly per-coordinate) step, for ``info``."""
+def _typed_like(h: Any, x: Any) -> Any:
+    """An array step in ``x``'s dtype; a Python number stays one (JAX's weak type does it)."""
+    if isinstance(h, int | float) and not isinstance(h, bool):
+        return h
+    return jnp.asarray(h, jnp.result_type(x))
+
+
+def steps_ok(steps: ArrayTree) -> Array:
+    """Scalar bool: every step is positive and finite (a schedule may turn bad mid-run)."""
+    checks = [jnp.all((h > 0) & (h < jnp.inf)) for h in jax.tree.leaves(steps)]
+    return jnp.all(jnp.stack(checks))
+
+
+def mean_step(steps: ArrayTree, position: ArrayTree) -> Array:
+    """One number summarising a (possibly per-coordinate) step, for ``info``.
+
+    In the position's floating dtype (float32 positions report float32 steps
+    under ``jax_enable_x64`` too).
+    """
     leaves = jax.tree.leaves(steps)
-    total = sum(jnp.sum(jnp.asarray(leaf, jnp.result_type(float))) for leaf in leaves)
+    dtype = jnp.result_type(*jax.tree.leaves(position))
+    total = sum(jnp.sum(jnp.asarray(leaf, dtype)) for leaf in leaves)
     return total / sum(max(np.size(leaf), 1) for leaf in leaves)
 
 
@@ -43,7 +73,10 @@ def clip_score(score: ArrayTree, score_clip: Any | None) -> ArrayTree:
     if score_clip is None:
         return score
     clip = broadcast_like(score_clip, score, "score_clip")
-    return jax.tree.map(lambda s, c: jnp.clip(s, -c, c), score, clip)
+    check_broadcasts(clip, score, "score_clip")
+    return jax.tree.map(
+        lambda s, c: jnp.clip(s, -jnp.asarray(c, s.dtype), jnp.asarray(c, s.dtype)), score, clip
+    )
 
 
 def langevin_move(
@@ -64,10 +97,11 @@ def langevin_move(
     """
 
     def move(x, d, h, xi):
-        h = jnp.asarray(h, jnp.result_type(x))
-        return x + h * d + jnp.sqrt(2 * h * temperature) * xi
+        dtype = jnp.result_type(x)
+        h = jnp.asarray(h, dtype)
+        return x + h * d + jnp.sqrt(2 * h * jnp.asarray(temperature, dtype)) * xi
 
     return jax.tree.map(move, position, drift, steps, noise)
 
 
-__all__ = ["clip_score", "langevin_move", "mean_step", "step_size_at", "step_tree"]
+__all__ = ["clip_score", "langevin_move", "mean_step", "step_size_at", "step_tree", "steps_ok"]

@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jlangevin.types import Array, ArrayTree, PRNGKey
 
@@ -44,18 +45,55 @@ def broadcast_like(value: Any, tree: ArrayTree, name: str) -> ArrayTree:
     """``value`` as a pytree with the structure of ``tree``.
 
     ``value`` is either a pytree with the structure of ``tree`` (one entry per
-    leaf) or a single scalar/array used for every leaf.
+    leaf) or a single scalar/array used for every leaf; a list that is not the
+    former is read as one array (``[0.1, 0.2]`` is ``np.asarray([0.1, 0.2])``).
     """
     tree_def = jax.tree.structure(tree)
     value_def = jax.tree.structure(value)
     if value_def == tree_def:
         return value
+    if isinstance(value, list):
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"`{name}` is a list that is not an array of numbers: {err}") from err
+        value_def = jax.tree.structure(value)
     if value_def.num_leaves == 1 and jax.tree.structure(0) == value_def:
         return jax.tree.map(lambda _: value, tree)
     raise ValueError(
         f"`{name}` must be a scalar, an array broadcasting against every leaf of the "
         f"position, or a pytree with the position's structure {tree_def}; got {value_def}."
     )
+
+
+def check_broadcasts(values: ArrayTree, tree: ArrayTree, name: str) -> None:
+    """Each leaf of ``values`` broadcasts to its leaf of ``tree`` without changing its shape.
+
+    ``values`` has the structure of ``tree`` (see :func:`broadcast_like`); only
+    shapes are read, so traced leaves are checked too.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._tree import check_broadcasts
+    >>> check_broadcasts(jnp.ones(3), jnp.zeros((2, 3)), "step_size")      # fine
+    >>> check_broadcasts(jnp.ones((2, 1)), jnp.zeros(2), "step_size")     # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: `step_size` has shape (2, 1), which does not broadcast to ...
+    """
+    paths = jax.tree_util.tree_flatten_with_path(tree)[0]
+    for (path, leaf), value in zip(paths, jax.tree.leaves(values), strict=True):
+        want, got = tuple(jnp.shape(leaf)), tuple(jnp.shape(value))
+        try:
+            ok = np.broadcast_shapes(got, want) == want
+        except ValueError:
+            ok = False
+        if not ok:
+            where = f" for the position leaf {jax.tree_util.keystr(path)}" if path else ""
+            raise ValueError(
+                f"`{name}` has shape {got}, which does not broadcast to the position's shape "
+                f"{want}{where}: expected a scalar or a shape broadcasting to {want}."
+            )
 
 
 def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
@@ -83,6 +121,7 @@ def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
 
 __all__ = [
     "broadcast_like",
+    "check_broadcasts",
     "is_concrete",
     "normal_like",
     "tree_all_finite",

@@ -15,8 +15,12 @@ refine them. Song & Ermon's ``x + (α_i/2) s + sqrt(α_i) z`` with
 
 Keys follow :func:`jlangevin.run`: particle ``p`` holds ``fold_in(key, p)`` and
 draws the noise of step ``t`` (counted over all levels) from that key and
-``t``. A particle whose move is non-finite stays where it was;
-``info.diverged`` counts such moves per level.
+``t``. Each particle carries the score at its position: a step evaluates the
+score at the point it moves to (once more at the start of each level, for the
+new ``σ``), so a move to a point where the score is not finite is refused
+before it is made: the particle stays where it was and ``info.diverged``
+counts the step, at every step it fails. The final Tweedie step reuses the
+last score and leaves a particle whose score there is not finite as it is.
 
 References
 ----------
@@ -35,7 +39,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jlangevin.gradients import check_position
-from jlangevin.kernels._checks import check_step_size
+from jlangevin.kernels._checks import (
+    as_flag,
+    as_int,
+    as_positive,
+    check_callable,
+    check_like_position,
+    check_score_like,
+    describe,
+)
 from jlangevin.kernels._move import langevin_move
 from jlangevin.kernels._tree import normal_like, tree_all_finite, tree_squared_norm, tree_where
 from jlangevin.run import chain_keys_for
@@ -52,7 +64,8 @@ class AnnealedInfo(NamedTuple):
     sigma : the noise level ``σ_i``.
     step_size : ``h_i = step_scale σ_i² / σ_L²``.
     score_norm : mean over particles and steps of the score's Euclidean norm.
-    diverged : number of (particle, step) moves that were non-finite (rejected).
+    diverged : number of (particle, step) moves refused because the move or the
+        score at the point moved to was not finite (int32).
     """
 
     sigma: Array
@@ -62,11 +75,27 @@ class AnnealedInfo(NamedTuple):
 
 
 def check_sigmas(sigmas: Any) -> np.ndarray:
-    """Concrete, 1-D, positive, finite, strictly decreasing noise levels."""
+    """Concrete, 1-D, positive, finite, strictly decreasing noise levels (lists welcome).
+
+    Examples
+    --------
+    >>> from jlangevin.kernels.annealed import check_sigmas
+    >>> check_sigmas([1.0, 0.5, 0.1]).tolist()
+    [1.0, 0.5, 0.1]
+    """
+    if isinstance(sigmas, jax.core.Tracer):
+        raise TypeError(
+            "`sigmas` must be concrete (numbers, a list or an array), not traced under jit."
+        )
     try:
-        arr = np.asarray(sigmas, dtype=float)
+        raw = np.asarray(sigmas)
     except (TypeError, ValueError) as err:
         raise TypeError(f"`sigmas` must be a 1-D array of numbers; got {sigmas!r}.") from err
+    if raw.dtype == np.bool_ or not (
+        np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)
+    ):
+        raise TypeError(f"`sigmas` must hold real numbers; got dtype {raw.dtype}.")
+    arr = raw.astype(float)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"`sigmas` must be a non-empty 1-D array; got shape {arr.shape}.")
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
@@ -86,15 +115,48 @@ def _norm(tree: ArrayTree) -> Array:
     return jnp.sqrt(tree_squared_norm(tree))
 
 
+def _particle_score(score_fn: NoiseScoreFn, x: ArrayTree, sigma: Array) -> ArrayTree:
+    """``score_fn(x, sigma)``, checked (at trace time) to be shaped and typed like ``x``."""
+    return check_score_like(score_fn(x, sigma), x)
+
+
 def _particle_step(
-    score_fn: NoiseScoreFn, key: PRNGKey, count: Array, x: ArrayTree, sigma: Array, h: Array
-) -> tuple[ArrayTree, Array, Array]:
-    """One ULA move at level ``sigma``: new position, score norm, diverged flag."""
-    score = score_fn(x, sigma)
+    score_fn: NoiseScoreFn,
+    key: PRNGKey,
+    count: Array,
+    x: ArrayTree,
+    score: ArrayTree,
+    sigma: Array,
+    h: Array,
+) -> tuple[ArrayTree, ArrayTree, Array, Array]:
+    """One ULA move at level ``sigma`` with the carried score at ``x``.
+
+    Returns the new position and its score, the norm of the score moved with
+    (0 for a refused move) and the diverged flag.
+    """
     noise = normal_like(jax.random.fold_in(key, count), x)
     moved = langevin_move(x, score, jax.tree.map(lambda _: h, x), noise)
-    ok = tree_all_finite((moved, score))
-    return tree_where(ok, moved, x), jnp.where(ok, _norm(score), 0.0), ~ok
+    moved_score = _particle_score(score_fn, moved, sigma)
+    ok = tree_all_finite((moved, moved_score))
+    norm = jnp.where(ok, _norm(score), jnp.zeros((), h.dtype))
+    x, score = tree_where(ok, (moved, moved_score), (x, score))
+    return x, score, norm, ~ok
+
+
+def _check_particles(positions: ArrayTree, name: str = "positions") -> int:
+    """Floating leaves sharing a leading particle axis; returns the number of particles."""
+    check_position(positions, name)
+    leaves = jax.tree.leaves(positions)
+    if (
+        any(jnp.ndim(leaf) == 0 for leaf in leaves)
+        or len({jnp.shape(leaf)[0] for leaf in leaves}) != 1
+    ):
+        raise ValueError(
+            f"`{name}` needs the same leading particle axis on every leaf "
+            "(particles, *event); for one particle use x[None]; got shapes "
+            f"{[jnp.shape(leaf) for leaf in leaves]}."
+        )
+    return jnp.shape(leaves[0])[0]
 
 
 def sample(
@@ -109,7 +171,8 @@ def sample(
     """Anneal a batch of particles (leading axis on every leaf) down the ladder.
 
     Pure and jit-able with ``score_fn``, ``steps_per_level`` and ``denoise``
-    static; see :func:`annealed_langevin` for the parameters.
+    static; see :func:`annealed_langevin` for the parameters. Concrete
+    ``sigmas`` and ``step_scale`` are checked here too.
 
     Examples
     --------
@@ -121,36 +184,48 @@ def sample(
     >>> info.step_size.shape
     (3,)
     """
-    sig = jnp.asarray(sigmas, jnp.result_type(*jax.tree.leaves(positions)))
-    hs = step_sizes(sig, step_scale).astype(sig.dtype)
-    num_particles = jax.tree.leaves(positions)[0].shape[0]
+    check_callable(score_fn, "score_fn")
+    num_particles = _check_particles(positions)
+    steps_per_level = as_int(steps_per_level, "steps_per_level", minimum=1)
+    denoise = as_flag(denoise, "denoise")
+    if not isinstance(sigmas, jax.core.Tracer):
+        sigmas = check_sigmas(sigmas)
+    if not isinstance(step_scale, jax.core.Tracer):
+        step_scale = as_positive(step_scale, "step_scale")
+    dtype = jnp.result_type(*jax.tree.leaves(positions))
+    sig = jnp.asarray(sigmas, dtype)
+    hs = step_sizes(sig, step_scale).astype(dtype)
     particle_keys = chain_keys_for(key, num_particles)
     move = jax.vmap(
-        lambda k, t, x, s, h: _particle_step(score_fn, k, t, x, s, h), (0, None, 0, None, None)
+        lambda k, t, x, g, s, h: _particle_step(score_fn, k, t, x, g, s, h),
+        (0, None, 0, 0, None, None),
     )
+    scores_at = jax.vmap(lambda x, s: _particle_score(score_fn, x, s), (0, None))
 
     def level(carry, inputs):
-        x, count = carry
+        x, _, count = carry
         sigma, h = inputs
+        score = scores_at(x, sigma)  # the new level's score at the particles' positions
 
         def one_step(step_carry, _):
-            x, count, norm_sum, diverged = step_carry
-            x, norms, bad = move(particle_keys, count, x, sigma, h)
-            return (x, count + 1, norm_sum + jnp.mean(norms), diverged + jnp.sum(bad)), None
+            x, score, count, norm_sum, diverged = step_carry
+            x, score, norms, bad = move(particle_keys, count, x, score, sigma, h)
+            diverged = diverged + jnp.sum(bad, dtype=jnp.int32)
+            return (x, score, count + 1, norm_sum + jnp.mean(norms), diverged), None
 
-        init = (x, count, jnp.zeros((), sig.dtype), jnp.zeros((), jnp.int32))
-        (x, count, norm_sum, diverged), _ = jax.lax.scan(
+        init = (x, score, count, jnp.zeros((), dtype), jnp.zeros((), jnp.int32))
+        (x, score, count, norm_sum, diverged), _ = jax.lax.scan(
             one_step, init, None, length=steps_per_level
         )
-        return (x, count), (norm_sum / steps_per_level, diverged)
+        return (x, score, count), (norm_sum / steps_per_level, diverged)
 
-    (x, _), (score_norm, diverged) = jax.lax.scan(
-        level, (positions, jnp.zeros((), jnp.int32)), (sig, hs)
-    )
+    start = (positions, jax.tree.map(jnp.zeros_like, positions), jnp.zeros((), jnp.int32))
+    (x, score, _), (score_norm, diverged) = jax.lax.scan(level, start, (sig, hs))
     if denoise:
         last = sig[-1]
-        score = jax.vmap(score_fn, (0, None))(x, last)
-        x = jax.tree.map(lambda p, s: p + last**2 * s, x, score)
+        ok = jax.vmap(tree_all_finite)(score)
+        denoised = jax.tree.map(lambda p, s: p + last**2 * s, x, score)
+        x = jax.vmap(tree_where)(ok, denoised, x)
     return x, AnnealedInfo(sig, hs, score_norm, diverged)
 
 
@@ -191,36 +266,32 @@ def annealed_langevin(
     (100, 2)
     """
     if not callable(score_fn):
-        raise TypeError(f"`score_fn` must be callable `(x, sigma) -> score`; got {score_fn!r}.")
+        raise TypeError(
+            f"`score_fn` must be callable `(x, sigma) -> score`; got {describe(score_fn)}."
+        )
     sig = check_sigmas(sigmas)
-    if isinstance(step_scale, bool) or not isinstance(step_scale, int | float | np.floating):
-        raise TypeError(f"`step_scale` must be a number; got {type(step_scale).__name__}.")
-    check_step_size(float(step_scale), "step_scale")
-    if (
-        isinstance(steps_per_level, bool)
-        or not isinstance(steps_per_level, int | np.integer)
-        or steps_per_level < 1
-    ):
-        raise ValueError(f"`steps_per_level` must be an integer >= 1; got {steps_per_level!r}.")
-    if not isinstance(denoise, bool):
-        raise TypeError(f"`denoise` must be True or False; got {denoise!r}.")
-    scale, steps = float(step_scale), int(steps_per_level)
+    scale = as_positive(step_scale, "step_scale")
+    steps = as_int(steps_per_level, "steps_per_level", minimum=1)
+    denoise = as_flag(denoise, "denoise")
 
     @jax.jit
     def run(key: PRNGKey, positions: ArrayTree) -> tuple[ArrayTree, AnnealedInfo]:
         return sample(key, positions, score_fn, sig, scale, steps, denoise)
 
     def sampler(key: PRNGKey, positions: ArrayTree) -> tuple[ArrayTree, AnnealedInfo]:
-        check_position(positions, "positions")
-        leaves = jax.tree.leaves(positions)
-        if (
-            any(jnp.ndim(leaf) == 0 for leaf in leaves)
-            or len({jnp.shape(leaf)[0] for leaf in leaves}) != 1
-        ):
+        _check_particles(positions)
+        positions = jax.tree.map(jnp.asarray, positions)
+        one = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape[1:], leaf.dtype), positions)
+        sigma = jax.ShapeDtypeStruct((), jnp.result_type(*jax.tree.leaves(positions)))
+        try:
+            out = jax.eval_shape(score_fn, one, sigma)
+        except (TypeError, ValueError) as err:
             raise ValueError(
-                "`positions` needs the same leading particle axis on every leaf "
-                "(particles, *event); for one particle use x[None]."
-            )
+                "`score_fn` could not be evaluated at one particle (shapes "
+                f"{jax.tree.map(lambda a: a.shape, one)}) and a scalar sigma: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        check_like_position(out, one)
         return run(key, positions)
 
     return sampler

@@ -48,9 +48,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jlangevin.gradients import value_and_score_fn
 from jlangevin.kernels import _bounds, _move
-from jlangevin.kernels._checks import check_step_size, checked_init
+from jlangevin.kernels._checks import (
+    check_callable,
+    check_real,
+    check_score_clip,
+    check_step_size,
+    checked_init,
+    checked_value_and_score,
+)
 from jlangevin.kernels._metropolis import log_uniform, metropolis_hastings
 from jlangevin.kernels._tree import (
     is_concrete,
@@ -88,8 +94,10 @@ class MALAInfo(NamedTuple):
     acceptance_rate : ``min(1, exp(log_alpha))``, the Metropolis–Hastings acceptance
         probability of this step's proposal (0 for a rejected-by-rule proposal).
     is_accepted : whether the proposal was accepted.
-    diverged : the proposal's log density or score was non-finite inside the
-        bounds (it was rejected; the chain is unharmed).
+    diverged : the proposal could not be judged: its position, its score or the
+        acceptance ratio was non-finite (a log density of NaN or ``+inf`` included;
+        ``-inf`` at a finite point inside the bounds is an ordinary rejection), or
+        the step was not positive and finite. It was rejected; the chain is unharmed.
     step_size : the step used (its mean over coordinates when per-coordinate).
     logdensity : log density at the state after the step.
     """
@@ -108,11 +116,13 @@ def init(
     score_fn: ScoreFn | None = None,
     cholesky: Array | None = None,
     bounds: Bounds | None = None,
+    step_size: StepSize | None = None,
+    score_clip: Any | None = None,
 ) -> MALAState:
     """Initial state at ``position`` (one chain).
 
-    ``cholesky``, when the sampler will use a dense preconditioner, is only
-    checked here against the size of the position.
+    ``cholesky``, ``step_size``, ``score_clip`` and ``bounds``, when the sampler
+    will use them, are checked here against the shapes of the position.
 
     Examples
     --------
@@ -127,14 +137,23 @@ def init(
             "MALA needs `logdensity_fn` for its acceptance ratio (a score alone is "
             "not enough; use ULA or SGLD with `score_fn`)."
         )
+    _bounds.check_inside(position, bounds)
+    value, score = checked_init(position, logdensity_fn, score_fn)
     if cholesky is not None:
+        check_cholesky(cholesky)
         size = ravel_pytree(position)[0].size
         if np.shape(cholesky) != (size, size):
             raise ValueError(
                 f"`cholesky` must be ({size}, {size}) for a position of total size {size}; "
                 f"got shape {np.shape(cholesky)}."
             )
-    value, score = checked_init(position, value_and_score_fn(logdensity_fn, score_fn), bounds)
+    if step_size is not None:
+        if cholesky is None:
+            _move.step_tree(step_size, jnp.zeros((), jnp.int32), position)
+        else:
+            _scalar_step(step_size, jnp.zeros((), jnp.int32), position)
+    _move.clip_score(score, score_clip)
+    value, score = _bounds.mask_outside(position, bounds, value, score)
     return MALAState(position, value, score, jnp.zeros((), jnp.int32))
 
 
@@ -155,13 +174,14 @@ def proposal_logdensity(
 
 def _scalar_step(step_size: StepSize, count: Array, position: ArrayTree) -> Array:
     """The (scalar) step at ``count``, typed like the raveled position."""
-    value = jnp.asarray(_move.step_size_at(step_size, count))
-    if value.ndim != 0:
+    value = _move.step_size_at(step_size, count)
+    if callable(value) or np.ndim(value) != 0:
         raise ValueError(
             "With `cholesky`, `step_size` must be a scalar (the preconditioner carries the "
-            f"per-coordinate scales); got shape {value.shape}."
+            f"per-coordinate scales); got shape {np.shape(value)}."
         )
-    return value.astype(ravel_pytree(position)[0].dtype)
+    check_real(value, "step_size")
+    return jnp.asarray(value, ravel_pytree(position)[0].dtype)
 
 
 def _dense_move(
@@ -249,7 +269,10 @@ def step(
     >>> chol = jnp.array([[1.0, 0.0], [0.5, 0.8]])
     >>> state, info = mala.step(jax.random.key(1), state, logp, 0.5, cholesky=chol)
     """
-    value_and_score = value_and_score_fn(logdensity_fn, score_fn)
+    value_and_score = checked_value_and_score(logdensity_fn, score_fn)
+    _bounds.check_bounds(bounds)
+    check_score_clip(score_clip)
+    check_cholesky(cholesky)
     x = state.position
     drift_x = _move.clip_score(state.score, score_clip)
     key_noise, key_accept = jax.random.split(key)
@@ -257,11 +280,12 @@ def step(
     if cholesky is None:
         steps = _move.step_tree(step_size, state.count, x)
         y = _move.langevin_move(x, drift_x, steps, noise)
-        mean_step = _move.mean_step(steps)
+        mean_step = _move.mean_step(steps, x)
     else:
         h = _scalar_step(step_size, state.count, x)
         y = _dense_move(x, drift_x, h, cholesky, noise)
-        mean_step = jnp.asarray(h, jnp.result_type(float))
+        steps = h
+        mean_step = h
     value_y, score_y = value_and_score(y)
     drift_y = _move.clip_score(score_y, score_clip)
     # log q(y|x) = -|xi|^2/2 exactly; computing it from xi avoids cancellation.
@@ -272,12 +296,17 @@ def step(
         log_q_backward = dense_proposal_logdensity(x, y, drift_y, h, cholesky)
     log_alpha = value_y - state.logdensity + log_q_backward - log_q_forward
 
+    # A move with a non-finite drift (the score at x, say -inf) or a bad step (a schedule
+    # gone non-positive) is no proposal at all: it diverged (checking the drift rather than
+    # y keeps the fusion, and so the bits, of the normal step). So did a proposal whose
+    # score or ratio is not finite, except at log p = -inf (an honest rejection, outside
+    # the support); a clipped drift hides an infinite score from log_alpha, so the score
+    # itself is checked.
+    sound = _move.steps_ok(steps) & tree_all_finite(drift_x)
     inside = _bounds.within_bounds(y, bounds)
-    # A clipped drift hides an infinite score from log_alpha: check the score itself.
     finite = jnp.isfinite(log_alpha) & tree_all_finite(score_y)
-    # A proposal at log p = -inf is an honest rejection (outside the support), not a divergence.
-    diverged = inside & ~finite & ~(value_y == -jnp.inf)
-    log_alpha = jnp.where(inside & finite, log_alpha, -jnp.inf)
+    diverged = ~sound | (inside & ~finite & ~(value_y == -jnp.inf))
+    log_alpha = jnp.where(sound & inside & finite, log_alpha, -jnp.inf)
 
     proposal = MALAState(y, value_y, score_y, state.count + 1)
     current = MALAState(x, state.logdensity, state.score, state.count + 1)
@@ -306,7 +335,9 @@ def sampler(
 
     ``cholesky=L`` turns on the dense preconditioner ``M = L Lᵀ`` (see
     :func:`step`); ``step_size`` is then a scalar. Leaving it out keeps the
-    scalar / per-coordinate step exactly as before.
+    scalar / per-coordinate step exactly as before. The settings are checked
+    here as in :func:`jlangevin.kernels.ula.sampler`, and against the position's
+    shapes at ``init``.
 
     Examples
     --------
@@ -319,8 +350,11 @@ def sampler(
     """
     if logdensity_fn is None or not callable(logdensity_fn):
         raise TypeError("`logdensity_fn` must be a callable `position -> log p` for MALA.")
+    if score_fn is not None:
+        check_callable(score_fn, "score_fn")
     check_step_size(step_size)
     _bounds.check_bounds(bounds)
+    check_score_clip(score_clip)
     check_cholesky(cholesky)
     if cholesky is not None and not callable(step_size) and np.ndim(step_size) != 0:
         raise ValueError(
@@ -330,7 +364,13 @@ def sampler(
 
     return Sampler(
         init=functools.partial(
-            init, logdensity_fn=logdensity_fn, score_fn=score_fn, cholesky=cholesky, bounds=bounds
+            init,
+            logdensity_fn=logdensity_fn,
+            score_fn=score_fn,
+            cholesky=cholesky,
+            bounds=bounds,
+            step_size=step_size,
+            score_clip=score_clip,
         ),
         step=functools.partial(
             step,

@@ -7,9 +7,13 @@ score, unbiased for ``grad log p``) and moves::
 
 with ``h_t`` usually decreasing (a schedule ``count -> h``) and temperature
 ``T`` (``T = 1`` targets the posterior, ``T < 1`` sharpens it, as in cold
-posteriors). The estimate is drawn at the start of each step from the step's
-key: one gradient estimate per step, and the minibatch stays inside the
-compiled loop.
+posteriors). One gradient estimate per step, and the minibatch stays inside
+the compiled loop: each step moves with the estimate the state carries (at
+its position) and draws the next one at the point it moves to, from its own
+key (the first at :func:`init`, from a fixed key). So a candidate where the
+estimate (or the log density it reports) is not finite is seen before the
+chain goes there: the step is counted as diverged and the chain stays, with
+the estimate it had.
 
 With ``preconditioner=RMSProp()`` the step becomes pSGLD (Li et al. 2016)::
 
@@ -56,11 +60,23 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jlangevin.gradients import GradientEstimator, check_position, full
 from jlangevin.kernels import _bounds, _move
-from jlangevin.kernels._checks import check_step_size
-from jlangevin.kernels._tree import normal_like, tree_all_finite, tree_where
+from jlangevin.kernels._checks import (
+    as_int,
+    as_positive,
+    check_finite_start,
+    check_score_clip,
+    check_score_like,
+    check_step_size,
+    check_temperature,
+    checked_fns,
+    describe,
+    float_dtype,
+)
+from jlangevin.kernels._tree import is_concrete, normal_like, tree_all_finite, tree_where
 from jlangevin.types import (
     Array,
     ArrayTree,
@@ -98,6 +114,9 @@ class SGLDState(NamedTuple):
     Attributes
     ----------
     position : current position.
+    logdensity : the estimator's estimate of ``log p`` at ``position`` (``None``
+        when it gives scores only).
+    score : the gradient estimate at ``position`` that the next step moves with.
     count : number of steps taken (drives the schedule; :func:`jlangevin.run` derives
         each step's key from it).
     square_avg : pSGLD's running average of squared gradients (``None`` without
@@ -105,6 +124,8 @@ class SGLDState(NamedTuple):
     """
 
     position: ArrayTree
+    logdensity: Array | None
+    score: ArrayTree
     count: Array
     square_avg: ArrayTree | None = None
 
@@ -114,11 +135,12 @@ class SGLDInfo(NamedTuple):
 
     Attributes
     ----------
-    diverged : the gradient estimate or the move was non-finite; the chain
-        stays where it was and ``jl.run`` counts it.
+    diverged : the move, or the gradient estimate (or log density estimate) at
+        the point moved to, was non-finite, or the step was not positive and
+        finite; the chain stays where it was and ``jl.run`` counts it.
     step_size : the step used (its mean over coordinates when per-coordinate).
-    logdensity : the estimate of ``log p`` at the position the step started
-        from (``None`` when the estimator gives scores only).
+    logdensity : the estimate of ``log p`` at the position after the step
+        (``None`` when the estimator gives scores only).
     """
 
     diverged: Array
@@ -126,33 +148,95 @@ class SGLDInfo(NamedTuple):
     logdensity: Array | None
 
 
+#: The key of the first gradient estimate, drawn at :func:`init` (which has no
+#: key of its own): every chain's first minibatch is the same one.
+INIT_KEY_SEED = 0
+
+
+def _estimate(
+    gradient_estimator: GradientEstimator, key: PRNGKey | None, position: ArrayTree
+) -> tuple[Array | None, ArrayTree]:
+    """The estimator at ``position``: its score checked like the position, its value scalar."""
+    value, score = gradient_estimator(key, position)
+    score = check_score_like(score, position, "gradient_estimator")
+    if value is not None:
+        if jnp.shape(value) != () or not jnp.issubdtype(jnp.result_type(value), jnp.floating):
+            raise TypeError(
+                "`gradient_estimator` must return a real floating-point scalar log density "
+                f"(or None); got {describe(jnp.asarray(value))}."
+            )
+        value = jnp.asarray(value, float_dtype(position))
+    return value, score
+
+
 def init(
     position: ArrayTree,
+    gradient_estimator: GradientEstimator | None = None,
     *,
     preconditioner: RMSProp | None = None,
     bounds: Bounds | None = None,
+    step_size: StepSize | None = None,
+    score_clip: Any | None = None,
 ) -> SGLDState:
-    """Initial state at ``position`` (one chain).
+    """Initial state at ``position`` (one chain), with the first gradient estimate.
 
-    A start outside ``bounds`` raises when the position is concrete; traced (in
-    :func:`jlangevin.run`), its coordinates become NaN, which the driver refuses.
+    The estimate is drawn with ``jax.random.key(INIT_KEY_SEED)`` (``init`` has
+    no key); a concrete start where it is not finite raises, as does one
+    outside ``bounds``; traced (in :func:`jlangevin.run`), such a start is
+    refused by the driver. ``step_size`` and ``score_clip``, when given, are
+    checked against the position's shapes.
 
     Examples
     --------
     >>> import jax.numpy as jnp
+    >>> from jlangevin import gradients
     >>> from jlangevin.kernels import sgld
-    >>> sgld.init(jnp.zeros(2)).count
-    Array(0, dtype=int32)
+    >>> est = gradients.full(lambda x: -0.5 * jnp.sum(x**2))
+    >>> sgld.init(jnp.ones(2), est).score
+    Array([-1., -1.], dtype=float32)
     """
+    if not isinstance(gradient_estimator, GradientEstimator):
+        raise TypeError(
+            "`gradient_estimator` must be a GradientEstimator (jl.gradients.full(logp), "
+            f"jl.gradients.minibatch(...), ...); got {describe(gradient_estimator)}."
+        )
     check_position(position)
     _bounds.check_inside(position, bounds)
-    if bounds is not None:
-        outside = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), position)
-        position = tree_where(_bounds.within_bounds(position, bounds), position, outside)
+    key = jax.random.key(INIT_KEY_SEED) if gradient_estimator.uses_key else None
+    value, score = _estimate(gradient_estimator, key, position)
+    check_finite_start(position, value, score)
+    if step_size is not None:
+        _move.step_tree(step_size, jnp.zeros((), jnp.int32), position)
+    _move.clip_score(score, score_clip)
+    value, score = _bounds.mask_outside(position, bounds, value, score)
     square_avg = None
     if preconditioner is not None:
+        check_preconditioner(preconditioner)
         square_avg = jax.tree.map(jnp.zeros_like, position)
-    return SGLDState(position, jnp.zeros((), jnp.int32), square_avg)
+    return SGLDState(position, value, score, jnp.zeros((), jnp.int32), square_avg)
+
+
+def check_preconditioner(preconditioner: Any) -> RMSProp | None:
+    """``None`` or an :class:`RMSProp` with ``0 <= decay < 1``, ``eps > 0``, ``freeze_after >= 1``.
+
+    Returns the settings with numpy/JAX scalars made Python numbers.
+    """
+    if preconditioner is None:
+        return None
+    if not isinstance(preconditioner, RMSProp):
+        raise TypeError(
+            f"`preconditioner` must be None or sgld.RMSProp(...); got {describe(preconditioner)}."
+        )
+    decay, eps, freeze_after = preconditioner
+    for value, name in ((decay, "decay"), (eps, "eps")):
+        if not is_concrete(value) or isinstance(value, bool | np.bool_) or np.ndim(value) != 0:
+            raise TypeError(f"RMSProp `{name}` must be a real number; got {describe(value)}.")
+    if not 0.0 <= float(decay) < 1.0:
+        raise ValueError(f"RMSProp `decay` must lie in [0, 1); got {decay}.")
+    eps = as_positive(eps, "eps")
+    if freeze_after is not None:
+        freeze_after = as_int(freeze_after, "freeze_after", minimum=1)
+    return RMSProp(float(decay), eps, freeze_after)
 
 
 def _rmsprop_update(
@@ -196,15 +280,20 @@ def step(
 ) -> tuple[SGLDState, SGLDInfo]:
     """One SGLD (or pSGLD) step.
 
+    The move uses the estimate ``state.score`` (at ``state.position``); the
+    estimate at the point moved to is drawn here, for the next step. Where it,
+    the log density estimate or the move is not finite, the chain stays with
+    its estimate and the step counts as diverged.
+
     Parameters
     ----------
     key : a fresh key for this chain and step (split in two when the estimator draws
-        a minibatch: the noise, then the batch).
+        a minibatch: the noise, then the batch of the next estimate).
     state : current state.
     gradient_estimator : ``(key, position) -> (logdensity or None, score)``,
         e.g. :func:`jlangevin.gradients.minibatch`.
     step_size : ``h``: scalar, per-coordinate array/pytree, or ``count -> h`` schedule.
-    temperature : ``T`` scaling the noise variance.
+    temperature : ``T`` scaling the noise variance (a positive scalar).
     preconditioner : ``RMSProp(...)`` for pSGLD, ``None`` for plain SGLD.
     bounds, boundary : box support; moves leaving it are reflected (or clipped).
     score_clip : clip each estimated score coordinate to ``[-score_clip, score_clip]``.
@@ -215,16 +304,20 @@ def step(
     >>> from jlangevin import gradients
     >>> from jlangevin.kernels import sgld
     >>> est = gradients.full(lambda x: -0.5 * jnp.sum(x**2))
-    >>> state, info = sgld.step(jax.random.key(0), sgld.init(jnp.zeros(2)), est, 0.01)
+    >>> state, info = sgld.step(jax.random.key(0), sgld.init(jnp.zeros(2), est), est, 0.01)
+    >>> bool(info.diverged)
+    False
     """
+    check_temperature(temperature)
+    _bounds.check_bounds(bounds, boundary)
+    check_score_clip(score_clip)
     x = state.position
     if getattr(gradient_estimator, "uses_key", True):  # a minibatch: its own half of the key
         key, key_batch = jax.random.split(key)
     else:
         key_batch = None
     noise = normal_like(key, x)
-    value, score = gradient_estimator(key_batch, x)
-    score = _move.clip_score(score, score_clip)
+    score = _move.clip_score(state.score, score_clip)
     base_steps = _move.step_tree(step_size, state.count, x)
     steps = base_steps
     square_avg = state.square_avg
@@ -233,12 +326,17 @@ def step(
         steps = jax.tree.map(lambda h, g: h * g, steps, precond)
     moved = _move.langevin_move(x, score, steps, noise, temperature)
     moved = _bounds.apply_bounds(moved, bounds, boundary)
-    ok = tree_all_finite((moved, score))
-    moved = tree_where(ok, moved, x)
+    value, new_score = _estimate(gradient_estimator, key_batch, moved)
+    ok = _move.steps_ok(base_steps) & tree_all_finite((moved, new_score))
+    if value is not None:
+        ok = ok & jnp.isfinite(value)
+    position, value, new_score = tree_where(
+        ok, (moved, value, new_score), (x, state.logdensity, state.score)
+    )
     if square_avg is not None:
         square_avg = tree_where(ok, square_avg, state.square_avg)
-    new_state = SGLDState(moved, state.count + 1, square_avg)
-    return new_state, SGLDInfo(~ok, _move.mean_step(base_steps), value)
+    new_state = SGLDState(position, value, new_score, state.count + 1, square_avg)
+    return new_state, SGLDInfo(~ok, _move.mean_step(base_steps, x), value)
 
 
 def _as_estimator(
@@ -257,6 +355,7 @@ def _as_estimator(
         if logdensity_fn is not None:
             raise ValueError("`logdensity_fn` given twice (positionally and by keyword).")
         logdensity_fn = gradient_estimator  # a plain function: the full-data log density
+    logdensity_fn, score_fn = checked_fns(logdensity_fn, score_fn)
     return full(logdensity_fn, score_fn=score_fn)
 
 
@@ -276,7 +375,10 @@ def sampler(
 
     ``gradient_estimator`` is a :class:`~jlangevin.gradients.GradientEstimator`
     (``jl.gradients.minibatch(...)``), or a plain log density (full gradient);
-    ``score_fn=`` alone works too.
+    ``score_fn=`` alone works too. The other parameters are those of
+    :func:`step`, checked here (``temperature`` a positive finite scalar, the
+    ``RMSProp`` settings in range, the rest as in
+    :func:`jlangevin.kernels.ula.sampler`) and against the position at ``init``.
 
     Examples
     --------
@@ -291,23 +393,19 @@ def sampler(
     estimator = _as_estimator(gradient_estimator, logdensity_fn, score_fn)
     check_step_size(step_size)
     _bounds.check_bounds(bounds, boundary)
-    check_step_size(temperature, "temperature")
-    if preconditioner is not None and not isinstance(preconditioner, RMSProp):
-        raise TypeError(
-            f"`preconditioner` must be None or sgld.RMSProp(...); got {preconditioner!r}."
-        )
-    if preconditioner is not None and not (
-        0.0 <= preconditioner.decay < 1.0
-        and preconditioner.eps > 0
-        and (preconditioner.freeze_after is None or preconditioner.freeze_after >= 1)
-    ):
-        raise ValueError(
-            "RMSProp needs 0 <= decay < 1, eps > 0 and freeze_after None or >= 1; "
-            f"got {preconditioner}."
-        )
+    check_temperature(temperature)
+    check_score_clip(score_clip)
+    preconditioner = check_preconditioner(preconditioner)
 
     return Sampler(
-        init=functools.partial(init, preconditioner=preconditioner, bounds=bounds),
+        init=functools.partial(
+            init,
+            gradient_estimator=estimator,
+            preconditioner=preconditioner,
+            bounds=bounds,
+            step_size=step_size,
+            score_clip=score_clip,
+        ),
         step=functools.partial(
             step,
             gradient_estimator=estimator,
@@ -321,4 +419,13 @@ def sampler(
     )
 
 
-__all__ = ["RMSProp", "SGLDInfo", "SGLDState", "init", "sampler", "step"]
+__all__ = [
+    "INIT_KEY_SEED",
+    "RMSProp",
+    "SGLDInfo",
+    "SGLDState",
+    "check_preconditioner",
+    "init",
+    "sampler",
+    "step",
+]

@@ -24,9 +24,13 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 
-from jlangevin.gradients import value_and_score_fn
 from jlangevin.kernels import _bounds, _move
-from jlangevin.kernels._checks import check_step_size, checked_init
+from jlangevin.kernels._checks import (
+    check_score_clip,
+    check_step_size,
+    checked_init,
+    checked_value_and_score,
+)
 from jlangevin.kernels._tree import normal_like, tree_all_finite, tree_where
 from jlangevin.types import (
     Array,
@@ -63,8 +67,9 @@ class ULAInfo(NamedTuple):
 
     Attributes
     ----------
-    diverged : the move produced a non-finite position, score or log density; the
-        chain then stays where it was (nothing sampled is lost) and ``jl.run`` counts it.
+    diverged : the move produced a non-finite position, score or log density, or the
+        step (a schedule's value) was not positive and finite; the chain then stays
+        where it was (nothing sampled is lost) and ``jl.run`` counts it.
     step_size : the step used (its mean over coordinates when per-coordinate).
     logdensity : log density at the new position (``None`` with a score only).
     """
@@ -80,8 +85,15 @@ def init(
     *,
     score_fn: ScoreFn | None = None,
     bounds: Bounds | None = None,
+    step_size: StepSize | None = None,
+    score_clip: Any | None = None,
 ) -> ULAState:
     """Initial state at ``position`` (one chain).
+
+    Raises, naming the argument, for a position that is not floating-point, a
+    target returning the wrong shape or dtype, a concrete start that is not
+    finite or lies outside ``bounds``; ``step_size``, ``score_clip`` and
+    ``bounds``, when given, are checked against the position's shapes.
 
     Examples
     --------
@@ -91,8 +103,12 @@ def init(
     >>> state.score
     Array([-0., -0.], dtype=float32)
     """
-    value_and_score = value_and_score_fn(logdensity_fn, score_fn)
-    value, score = checked_init(position, value_and_score, bounds)
+    _bounds.check_inside(position, bounds)
+    value, score = checked_init(position, logdensity_fn, score_fn)
+    if step_size is not None:
+        _move.step_tree(step_size, jnp.zeros((), jnp.int32), position)
+    _move.clip_score(score, score_clip)
+    value, score = _bounds.mask_outside(position, bounds, value, score)
     return ULAState(position, value, score, jnp.zeros((), jnp.int32))
 
 
@@ -130,14 +146,17 @@ def step(
     >>> bool(info.diverged)
     False
     """
-    value_and_score = value_and_score_fn(logdensity_fn, score_fn)
+    value_and_score = checked_value_and_score(logdensity_fn, score_fn)
+    _bounds.check_bounds(bounds, boundary)
+    check_score_clip(score_clip)
     steps = _move.step_tree(step_size, state.count, state.position)
     noise = normal_like(key, state.position)
     drift = _move.clip_score(state.score, score_clip)
     moved = _move.langevin_move(state.position, drift, steps, noise)
     moved = _bounds.apply_bounds(moved, bounds, boundary)
     value, score = value_and_score(moved)
-    ok = tree_all_finite((moved, score))
+    # A bad step (a schedule turned non-positive) would freeze the chain or make NaNs.
+    ok = _move.steps_ok(steps) & tree_all_finite((moved, score))
     if value is not None:
         # -inf is allowed only if the user meant "outside the support"; a move there diverged.
         ok = ok & jnp.isfinite(value)
@@ -145,7 +164,7 @@ def step(
         ok, (moved, value, score), (state.position, state.logdensity, state.score)
     )
     new_state = ULAState(position, value, score, state.count + 1)
-    return new_state, ULAInfo(~ok, _move.mean_step(steps), value)
+    return new_state, ULAInfo(~ok, _move.mean_step(steps, state.position), value)
 
 
 def sampler(
@@ -159,6 +178,13 @@ def sampler(
 ) -> Sampler:
     """ULA bound to a target: ``sampler.init(position)``, ``sampler.step(key, state)``.
 
+    Parameters are those of :func:`step`. They are checked here, while concrete:
+    ``step_size`` real, positive and finite (a schedule at the counts 0 to 100
+    too), ``score_clip`` positive and finite, ``bounds`` real with ``low < high``;
+    their shapes against the position at ``init``. A step whose move, score or
+    log density is not finite, or whose step a schedule made non-positive, is
+    refused and counted in ``info.diverged``.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp
@@ -167,11 +193,19 @@ def sampler(
     >>> state = sampler.init(jnp.zeros(3))
     >>> state, info = jax.jit(sampler.step)(jax.random.key(0), state)
     """
-    value_and_score_fn(logdensity_fn, score_fn)  # validates the pair early
+    checked_value_and_score(logdensity_fn, score_fn)  # validates the pair early
     check_step_size(step_size)
     _bounds.check_bounds(bounds, boundary)
+    check_score_clip(score_clip)
     return Sampler(
-        init=functools.partial(init, logdensity_fn=logdensity_fn, score_fn=score_fn, bounds=bounds),
+        init=functools.partial(
+            init,
+            logdensity_fn=logdensity_fn,
+            score_fn=score_fn,
+            bounds=bounds,
+            step_size=step_size,
+            score_clip=score_clip,
+        ),
         step=functools.partial(
             step,
             logdensity_fn=logdensity_fn,

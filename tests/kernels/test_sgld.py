@@ -119,5 +119,8 @@ def test_estimator_argument_checks():
 
 
 def test_state_fields():
-    state = sgld.init(jnp.zeros(3))
+    # The state carries the estimate at its position: the next step moves with it.
+    state = sgld.init(jnp.ones(3), jl.gradients.full(logprior))
     assert state.square_avg is None and int(state.count) == 0
+    np.testing.assert_allclose(state.score, -np.ones(3) / PRIOR_SD**2, rtol=1e-6)
+    np.testing.assert_allclose(state.logdensity, -1.5 / PRIOR_SD**2, rtol=1e-6)

@@ -1,0 +1,1 @@
+"""Tests of jlangevin.kernels (a package, so that file names may repeat across test folders)."""
