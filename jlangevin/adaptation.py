@@ -69,7 +69,6 @@ Hamiltonian Monte Carlo with Fisher divergence (the geometric-mean metric).
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -77,6 +76,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from jlangevin._checks import as_int, as_positive, as_real
+from jlangevin.gradients import check_position
 from jlangevin.kernels import mala
 from jlangevin.kernels._bounds import check_bounds, check_inside
 from jlangevin.run import chain_keys_for, step_keys
@@ -165,14 +166,15 @@ def window_schedule(
     >>> window_schedule(500)
     ((75, 100), (100, 150), (150, 350))
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int | np.integer):
-        raise TypeError(f"`num_steps` must be an integer; got {type(num_steps).__name__}.")
+    num_steps = as_int(num_steps, "num_steps")
     if num_steps < MIN_WARMUP_STEPS:
         raise ValueError(
             f"`num_steps` must be >= {MIN_WARMUP_STEPS} for the warm-up windows (an initial "
             f"fast window, at least one slow window and a final fast window); got {num_steps}."
         )
-    num_steps = int(num_steps)
+    initial_buffer = as_int(initial_buffer, "initial_buffer", minimum=0)
+    final_buffer = as_int(final_buffer, "final_buffer", minimum=0)
+    base_window = as_int(base_window, "base_window", minimum=1)
     if initial_buffer + base_window + final_buffer > num_steps:
         initial_buffer = int(0.15 * num_steps)
         final_buffer = int(0.1 * num_steps)
@@ -190,14 +192,41 @@ def window_schedule(
 
 
 def dual_averaging_init(step_size: Array) -> DualAveraging:
-    """Start dual averaging at ``step_size`` with ``μ = log(10 ε)``."""
+    """Start dual averaging at ``step_size`` with ``μ = log(10 ε)``.
+
+    ``step_size`` is a positive finite scalar; its dtype (float32, or float64
+    under ``jax_enable_x64``) is kept by the whole state.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.adaptation import dual_averaging_init
+    >>> float(dual_averaging_init(jnp.float32(1.0)).mu)  # log 10
+    2.302585...
+    """
+    _check_scalar_array(step_size, "step_size", positive=True)
     log_step = jnp.log(step_size)
     zero = jnp.zeros_like(log_step)
     return DualAveraging(log_step, log_step, zero, jnp.log(10.0) + log_step, zero)
 
 
 def dual_averaging_update(state: DualAveraging, acceptance: Array, target: float) -> DualAveraging:
-    """One update of ``log ε`` toward ``target`` mean acceptance."""
+    """One update of ``log ε`` toward ``target`` mean acceptance.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.adaptation import dual_averaging_init, dual_averaging_update
+    >>> state = dual_averaging_init(jnp.float32(1.0))
+    >>> low = dual_averaging_update(state, jnp.float32(0.1), 0.574)  # too few accepted
+    >>> high = dual_averaging_update(state, jnp.float32(0.9), 0.574)
+    >>> bool(low.log_step < high.log_step)
+    True
+    """
+    if not isinstance(state, DualAveraging):
+        raise TypeError(f"`state` must be a DualAveraging state; got {type(state).__name__}.")
+    _check_scalar_array(acceptance, "acceptance")
+    target = _check_target_acceptance(target, "target")
     count = state.count + 1
     weight = 1.0 / (count + DA_T0)
     error_avg = (1.0 - weight) * state.error_avg + weight * (target - acceptance)
@@ -208,12 +237,45 @@ def dual_averaging_update(state: DualAveraging, acceptance: Array, target: float
 
 
 def welford_init(dim: int, dense: bool, dtype: Any) -> Welford:
+    """Empty sums for draws of ``dim`` coordinates (a ``(dim, dim)`` ``m2`` when ``dense``).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.adaptation import welford_init
+    >>> welford_init(3, True, jnp.float32).m2.shape
+    (3, 3)
+    """
+    dim = as_int(dim, "dim", minimum=1)
+    if not isinstance(dense, bool | np.bool_):
+        raise TypeError(f"`dense` must be True or False; got {dense!r}.")
+    try:
+        floating = jnp.issubdtype(dtype, jnp.floating)
+    except TypeError:
+        floating = False
+    if not floating:
+        raise TypeError(f"`dtype` must be a floating-point dtype; got {dtype!r}.")
     m2 = jnp.zeros((dim, dim) if dense else (dim,), dtype)
     return Welford(jnp.zeros((), dtype), jnp.zeros((dim,), dtype), m2)
 
 
 def welford_update(stats: Welford, draws: Array) -> Welford:
-    """Fold a batch of draws ``(chains, d)`` into the pooled sums (Chan et al.)."""
+    """Fold a batch of draws ``(chains, d)`` into the pooled sums (Chan et al.).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.adaptation import welford_init, welford_update
+    >>> stats = welford_update(welford_init(2, False, jnp.float32), jnp.ones((4, 2)))
+    >>> float(stats.count), stats.mean.tolist()
+    (4.0, [1.0, 1.0])
+    """
+    if not isinstance(stats, Welford):
+        raise TypeError(f"`stats` must be Welford sums; got {type(stats).__name__}.")
+    dim = stats.mean.shape[0]
+    if jnp.ndim(draws) != 2 or jnp.shape(draws)[1] != dim:
+        raise ValueError(f"`draws` must have shape (chains, {dim}); got {jnp.shape(draws)}.")
+    draws = jnp.asarray(draws, stats.mean.dtype)
     batch = jnp.asarray(draws.shape[0], stats.count.dtype)
     count = stats.count + batch
     batch_mean = jnp.mean(draws, axis=0)
@@ -229,7 +291,18 @@ def welford_update(stats: Welford, draws: Array) -> Welford:
 
 
 def regularized_covariance(stats: Welford, shrinkage: float) -> Array:
-    """Sample (co)variance of whitened draws, shrunk and regularised (see module doc)."""
+    """Sample (co)variance of whitened draws, shrunk and regularised (see module doc).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.adaptation import regularized_covariance, welford_init
+    >>> regularized_covariance(welford_init(2, False, jnp.float32), 0.01).tolist()  # no draws
+    [0.0010000000474974513, 0.0010000000474974513]
+    """
+    if not isinstance(stats, Welford):
+        raise TypeError(f"`stats` must be Welford sums; got {type(stats).__name__}.")
+    shrinkage = _check_shrinkage(shrinkage)
     n = stats.count
     cov = stats.m2 / jnp.maximum(n - 1.0, 1.0)
     if cov.ndim == 2:
@@ -253,27 +326,69 @@ def geometric_mean_metric(cov_draws: Array, cov_scores: Array) -> Array:
 
     For a Gaussian target ``Σ_s = C⁻¹ Σ_x C⁻¹`` whatever the law of the draws,
     so ``M = C`` exactly even from draws that have not yet explored the target.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.adaptation import geometric_mean_metric
+    >>> geometric_mean_metric(4.0 * jnp.eye(2), jnp.eye(2)).tolist()
+    [[2.0, 0.0], [0.0, 2.0]]
     """
+    for name, matrix in (("cov_draws", cov_draws), ("cov_scores", cov_scores)):
+        shape = jnp.shape(matrix)
+        if len(shape) != 2 or shape[0] != shape[1] or shape != jnp.shape(cov_draws):
+            raise ValueError(
+                f"`{name}` must be a square matrix shaped like `cov_draws` "
+                f"{jnp.shape(cov_draws)}; got shape {shape}."
+            )
     root, inv_root = _sqrtm_psd(cov_scores)
     inner, _ = _sqrtm_psd(root @ cov_draws @ root)
     metric = inv_root @ inner @ inv_root
     return 0.5 * (metric + metric.T)
 
 
-def _check_target_acceptance(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
-        raise TypeError(f"`target_acceptance` must be a number; got {type(value).__name__}.")
-    if not 0.0 < float(value) < 1.0:
-        raise ValueError(f"`target_acceptance` must lie in (0, 1); got {value}.")
-    return float(value)
+def _check_scalar_array(value: Any, name: str, positive: bool = False) -> None:
+    """A 0-d real value; when concrete, finite (and positive if asked)."""
+    if jnp.ndim(value) != 0 or not jnp.issubdtype(jnp.result_type(value), jnp.number):
+        raise ValueError(f"`{name}` must be a real scalar; got shape {jnp.shape(value)}.")
+    if isinstance(value, jax.core.Tracer):
+        return
+    number = float(value)
+    if not np.isfinite(number) or (positive and number <= 0):
+        kind = "positive and finite" if positive else "finite"
+        raise ValueError(f"`{name}` must be {kind}; got {number}.")
 
 
-def _check_positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
-        raise TypeError(f"`{name}` must be a number; got {type(value).__name__}.")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"`{name}` must be positive and finite; got {value}.")
-    return float(value)
+def _check_target_acceptance(value: Any, name: str = "target_acceptance") -> float:
+    number = as_real(value, name)
+    if not 0.0 < number < 1.0:
+        raise ValueError(f"`{name}` must lie in (0, 1); got {number}.")
+    return number
+
+
+def _check_shrinkage(value: Any) -> float:
+    number = as_real(value, "shrinkage")
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"`shrinkage` must lie in [0, 1]; got {number}.")
+    return number
+
+
+def _num_chains(positions: Any) -> int:
+    """The shared leading chain axis of ``positions`` (or of a batched state's position)."""
+    tree = positions.position if isinstance(positions, mala.MALAState) else positions
+    leaves = jax.tree.leaves(tree)
+    if not leaves or any(jnp.ndim(leaf) == 0 for leaf in leaves):
+        raise ValueError(
+            "`positions` needs a leading chain axis on every leaf (chains, *event); "
+            "for one chain use x[None]."
+        )
+    sizes = {jnp.shape(leaf)[0] for leaf in leaves}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(
+            "Every leaf of `positions` needs the same, non-zero leading chain axis; got shapes "
+            f"{[jnp.shape(leaf) for leaf in leaves]}."
+        )
+    return sizes.pop()
 
 
 def _initial_states(
@@ -281,15 +396,12 @@ def _initial_states(
 ) -> mala.MALAState:
     """Batched MALA states, with the concrete checks of ``jl.run``."""
     if isinstance(positions, mala.MALAState):
+        check_position(positions.position, "positions")
         return positions
-    leaves = jax.tree.leaves(positions)
-    if not leaves or any(jnp.ndim(leaf) == 0 for leaf in leaves):
-        raise ValueError(
-            "`positions` needs a leading chain axis on every leaf (chains, *event); "
-            "for one chain use x[None]."
-        )
-    if len({jnp.shape(leaf)[0] for leaf in leaves}) != 1:
-        raise ValueError("Every leaf of `positions` needs the same leading chain axis.")
+    check_position(positions, "positions")
+    for leaf in jax.tree.leaves(positions):
+        if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
+            raise ValueError("`positions` holds non-finite (NaN or inf) values.")
     first = jax.tree.map(lambda x: x[0], positions)
     check_inside(first, bounds)
     mala.init(first, logdensity_fn, score_fn=score_fn)  # concrete errors name the argument
@@ -338,8 +450,8 @@ def mala_warmup(
     logdensity_fn : ``position -> log p`` of one position (any pytree).
     positions : initial positions with a leading chain axis (``(chains, *event)``
         leaves), or a batched ``MALAState``.
-    num_steps : warm-up steps (>= 20; the windows take their default sizes
-        75 / 25, 50, ... / 150 from 250 steps on; 1,000 or more is typical).
+    num_steps : warm-up steps, an integer >= 20 (the windows take their default
+        sizes 75 / 25, 50, ... / 150 from 250 steps on; 1,000 or more is typical).
     target_acceptance : mean acceptance probability aimed at, in ``(0, 1)``;
         0.574 is optimal for MALA in high dimension (Roberts & Rosenthal 1998).
     preconditioner : ``"diagonal"`` (per-coordinate step ``ε · var_i``) or
@@ -349,6 +461,12 @@ def mala_warmup(
     shrinkage : ``λ`` in ``[0, 1]``, how far the dense estimates are shrunk toward
         their diagonals in each window (whitened coordinates).
     score_fn, bounds : as in :func:`jlangevin.mala`.
+
+    Numbers may be Python, numpy or 0-d JAX scalars; the positions must be
+    finite floating-point arrays. Every bad argument is a ``ValueError`` or
+    ``TypeError`` naming it, raised before anything is compiled. Under
+    ``jax_enable_x64`` float64 positions adapt in float64 (step size,
+    preconditioner and state); float32 positions stay float32.
 
     Returns
     -------
@@ -367,29 +485,33 @@ def mala_warmup(
     >>> trace = jl.run(jax.random.key(0), sampler, state, 1000)
     """
     if not callable(logdensity_fn):
-        raise TypeError("`logdensity_fn` must be a callable `position -> log p`.")
-    if preconditioner not in PRECONDITIONERS:
+        raise TypeError(
+            "`logdensity_fn` must be a callable `position -> log p`; "
+            f"got {type(logdensity_fn).__name__}."
+        )
+    if score_fn is not None and not callable(score_fn):
+        raise TypeError(f"`score_fn` must be callable or None; got {type(score_fn).__name__}.")
+    if not isinstance(preconditioner, str) or preconditioner not in PRECONDITIONERS:
         raise ValueError(
             f"`preconditioner` must be one of {PRECONDITIONERS}; got {preconditioner!r}."
         )
     target = _check_target_acceptance(target_acceptance)
-    initial_step_size = _check_positive(initial_step_size, "initial_step_size")
-    if isinstance(shrinkage, bool) or not isinstance(shrinkage, int | float | np.floating):
-        raise TypeError(f"`shrinkage` must be a number; got {shrinkage!r}.")
-    if not 0.0 <= shrinkage <= 1.0:
-        raise ValueError(f"`shrinkage` must lie in [0, 1]; got {shrinkage}.")
-    shrinkage = float(shrinkage)
+    initial_step_size = as_positive(initial_step_size, "initial_step_size")
+    shrinkage = _check_shrinkage(shrinkage)
     windows = window_schedule(num_steps)
+    num_steps = as_int(num_steps, "num_steps")
     check_bounds(bounds)
+    leaves = jax.tree.leaves(positions)
+    if isinstance(positions, list | tuple) and leaves and all(np.ndim(x) == 0 for x in leaves):
+        positions = jnp.asarray(positions)  # a nested list of numbers is one array
+    chain_keys = chain_keys_for(key, _num_chains(positions))
 
     states = _initial_states(positions, logdensity_fn, score_fn, bounds)
-    num_chains = jax.tree.leaves(states.position)[0].shape[0]
-    chain_keys = chain_keys_for(key, num_chains)
     one_position = jax.tree.map(lambda x: x[0], states.position)
     flat, unravel = ravel_pytree(one_position)
     dim, dtype = flat.size, flat.dtype
     dense = preconditioner == "dense"
-    collect, window_end = _step_flags(int(num_steps), windows)
+    collect, window_end = _step_flags(num_steps, windows)
 
     run_warmup = _build_warmup(
         logdensity_fn, score_fn, bounds, unravel, dim, dtype, dense, target, shrinkage

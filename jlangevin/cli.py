@@ -1,9 +1,17 @@
-"""Command line: ``jlangevin demo | sample | bench`` (also ``python -m jlangevin``)."""
+"""Command line: ``jlangevin demo | sample | bench`` (also ``python -m jlangevin``).
+
+Bad flags exit with status 2 and a message naming the flag, before anything is
+sampled; output paths are checked first too, and draws that cannot be saved
+where asked are saved in the current folder instead (status 1).
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -215,29 +223,94 @@ TARGETS = {
 KERNELS = {"ula": jl.ula, "mala": jl.mala, "sgld": jl.sgld}
 
 
+def _initial_positions(key, target: jl.targets.Target, num_chains: int) -> jax.Array:
+    """Chains spread over the support (a box), or standard normal draws."""
+    if target.support is None:
+        return jax.random.normal(key, (num_chains, target.dim))
+    low, high = (np.asarray(b, float) for b in target.support)
+    u = np.asarray(jax.random.uniform(key, (num_chains, target.dim)))
+    return jnp.asarray(low + (high - low) * (0.05 + 0.9 * u), jnp.float32)
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``path`` whole or not at all (a temporary file in its folder, then renamed)."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fallback_paths(path: Path) -> list[Path]:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"{path.stem}-{stamp}-{os.getpid()}.npz"
+    return [Path.cwd() / name, Path(tempfile.gettempdir()) / name]
+
+
+def save_draws(path: Path, arrays: dict[str, np.ndarray]) -> tuple[Path, int]:
+    """Save ``arrays`` to ``path``; when that fails, to a fallback file. Never drops them.
+
+    The file is written whole or not at all (a temporary file, then renamed).
+
+    Returns
+    -------
+    (where, status) : the file written and the exit status: 0 when it is
+        ``path``, 1 when it is a fallback (the current folder, else the
+        temporary folder); the reason is printed to stderr.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from pathlib import Path
+    >>> from jlangevin.cli import save_draws
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     where, status = save_draws(Path(folder) / "d.npz", {"x": np.zeros(3)})
+    ...     print(where.name, status, np.load(where)["x"].shape)
+    d.npz 0 (3,)
+    """
+    try:
+        _write_npz(path, arrays)
+        return path, 0
+    except OSError as err:
+        reason = err
+    for fallback in _fallback_paths(path):
+        try:
+            _write_npz(fallback, arrays)
+        except OSError:
+            continue
+        print(
+            f"jlangevin sample: could not save the draws to {path} ({reason}); "
+            f"saved them to {fallback} instead.",
+            file=sys.stderr,
+        )
+        return fallback, 1
+    raise OSError(f"could not save the draws to {path} or any fallback ({reason})")
+
+
 def sample(args: argparse.Namespace) -> int:
-    """Sample a named target and save the draws (``.npz``) with a check report."""
+    """Sample a named target; save the draws (``.npz``) first, then print the check report."""
     target = TARGETS[args.target]()
     sampler = KERNELS[args.kernel](
         target.logdensity, step_size=args.step_size, bounds=target.support
     )
     key = jax.random.key(args.seed)
-    if target.support is not None:
-        low, high = (np.asarray(b, float) for b in target.support)
-        u = jax.random.uniform(key, (args.chains, target.dim))
-        x0 = jnp.asarray(low + (high - low) * (0.05 + 0.9 * np.asarray(u)), jnp.float32)
-    else:
-        x0 = jax.random.normal(key, (args.chains, target.dim))
+    x0 = _initial_positions(key, target, args.chains)
     trace = jl.run(
         key, sampler, x0, args.steps, burnin=args.burnin, thin=args.thin, progress=not args.quiet
     )
-    print(jl.check(trace, target))
+    status = 0
     if args.out:
-        np.savez(
-            args.out, positions=np.asarray(trace.positions), diverged=np.asarray(trace.diverged)
-        )
-        print(f"draws saved to {args.out}")
-    return 0
+        arrays = {
+            "positions": np.asarray(trace.positions),
+            "diverged": np.asarray(trace.diverged),
+        }
+        where, status = save_draws(args.out, arrays)
+        print(f"draws saved to {where}")
+    print(jl.check(trace, target))
+    return status
 
 
 # --------------------------------------------------------------------------- #
@@ -245,6 +318,14 @@ def sample(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- #
 #: ``benchmarks/`` of a source checkout (or editable install): next to the package.
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _bench_precheck(argv: Sequence[str]) -> None:
+    """Reject bad values of the numeric ``bench`` flags here, before a subprocess starts."""
+    parser = argparse.ArgumentParser(prog="jlangevin bench", add_help=False)
+    parser.add_argument("--work", type=finite_positive_float)
+    parser.add_argument("--repeats", type=positive_int)
+    parser.parse_known_args(list(argv))
 
 
 def bench(argv: Sequence[str]) -> int:
@@ -265,6 +346,7 @@ def bench(argv: Sequence[str]) -> int:
     """
     import subprocess
 
+    _bench_precheck(argv)
     script = BENCHMARKS / "quick.py"
     if not script.is_file():
         print(
@@ -281,39 +363,180 @@ def bench(argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------- #
 # entry point
 # --------------------------------------------------------------------------- #
-def _parser() -> argparse.ArgumentParser:
+def _integer(text: str, minimum: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}")
+    if value > MAX_INT:
+        raise argparse.ArgumentTypeError(f"must be at most 2**63 - 1; got {text!r}")
+    return value
+
+
+#: Largest integer flag value (seeds are 64-bit signed integers).
+MAX_INT = 2**63 - 1
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type=``: an integer ``>= 1``.
+
+    Examples
+    --------
+    >>> from jlangevin.cli import positive_int
+    >>> positive_int("8")
+    8
+    """
+    return _integer(text, 1, "a positive integer")
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse ``type=``: an integer ``>= 0``.
+
+    Examples
+    --------
+    >>> from jlangevin.cli import nonnegative_int
+    >>> nonnegative_int("0")
+    0
+    """
+    return _integer(text, 0, "an integer >= 0")
+
+
+def finite_positive_float(text: str) -> float:
+    """argparse ``type=``: a finite number ``> 0`` (``nan``, ``inf`` and ``0`` are refused).
+
+    Examples
+    --------
+    >>> from jlangevin.cli import finite_positive_float
+    >>> finite_positive_float("0.05")
+    0.05
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0; got {text!r}")
+    return value
+
+
+def _npz_path(out: Path) -> Path:
+    """Where ``np.savez`` would write ``out``: ``.npz`` appended when missing."""
+    return out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+
+
+def _writable_folder(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` (``None`` when they can)."""
+    if not folder.exists():
+        return f"the folder {str(folder)!r} does not exist (create it first)"
+    if not folder.is_dir():
+        return f"{str(folder)!r} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        return f"cannot write in the folder {str(folder)!r} ({err.strerror or err})"
+    return None
+
+
+def _check_out_file(parser: argparse.ArgumentParser, out: Path) -> Path:
+    """The ``.npz`` file ``sample --out`` will write, checked before any sampling."""
+    if out.is_dir() or not out.name:
+        parser.error(f"argument --out: {str(out)!r} is a folder; give a file name (draws.npz)")
+    path = _npz_path(out)
+    if path.is_dir():
+        parser.error(f"argument --out: {str(path)!r} is a folder; give a file name (draws.npz)")
+    problem = _writable_folder(path.parent)
+    if problem is None and path.exists() and not os.access(path, os.W_OK):
+        problem = f"the file {str(path)!r} exists and is read-only"
+    if problem:
+        parser.error(f"argument --out: {problem}")
+    return path
+
+
+def _check_out_folder(parser: argparse.ArgumentParser, out: Path) -> Path:
+    """``demo --out``: an existing folder, or a new one in an existing folder."""
+    if out.exists() and not out.is_dir():
+        parser.error(f"argument --out: {str(out)!r} exists and is not a folder")
+    if not out.exists():
+        problem = _writable_folder(out.absolute().parent)
+        if problem:
+            parser.error(f"argument --out: cannot create {str(out)!r}: {problem}")
+        try:
+            out.mkdir()
+        except OSError as err:
+            parser.error(f"argument --out: cannot create {str(out)!r} ({err.strerror or err})")
+    problem = _writable_folder(out)
+    if problem:
+        parser.error(f"argument --out: {problem}")
+    return out
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(prog="jlangevin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="sample the quartic and the ellipse with all three kernels")
-    p.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for figures")
-    p.add_argument("--seed", type=int, default=0)
+    demo_parser = sub.add_parser(
+        "demo", help="sample the quartic and the ellipse with all three kernels"
+    )
+    p = demo_parser
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-output"),
+        help="folder for figures (created if missing; its parent must exist)",
+    )
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--brief", action="store_true", help="tables only, no check reports")
-    p = sub.add_parser("sample", help="sample a built-in target and report the checks")
+    sample_parser = sub.add_parser("sample", help="sample a built-in target and report the checks")
+    p = sample_parser
     p.add_argument("--target", choices=sorted(TARGETS), default="quartic")
     p.add_argument("--kernel", choices=sorted(KERNELS), default="mala")
-    p.add_argument("--step-size", type=float, default=0.05)
-    p.add_argument("--chains", type=int, default=8)
-    p.add_argument("--steps", type=int, default=10_000)
-    p.add_argument("--burnin", type=int, default=1_000)
-    p.add_argument("--thin", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None, help="save draws to this .npz file")
+    p.add_argument("--step-size", type=finite_positive_float, default=0.05)
+    p.add_argument("--chains", type=positive_int, default=8)
+    p.add_argument("--steps", type=positive_int, default=10_000, help="kept steps after burn-in")
+    p.add_argument("--burnin", type=nonnegative_int, default=1_000)
+    p.add_argument("--thin", type=positive_int, default=1, help="--steps must be a multiple")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="save draws to this .npz file (its folder must exist; checked before sampling)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser(
         "bench",
         help="quick throughput and first-call latency tables (source checkout; see benchmarks/)",
         add_help=False,
     )
-    return parser
+    return parser, {"demo": demo_parser, "sample": sample_parser}
+
+
+def _checked_sample_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Checks across flags, and of the output file, before anything runs."""
+    if args.steps % args.thin:
+        parser.error(
+            f"argument --steps: must be a multiple of --thin ({args.thin}); got {args.steps}"
+        )
+    if args.out is not None:
+        args.out = _check_out_file(parser, args.out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``jlangevin`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+
+    Bad flags raise ``SystemExit(2)`` with a message naming the flag.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
         return bench(argv[1:])
-    args = _parser().parse_args(argv)
+    parser, commands = _parser()
+    args = parser.parse_args(argv)
     if args.command == "demo":
-        return demo(args.out, args.seed, show_reports=not args.brief)
+        out = _check_out_folder(commands["demo"], args.out)
+        return demo(out, args.seed, show_reports=not args.brief)
+    _checked_sample_args(commands["sample"], args)
     return sample(args)
 
 

@@ -11,6 +11,11 @@ loop and chunked runs reproduce one-shot runs exactly.
 - :func:`control_variates`: the minibatch estimate re-centred at a fixed point
   ``c`` (Baker et al. 2019), whose variance vanishes as the chain nears ``c``.
 - :func:`from_energy`: ``log p = -E`` for energy-based models.
+
+The small input checks at the end of the module (:func:`as_int`,
+:func:`as_real`, :func:`as_positive`, :func:`check_key`) are shared with the
+targets and the warm-up: numpy and JAX scalars count as numbers everywhere a
+Python number does, and every error names the argument.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jlangevin._checks import as_int, check_key, describe
 from jlangevin.types import Array, ArrayTree, LogDensityFn, PRNGKey, ScoreFn
 
 EstimateFn = Callable[[PRNGKey, ArrayTree], tuple[Array | None, ArrayTree]]
@@ -29,44 +36,9 @@ EstimateFn = Callable[[PRNGKey, ArrayTree], tuple[Array | None, ArrayTree]]
 ValueAndScoreFn = Callable[[ArrayTree], tuple[Array | None, ArrayTree]]
 
 
-def _scalar_checked(logdensity_fn: LogDensityFn) -> LogDensityFn:
-    """The same function, raising a clear error (at trace time) for a non-scalar output."""
-
-    def checked(position: ArrayTree) -> Array:
-        value = logdensity_fn(position)
-        if jnp.shape(value) != ():
-            raise ValueError(
-                "`logdensity_fn` must return a scalar for a single position; it returned shape "
-                f"{jnp.shape(value)}. (jl.run vmaps over chains itself: write the density of one.)"
-            )
-        return value
-
-    return checked
-
-
-def value_and_score_fn(
-    logdensity_fn: LogDensityFn | None, score_fn: ScoreFn | None
-) -> ValueAndScoreFn:
-    """``position -> (logdensity or None, score)`` with one gradient evaluation.
-
-    With ``logdensity_fn`` the score comes from ``jax.value_and_grad``. With
-    ``score_fn`` alone (a learned score, say) the log density is ``None``.
-    Given both, ``score_fn`` is used for the score and ``logdensity_fn`` for the
-    value (for MALA's ratio).
-    """
-    if logdensity_fn is None and score_fn is None:
-        raise ValueError("Pass `logdensity_fn` or `score_fn` (a function of the position).")
-    if logdensity_fn is not None and not callable(logdensity_fn):
-        raise TypeError(f"`logdensity_fn` must be callable; got {type(logdensity_fn).__name__}.")
-    if score_fn is not None and not callable(score_fn):
-        raise TypeError(f"`score_fn` must be callable; got {type(score_fn).__name__}.")
-    if score_fn is None:
-        return jax.value_and_grad(_scalar_checked(logdensity_fn))
-    if logdensity_fn is None:
-        return lambda position: (None, score_fn(position))
-    return lambda position: (logdensity_fn(position), score_fn(position))
-
-
+# --------------------------------------------------------------------------- #
+# Input checks (concrete values; each error names the argument)
+# --------------------------------------------------------------------------- #
 def check_position(position: ArrayTree, name: str = "position") -> None:
     """Every leaf must be a floating-point array."""
     leaves = jax.tree.leaves(position)
@@ -79,6 +51,76 @@ def check_position(position: ArrayTree, name: str = "position") -> None:
                 f"`{name}` leaves must be floating-point arrays; got dtype {dtype} "
                 f"(use e.g. jnp.asarray(x, float))."
             )
+
+
+def _check_callable(fn: Any, name: str) -> None:
+    if not callable(fn):
+        raise TypeError(f"`{name}` must be callable; got {type(fn).__name__}.")
+
+
+def _check_finite_tree(tree: ArrayTree, name: str) -> None:
+    """Concrete floating leaves must be finite (traced ones are skipped)."""
+    for leaf in jax.tree.leaves(tree):
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        arr = np.asarray(leaf)
+        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            raise ValueError(f"`{name}` holds {bad} non-finite (NaN or inf) values.")
+
+
+def _float_dtype(tree: ArrayTree) -> Any:
+    """The floating dtype the leaves of a position promote to."""
+    return jnp.result_type(*jax.tree.leaves(tree))
+
+
+def _scalar_checked(logdensity_fn: LogDensityFn, name: str = "logdensity_fn") -> LogDensityFn:
+    """The same function, raising a clear error (at trace time) for a non-scalar output."""
+
+    def checked(position: ArrayTree) -> Array:
+        value = logdensity_fn(position)
+        if jnp.shape(value) != ():
+            raise ValueError(
+                f"`{name}` must return a scalar for a single position; it returned shape "
+                f"{jnp.shape(value)}. (jl.run vmaps over chains itself: write the density of one.)"
+            )
+        return value
+
+    return checked
+
+
+# --------------------------------------------------------------------------- #
+# Exact scores
+# --------------------------------------------------------------------------- #
+def value_and_score_fn(
+    logdensity_fn: LogDensityFn | None, score_fn: ScoreFn | None
+) -> ValueAndScoreFn:
+    """``position -> (logdensity or None, score)`` with one gradient evaluation.
+
+    With ``logdensity_fn`` the score comes from ``jax.value_and_grad``. With
+    ``score_fn`` alone (a learned score, say) the log density is ``None``.
+    Given both, ``score_fn`` is used for the score and ``logdensity_fn`` for the
+    value (for MALA's ratio).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.gradients import value_and_score_fn
+    >>> value, score = value_and_score_fn(lambda x: -0.5 * jnp.sum(x**2), None)(jnp.ones(2))
+    >>> float(value), score.tolist()
+    (-1.0, [-1.0, -1.0])
+    """
+    if logdensity_fn is None and score_fn is None:
+        raise ValueError("Pass `logdensity_fn` or `score_fn` (a function of the position).")
+    if logdensity_fn is not None:
+        _check_callable(logdensity_fn, "logdensity_fn")
+    if score_fn is not None:
+        _check_callable(score_fn, "score_fn")
+    if score_fn is None:
+        return jax.value_and_grad(_scalar_checked(logdensity_fn))
+    if logdensity_fn is None:
+        return lambda position: (None, score_fn(position))
+    return lambda position: (logdensity_fn(position), score_fn(position))
 
 
 class GradientEstimator(NamedTuple):
@@ -114,11 +156,11 @@ def from_energy(energy_fn: Callable[[ArrayTree], Array]) -> LogDensityFn:
     >>> float(logp(jnp.ones(2)))
     -1.0
     """
-    if not callable(energy_fn):
-        raise TypeError(f"`energy_fn` must be callable; got {type(energy_fn).__name__}.")
+    _check_callable(energy_fn, "energy_fn")
+    checked = _scalar_checked(energy_fn, "energy_fn")
 
     def logdensity_fn(position: ArrayTree) -> Array:
-        return -energy_fn(position)
+        return -checked(position)
 
     return logdensity_fn
 
@@ -140,6 +182,24 @@ def full(
     return GradientEstimator(lambda key, position: value_and_score(position), uses_key=False)
 
 
+# --------------------------------------------------------------------------- #
+# Data and batches
+# --------------------------------------------------------------------------- #
+def _as_data(data: Any) -> ArrayTree:
+    """Data as a pytree of arrays; a (nested) list or tuple of numbers is one array."""
+    leaves = jax.tree.leaves(data)
+    if isinstance(data, list | tuple) and leaves and all(np.ndim(x) == 0 for x in leaves):
+        data = np.asarray(data)
+    for leaf in jax.tree.leaves(data):
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        dtype = np.asarray(leaf).dtype
+        if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+            raise TypeError(f"`data` leaves must be numeric arrays; got dtype {dtype}.")
+    _check_finite_tree(data, "data")
+    return jax.tree.map(jnp.asarray, data)
+
+
 def _num_data(data: ArrayTree) -> int:
     leaves = jax.tree.leaves(data)
     if not leaves:
@@ -150,18 +210,22 @@ def _num_data(data: ArrayTree) -> int:
             "`data` leaves must share one leading axis (the data points); got shapes "
             f"{[jnp.shape(leaf) for leaf in leaves]}."
         )
-    return sizes.pop()
+    num_data = sizes.pop()
+    if num_data == 0:
+        raise ValueError("`data` holds no data points (its leading axis has length 0).")
+    return num_data
 
 
-def _check_batch(batch_size: Any, num_data: int, replace: bool) -> int:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
-    if not replace and batch_size > num_data:
+def _check_batch(batch_size: Any, num_data: int, replace: Any) -> int:
+    n = as_int(batch_size, "batch_size", minimum=1)
+    if not isinstance(replace, bool | np.bool_):
+        raise TypeError(f"`replace` must be True or False; got {describe(replace)}.")
+    if not replace and n > num_data:
         raise ValueError(
-            f"`batch_size`={batch_size} exceeds the {num_data} data points "
+            f"`batch_size`={n} exceeds the {num_data} data points "
             "(sampling without replacement); lower it or pass replace=True."
         )
-    return batch_size
+    return n
 
 
 def _draw_batch(key: PRNGKey, data: ArrayTree, num_data: int, n: int, replace: bool) -> ArrayTree:
@@ -175,9 +239,40 @@ def _draw_batch(key: PRNGKey, data: ArrayTree, num_data: int, n: int, replace: b
 
 
 def _batch_loglik(loglik: Callable, position: ArrayTree, batch: ArrayTree) -> Array:
-    return jnp.sum(jax.vmap(loglik, in_axes=(None, 0))(position, batch))
+    """``Σ_i loglik(position, x_i)``, insisting on one scalar per data point."""
+    per_point = jax.vmap(loglik, in_axes=(None, 0))(position, batch)
+    if jnp.ndim(per_point) != 1:
+        raise ValueError(
+            "`loglik_fn` must return a scalar, the log likelihood of ONE data point (it is "
+            f"vmapped over the batch); it returned shape {jnp.shape(per_point)[1:]} per data "
+            "point. Sum over the extra axes inside `loglik_fn` if that is what you mean."
+        )
+    if not jnp.issubdtype(per_point.dtype, jnp.floating):
+        raise TypeError(f"`loglik_fn` must return a floating-point value; got {per_point.dtype}.")
+    return jnp.sum(per_point)
 
 
+def _check_call(key: PRNGKey, position: ArrayTree) -> None:
+    """What the estimate needs of its arguments (dtypes and shapes: checked at trace time)."""
+    check_key(key)
+    check_position(position)
+
+
+def _check_against_centre(position: ArrayTree, centre: ArrayTree) -> None:
+    same_tree = jax.tree.structure(position) == jax.tree.structure(centre)
+    if not same_tree or any(
+        jnp.shape(p) != jnp.shape(c)
+        for p, c in zip(jax.tree.leaves(position), jax.tree.leaves(centre), strict=True)
+    ):
+        raise ValueError(
+            "`position` and `centering_position` must have the same structure and shapes; got "
+            f"{jax.tree.map(jnp.shape, position)} and {jax.tree.map(jnp.shape, centre)}."
+        )
+
+
+# --------------------------------------------------------------------------- #
+# Estimators
+# --------------------------------------------------------------------------- #
 def minibatch(
     logprior_fn: LogDensityFn,
     loglik_fn: Callable[[ArrayTree, Any], Array],
@@ -195,11 +290,20 @@ def minibatch(
 
     Parameters
     ----------
-    logprior_fn : ``position -> log prior``.
-    loglik_fn : ``(position, x_i) -> log likelihood of one data point``.
-    data : pytree whose leaves share a leading axis of ``N`` data points.
-    batch_size : ``n``, points per estimate.
+    logprior_fn : ``position -> log prior`` (a scalar).
+    loglik_fn : ``(position, x_i) -> log likelihood of one data point`` (a
+        scalar; it is vmapped over the batch, so a vector output is an error).
+    data : pytree whose leaves share a leading axis of ``N >= 1`` data points
+        (a list of numbers is one array); floating values must be finite.
+    batch_size : ``n``, points per estimate (an int, numpy or JAX integer);
+        at most ``N`` unless ``replace``.
     replace : draw the batch with replacement.
+
+    Returns
+    -------
+    GradientEstimator
+        ``(key, position) -> (estimated log posterior, estimated score)``; the
+        value has the position's floating dtype.
 
     Examples
     --------
@@ -210,21 +314,62 @@ def minibatch(
     ...     lambda m: -0.5 * m**2, lambda m, x: -0.5 * (x - m) ** 2, data, batch_size=10)
     >>> value, score = est(jax.random.key(0), jnp.asarray(0.0))
     """
-    if not callable(logprior_fn) or not callable(loglik_fn):
-        raise TypeError("`logprior_fn` and `loglik_fn` must both be callable.")
+    _check_callable(logprior_fn, "logprior_fn")
+    _check_callable(loglik_fn, "loglik_fn")
+    data = _as_data(data)
     num_data = _num_data(data)
     n = _check_batch(batch_size, num_data, replace)
+    replace = bool(replace)
     scale = num_data / n
+    logprior = _scalar_checked(logprior_fn, "logprior_fn")
 
     def estimate_logdensity(position: ArrayTree, batch: ArrayTree) -> Array:
-        return logprior_fn(position) + scale * _batch_loglik(loglik_fn, position, batch)
+        return logprior(position) + scale * _batch_loglik(loglik_fn, position, batch)
 
     value_and_grad = jax.value_and_grad(estimate_logdensity)
 
     def estimate(key: PRNGKey, position: ArrayTree) -> tuple[Array, ArrayTree]:
-        return value_and_grad(position, _draw_batch(key, data, num_data, n, replace))
+        _check_call(key, position)
+        value, score = value_and_grad(position, _draw_batch(key, data, num_data, n, replace))
+        return value.astype(_float_dtype(position)), score
 
     return GradientEstimator(estimate, num_data, n)
+
+
+def _centre_sums(
+    logprior_fn: LogDensityFn, loglik_fn: Callable, data: ArrayTree, centre: ArrayTree
+) -> tuple[Array, ArrayTree]:
+    """The full-data log likelihood and its gradient at the centre, checked."""
+    first = jax.tree.map(lambda leaf: leaf[0], data)
+    try:
+        out = jax.eval_shape(loglik_fn, centre, first)
+        prior = jax.eval_shape(logprior_fn, centre)
+    except Exception as err:  # a shape mismatch between the centre and the model
+        raise ValueError(
+            "`loglik_fn`/`logprior_fn` could not be evaluated at `centering_position` (shapes "
+            f"{jax.tree.map(jnp.shape, centre)}) with one data point (shapes "
+            f"{jax.tree.map(jnp.shape, first)}): {type(err).__name__}: {err}"
+        ) from err
+    if jnp.shape(out) != ():
+        raise ValueError(
+            "`loglik_fn` must return a scalar, the log likelihood of ONE data point; at "
+            f"`centering_position` it returned shape {jnp.shape(out)}."
+        )
+    if jnp.shape(prior) != ():
+        raise ValueError(
+            f"`logprior_fn` must return a scalar; at `centering_position` it returned shape "
+            f"{jnp.shape(prior)}."
+        )
+    value, score = jax.jit(jax.value_and_grad(lambda p: _batch_loglik(loglik_fn, p, data)))(centre)
+    if not (
+        np.isfinite(np.asarray(value))
+        and all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(score))
+    ):
+        raise ValueError(
+            "The full-data log likelihood or its gradient is not finite at "
+            f"`centering_position` (value {float(value)}); centre at a point of the support."
+        )
+    return value, score
 
 
 def control_variates(
@@ -247,6 +392,12 @@ def control_variates(
     (Baker, Fearnhead, Fox & Nemeth 2019, "Control variates for stochastic
     gradient MCMC"). Costs two batch gradients per step.
 
+    Parameters
+    ----------
+    logprior_fn, loglik_fn, data, batch_size, replace : as in :func:`minibatch`.
+    centering_position : ``c``, a concrete position of finite floating values
+        with the structure and shapes of the positions the estimate is called at.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp
@@ -255,36 +406,39 @@ def control_variates(
     >>> est = jl.gradients.control_variates(
     ...     lambda m: -0.5 * m**2, lambda m, x: -0.5 * (x - m) ** 2, data, 10, jnp.asarray(0.0))
     """
-    if not callable(logprior_fn) or not callable(loglik_fn):
-        raise TypeError("`logprior_fn` and `loglik_fn` must both be callable.")
+    _check_callable(logprior_fn, "logprior_fn")
+    _check_callable(loglik_fn, "loglik_fn")
+    data = _as_data(data)
     num_data = _num_data(data)
     n = _check_batch(batch_size, num_data, replace)
+    replace = bool(replace)
     check_position(centering_position, "centering_position")
+    _check_finite_tree(centering_position, "centering_position")
+    centre = jax.tree.map(jnp.asarray, centering_position)
     scale = num_data / n
-    centre = centering_position
-    full_value, full_score = jax.jit(
-        jax.value_and_grad(lambda p: _batch_loglik(loglik_fn, p, data))
-    )(centre)
+    full_value, full_score = _centre_sums(logprior_fn, loglik_fn, data, centre)
 
     def batch_value_and_grad(position: ArrayTree, batch: ArrayTree):
         return jax.value_and_grad(lambda p: _batch_loglik(loglik_fn, p, batch))(position)
 
-    prior_value_and_grad = jax.value_and_grad(logprior_fn)
+    prior_value_and_grad = jax.value_and_grad(_scalar_checked(logprior_fn, "logprior_fn"))
 
     def estimate(key: PRNGKey, position: ArrayTree) -> tuple[Array, ArrayTree]:
+        _check_call(key, position)
+        _check_against_centre(position, centre)
         batch = _draw_batch(key, data, num_data, n, replace)
         value_here, score_here = batch_value_and_grad(position, batch)
         value_centre, score_centre = batch_value_and_grad(centre, batch)
         prior_value, prior_score = prior_value_and_grad(position)
         value = prior_value + full_value + scale * (value_here - value_centre)
         score = jax.tree.map(
-            lambda p, f, h, c: p + f + scale * (h - c),
+            lambda p, f, h, c: (p + f + scale * (h - c)).astype(p.dtype),
             prior_score,
             full_score,
             score_here,
             score_centre,
         )
-        return value, score
+        return value.astype(_float_dtype(position)), score
 
     return GradientEstimator(estimate, num_data, n)
 

@@ -1,12 +1,14 @@
 """MALA warm-up: windows, dual averaging, Welford, and the acceptance claims."""
 
 import itertools
+import warnings
 
 import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from mcmc_checks import Z_MAX, mean_z, var_z
 
 import jlangevin as jl
 from jlangevin import adaptation
@@ -36,9 +38,11 @@ def _best_scalar_min_ess(target, steps, num_draws, num_warmup):
     x0 = jax.random.normal(jax.random.key(0), (4, target.dim))
     best = 0.0
     for h in steps:
-        trace = jl.run(
-            jax.random.key(1), jl.mala(target.logdensity, h), x0, num_draws, burnin=num_warmup
-        )
+        with warnings.catch_warnings():  # the small-enough scalar steps reject everything
+            warnings.filterwarnings("ignore", message="jl.run: .* never moved")
+            trace = jl.run(
+                jax.random.key(1), jl.mala(target.logdensity, h), x0, num_draws, burnin=num_warmup
+            )
         best = max(best, _rhat_ess(trace.positions)[1])
     return best
 
@@ -160,6 +164,73 @@ def test_warmup_bad_input():
         adaptation.mala_warmup(key, logp, x0, 100, initial_step_size=-1.0)
     with pytest.raises(ValueError, match="positions"):
         adaptation.mala_warmup(key, logp, jnp.zeros(()), 100)
+
+
+def test_numpy_and_jax_scalars_are_numbers():
+    logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    assert adaptation.window_schedule(np.int32(500)) == adaptation.window_schedule(500)
+    assert adaptation.window_schedule(jnp.asarray(500)) == adaptation.window_schedule(500)
+    _, state, info = adaptation.mala_warmup(
+        jax.random.key(0),
+        logp,
+        [[0.0, 0.0], [1.0, 1.0]],  # a list is an array
+        np.int64(50),
+        np.float32(0.6),
+        preconditioner="dense",
+        initial_step_size=jnp.asarray(0.5),
+        shrinkage=np.float64(0.1),
+    )
+    assert state.position.shape == (2, 2) and info.acceptance_rate.shape == (50,)
+
+
+# --------------------------------------------------------------------------- #
+# float64
+# --------------------------------------------------------------------------- #
+SD64 = np.array([0.1, 1.0, 3.0])
+
+
+def _warmup_float64(dtype):
+    target = jl.targets.gaussian(np.zeros(3), scale=SD64)
+    x0 = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), dtype)
+    return adaptation.mala_warmup(jax.random.key(1), target.logdensity, x0, 300)
+
+
+def _moment_z(trace) -> np.ndarray:
+    x = trace.positions
+    return np.concatenate([mean_z(x, np.zeros(3)), var_z(x, np.zeros(3), SD64**2)])
+
+
+def test_warmup_keeps_float32_under_x64():
+    with jax.enable_x64(True):
+        sampler, state, info = _warmup_float64(jnp.float32)
+        trace = jl.run(jax.random.key(2), sampler, state, 10)
+    assert state.position.dtype == jnp.float32 and info.step_size.dtype == jnp.float32
+    assert info.preconditioner.dtype == jnp.float32 and trace.positions.dtype == jnp.float32
+
+
+def test_float64_adapted_mala_has_the_exact_moments():
+    with jax.enable_x64(True):
+        sampler, state, info = _warmup_float64(jnp.float64)
+        trace = jl.run(jax.random.key(2), sampler, state, 2000)
+        z = _moment_z(trace)
+    assert info.step_size.dtype == jnp.float64 and info.preconditioner.dtype == jnp.float64
+    assert state.position.dtype == jnp.float64 and trace.positions.dtype == jnp.float64
+    assert np.all(np.abs(z) < Z_MAX), z
+    accept = float(np.mean(np.asarray(trace.info.acceptance_rate)))
+    assert abs(accept - 0.574) < 0.1, accept
+
+
+def test_float64_moment_check_catches_the_uncorrected_step():
+    # Broken companion: the adapted step without the Metropolis correction (ULA)
+    # inflates the variances by 1 / (1 - ε/2) on this Gaussian.
+    with jax.enable_x64(True):
+        _, state, info = _warmup_float64(jnp.float64)
+        ula = jl.ula(
+            lambda x: -0.5 * jnp.sum((x / SD64) ** 2), info.step_size * info.preconditioner
+        )
+        trace = jl.run(jax.random.key(2), ula, state.position, 2000)
+        z = _moment_z(trace)
+    assert np.any(np.abs(z) > Z_MAX), z
 
 
 # --------------------------------------------------------------------------- #

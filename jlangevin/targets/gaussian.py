@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -10,19 +12,61 @@ import numpy as np
 from jax.scipy.special import logsumexp
 from jax.scipy.stats import norm
 
-from jlangevin.targets.base import Target, pdf_from_logdensity
+from jlangevin._checks import as_positive, as_real
+from jlangevin.targets.base import (
+    Target,
+    broadcast_to,
+    check_point,
+    checked_sampler,
+    pdf_from_logdensity,
+    real_array,
+    real_vector,
+)
 from jlangevin.types import Array, PRNGKey
 
 
-def _as_vector(value, name: str) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(value, dtype=float))
-    if arr.ndim != 1 or not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` must be a finite vector; got {value!r}.")
-    return arr
+def _covariance(cov: Any, scale: Any, dim: int) -> np.ndarray:
+    """The checked ``(dim, dim)`` covariance from ``cov`` or from ``scale``."""
+    if cov is not None and scale is not None:
+        raise ValueError("Pass `cov` or `scale`, not both.")
+    if cov is None:
+        sd = np.ones(dim) if scale is None else real_array(scale, "scale")
+        sd = broadcast_to(sd, (dim,), "scale")
+        if np.any(sd <= 0):
+            raise ValueError(f"`scale` must be positive; got {sd}.")
+        return np.diag(sd**2)
+    cov = real_array(cov, "cov")
+    if cov.shape != (dim, dim):
+        raise ValueError(
+            f"`cov` must be a ({dim}, {dim}) matrix (the mean has {dim} entries); "
+            f"got shape {cov.shape}."
+        )
+    if not np.allclose(cov, cov.T, rtol=1e-10, atol=1e-12 * np.max(np.abs(cov))):
+        raise ValueError("`cov` must be symmetric.")
+    return cov
+
+
+def _cholesky(cov: np.ndarray) -> np.ndarray:
+    try:
+        chol = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        chol = None
+    if chol is None or not np.all(np.diag(chol) > 0):
+        eigenvalues = np.linalg.eigvalsh(cov)
+        raise ValueError(
+            f"`cov` must be positive definite; its smallest eigenvalue is {eigenvalues[0]:.3g}."
+        )
+    return chol
 
 
 def gaussian(mean, cov=None, *, scale=None) -> Target:
     """``N(mean, cov)`` (full covariance) or ``N(mean, diag(scale^2))``.
+
+    Parameters
+    ----------
+    mean : the mean, a finite non-empty vector (a list, numpy or JAX array).
+    cov : a symmetric positive definite ``(dim, dim)`` covariance.
+    scale : standard deviations instead of ``cov``: positive, a scalar or ``(dim,)``.
 
     Examples
     --------
@@ -31,40 +75,29 @@ def gaussian(mean, cov=None, *, scale=None) -> Target:
     >>> target.var.tolist()
     [1.0, 0.010000000000000002]
     """
-    mean = _as_vector(mean, "mean")
+    mean = real_vector(mean, "mean")
     dim = mean.size
-    if cov is not None and scale is not None:
-        raise ValueError("Pass `cov` or `scale`, not both.")
-    if cov is None:
-        scale = (
-            np.ones(dim) if scale is None else np.broadcast_to(_as_vector(scale, "scale"), (dim,))
-        )
-        if np.any(scale <= 0):
-            raise ValueError(f"`scale` must be positive; got {scale}.")
-        cov = np.diag(scale**2)
-    cov = np.asarray(cov, dtype=float)
-    if cov.shape != (dim, dim) or not np.allclose(cov, cov.T):
-        raise ValueError(f"`cov` must be a symmetric ({dim}, {dim}) matrix; got shape {cov.shape}.")
-    try:
-        chol = np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError as err:
-        raise ValueError("`cov` must be positive definite.") from err
+    cov = _covariance(cov, scale, dim)
+    chol = _cholesky(cov)
     log_norm = -0.5 * dim * math.log(2 * math.pi) - float(np.sum(np.log(np.diag(chol))))
-    mean_j, chol_j = jnp.asarray(mean), jnp.asarray(chol)
     # Whitening by the precomputed inverse factor: a matrix-vector product per
     # chain, which vectorizes across chains (a batched triangular solve does not).
-    inv_chol_j = jnp.asarray(np.tril(np.linalg.solve(chol, np.eye(dim))))
+    # Constants stay float64 numpy arrays and are cast to the position's dtype.
+    inv_chol = np.tril(np.linalg.solve(chol, np.eye(dim)))
     sd = np.sqrt(np.diag(cov))
 
     def logdensity(x: Array) -> Array:
-        white = inv_chol_j @ (x - mean_j)
+        x = check_point(x, dim)
+        white = jnp.asarray(inv_chol, x.dtype) @ (x - jnp.asarray(mean, x.dtype))
         return log_norm - 0.5 * jnp.sum(white**2)
 
     def sample(key: PRNGKey, n: int) -> Array:
-        return mean_j + jax.random.normal(key, (n, dim)) @ chol_j.T
+        z = jax.random.normal(key, (n, dim))
+        return jnp.asarray(mean, z.dtype) + z @ jnp.asarray(chol, z.dtype).T
 
     def marginal(i: int):
-        return lambda v: norm.cdf((jnp.asarray(v) - mean[i]) / sd[i])
+        centre, spread = float(mean[i]), float(sd[i])  # Python floats keep v's dtype
+        return lambda v: norm.cdf((jnp.asarray(v) - centre) / spread)
 
     return Target(
         name="gaussian",
@@ -75,8 +108,28 @@ def gaussian(mean, cov=None, *, scale=None) -> Target:
         cov=cov,
         marginal_cdfs=tuple(marginal(i) for i in range(dim)),
         pdf=pdf_from_logdensity(logdensity, dim),
-        sample=sample,
+        sample=checked_sampler(sample),
     )
+
+
+def _mixture_parameters(weights, means, scales) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked ``(w, mu, sigma)``: normalized weights ``(K,)``, means and scales ``(K, dim)``."""
+    w = real_vector(weights, "weights")
+    if np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"`weights` must be non-negative with a positive sum; got {weights!r}.")
+    mu = real_array(means, "means")
+    mu = mu[:, None] if mu.ndim == 1 else mu
+    if mu.ndim != 2 or mu.shape[0] != w.size or mu.shape[1] == 0:
+        raise ValueError(
+            f"`means` needs one row per weight ({w.size} rows, (K, dim) or (K,)); "
+            f"got shape {mu.shape}."
+        )
+    sig = real_array(scales, "scales")
+    sig = sig[:, None] if sig.ndim == 1 else sig  # one scale per component
+    sig = broadcast_to(sig, mu.shape, "scales")
+    if np.any(sig <= 0):
+        raise ValueError(f"`scales` must be positive; got {scales!r}.")
+    return w / w.sum(), mu, sig
 
 
 def gaussian_mixture(weights, means, scales) -> Target:
@@ -85,6 +138,13 @@ def gaussian_mixture(weights, means, scales) -> Target:
     Its Gaussian-noised version, needed by annealed Langevin, is again a
     mixture: see :func:`noised_mixture`.
 
+    Parameters
+    ----------
+    weights : ``(K,)`` non-negative, finite, with a positive sum (normalized here).
+    means : ``(K, dim)`` finite component means (``(K,)`` for ``dim = 1``).
+    scales : positive standard deviations broadcasting to ``(K, dim)``; ``(K,)``
+        is one scale per component.
+
     Examples
     --------
     >>> import jlangevin as jl
@@ -92,39 +152,30 @@ def gaussian_mixture(weights, means, scales) -> Target:
     >>> target.var.round(2).tolist()
     [4.25]
     """
-    w = _as_vector(weights, "weights")
-    if np.any(w < 0) or w.sum() <= 0:
-        raise ValueError(f"`weights` must be non-negative with a positive sum; got {weights!r}.")
-    w = w / w.sum()
-    mu = np.asarray(means, dtype=float)
-    mu = mu[:, None] if mu.ndim == 1 else mu
-    if mu.ndim != 2 or mu.shape[0] != w.size:
-        raise ValueError(f"`means` needs one row per weight ({w.size}); got shape {mu.shape}.")
-    sig = np.asarray(scales, dtype=float)
-    sig = sig[:, None] if sig.ndim == 1 else sig  # one scale per component
-    try:
-        sig = np.broadcast_to(sig, mu.shape).copy()
-    except ValueError as err:
-        raise ValueError(f"`scales` must broadcast to the means' shape {mu.shape}.") from err
-    if np.any(sig <= 0):
-        raise ValueError("`scales` must be positive.")
+    w, mu, sig = _mixture_parameters(weights, means, scales)
     dim = mu.shape[1]
-    log_w, mu_j, sig_j = jnp.log(jnp.asarray(w)), jnp.asarray(mu), jnp.asarray(sig)
-    log_norm = -0.5 * dim * math.log(2 * math.pi) - jnp.sum(jnp.log(sig_j), axis=1)
+    log_w = np.log(np.where(w > 0, w, 1.0)) + np.where(w > 0, 0.0, -np.inf)
+    log_norm = -0.5 * dim * math.log(2 * math.pi) - np.sum(np.log(sig), axis=1)
 
     def logdensity(x: Array) -> Array:
-        comp = log_norm - 0.5 * jnp.sum(((x - mu_j) / sig_j) ** 2, axis=1)
-        return logsumexp(log_w + comp)
+        x = check_point(x, dim)
+        mu_x, sig_x = jnp.asarray(mu, x.dtype), jnp.asarray(sig, x.dtype)
+        comp = jnp.asarray(log_norm, x.dtype) - 0.5 * jnp.sum(((x - mu_x) / sig_x) ** 2, axis=1)
+        return logsumexp(jnp.asarray(log_w, x.dtype) + comp)
 
     def sample(key: PRNGKey, n: int) -> Array:
         key_c, key_z = jax.random.split(key)
-        comp = jax.random.categorical(key_c, log_w, shape=(n,))
-        return mu_j[comp] + sig_j[comp] * jax.random.normal(key_z, (n, dim))
+        comp = jax.random.categorical(key_c, jnp.asarray(log_w), shape=(n,))
+        z = jax.random.normal(key_z, (n, dim))
+        return jnp.asarray(mu, z.dtype)[comp] + jnp.asarray(sig, z.dtype)[comp] * z
 
     def marginal(i: int):
         def cdf(v):
-            v = jnp.asarray(v)[..., None]
-            return jnp.sum(jnp.asarray(w) * norm.cdf((v - mu_j[:, i]) / sig_j[:, i]), axis=-1)
+            v = jnp.asarray(v)
+            dt = jnp.result_type(v, float)
+            v = v.astype(dt)[..., None]
+            mu_i, sig_i = jnp.asarray(mu[:, i], dt), jnp.asarray(sig[:, i], dt)
+            return jnp.sum(jnp.asarray(w, dt) * norm.cdf((v - mu_i) / sig_i), axis=-1)
 
         return cdf
 
@@ -136,11 +187,11 @@ def gaussian_mixture(weights, means, scales) -> Target:
         logdensity=logdensity,
         dim=dim,
         mean=mean,
-        var=var,
+        var=np.maximum(var, 0.0),
         cov=second - np.outer(mean, mean),
         marginal_cdfs=tuple(marginal(i) for i in range(dim)),
         pdf=pdf_from_logdensity(logdensity, dim),
-        sample=sample,
+        sample=checked_sampler(sample),
     )
 
 
@@ -148,13 +199,27 @@ def noised_mixture(weights, means, scales, sigma: float) -> Target:
     """The mixture convolved with ``N(0, sigma² I)``: scales become ``sqrt(σ_k² + σ²)``.
 
     Its score is the exact noise-conditional score ``s(x, sigma)`` of the mixture.
+    ``sigma`` is a finite number ``>= 0`` (``0``: the mixture itself).
+
+    Examples
+    --------
+    >>> import jlangevin as jl
+    >>> jl.targets.noised_mixture([1.0], [[0.0]], [0.6], sigma=0.8).var.round(6).tolist()
+    [1.0]
     """
-    sig = np.asarray(scales, dtype=float)
-    return gaussian_mixture(weights, means, np.sqrt(sig**2 + float(sigma) ** 2))
+    sigma = as_real(sigma, "sigma")
+    if sigma < 0:
+        raise ValueError(f"`sigma` must be >= 0; got {sigma}.")
+    sig = real_array(scales, "scales")
+    if np.any(sig <= 0):
+        raise ValueError(f"`scales` must be positive; got {scales!r}.")
+    return gaussian_mixture(weights, means, np.sqrt(sig**2 + sigma**2))
 
 
 def dice(scale: float = 0.2) -> Target:
     """A smoothed die: six equal Gaussian modes at 1, ..., 6 with sd ``scale``.
+
+    ``scale`` is a positive finite number (Python, numpy or JAX scalar).
 
     Examples
     --------
@@ -162,9 +227,8 @@ def dice(scale: float = 0.2) -> Target:
     >>> round(float(jl.targets.dice().mean[0]), 6)
     3.5
     """
-    if not (isinstance(scale, int | float) and scale > 0):
-        raise ValueError(f"`scale` must be positive; got {scale!r}.")
+    scale = as_positive(scale, "scale")
     target = gaussian_mixture(
         np.full(6, 1 / 6), np.arange(1.0, 7.0)[:, None], np.full((6, 1), scale)
     )
-    return Target(**{**target.__dict__, "name": "dice"})
+    return dataclasses.replace(target, name="dice")

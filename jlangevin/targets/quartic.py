@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jlangevin.targets.base import Target
+from jlangevin.targets.base import Target, check_point, check_points, checked_sampler
 from jlangevin.types import Array, PRNGKey
 
 LOW, HIGH = -0.7, 1.5
@@ -54,7 +54,7 @@ def quartic() -> Target:
         return jnp.where(inside, value, 0.0)
 
     def logdensity(x: Array) -> Array:
-        x = jnp.reshape(x, ())  # position shape (1,)
+        x = check_point(x, 1)[0]  # position shape (1,)
         inside = (x >= LOW) & (x <= HIGH)
         safe = jnp.where(inside, x, 0.4)  # keep log() and its gradient finite outside
         value = jnp.log((safe - 0.4) ** 4 - (safe - 0.2) ** 2 + 0.6) - jnp.log(z)
@@ -67,7 +67,7 @@ def quartic() -> Target:
         return jnp.clip((antiderivative - at_low) / z, 0.0, 1.0)
 
     def pdf(x: Array) -> Array:
-        return density_1d(jnp.asarray(x)[..., 0])
+        return density_1d(check_points(x, 1)[..., 0])
 
     def sample(key: PRNGKey, n: int) -> Array:
         """Inverse-CDF draws by bisection (the CDF is monotone on the support)."""
@@ -79,7 +79,8 @@ def quartic() -> Target:
             below = cdf(mid) < u
             return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
-        lo, hi = jax.lax.fori_loop(0, 60, bisect, (jnp.full((n,), LOW), jnp.full((n,), HIGH)))
+        bracket = (jnp.full((n,), LOW, u.dtype), jnp.full((n,), HIGH, u.dtype))
+        lo, hi = jax.lax.fori_loop(0, 60, bisect, bracket)
         return (0.5 * (lo + hi))[:, None]
 
     return Target(
@@ -92,5 +93,5 @@ def quartic() -> Target:
         cov=np.array([[var]]),
         marginal_cdfs=(cdf,),
         pdf=pdf,
-        sample=sample,
+        sample=checked_sampler(sample),
     )

@@ -9,15 +9,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
-from jlangevin.targets.base import Target, pdf_from_logdensity
+from jlangevin._checks import as_positive, as_real
+from jlangevin.targets.base import (
+    Target,
+    broadcast_to,
+    check_point,
+    checked_sampler,
+    pdf_from_logdensity,
+    real_array,
+)
 from jlangevin.types import Array, PRNGKey
 
 
 def _pair(value, name: str) -> np.ndarray:
-    arr = np.broadcast_to(np.asarray(value, dtype=float), (2,)).copy()
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` must be finite; got {value!r}.")
-    return arr
+    """A finite length-2 vector (a scalar is used for both coordinates)."""
+    return broadcast_to(real_array(value, name), (2,), name)
 
 
 def ellipse(radii=(1.0, 0.6), centre=(0.0, 0.0), width: float = 0.033) -> Target:
@@ -36,8 +42,9 @@ def ellipse(radii=(1.0, 0.6), centre=(0.0, 0.0), width: float = 0.033) -> Target
     [0.0, 0.0]
     """
     radii, centre = _pair(radii, "radii"), _pair(centre, "centre")
-    if np.any(radii <= 0) or not width > 0:
-        raise ValueError(f"`radii` and `width` must be positive; got {radii}, {width}.")
+    if np.any(radii <= 0):
+        raise ValueError(f"`radii` must be positive; got {radii}.")
+    width = as_positive(width, "width")
     # Radial law of u = (x - c) / radii: density ∝ r exp(-(r-1)^2 / width) on r > 0.
     r = np.linspace(0.0, 1.0 + 12.0 * math.sqrt(width), 200_001)
     radial = r * np.exp(-((r - 1.0) ** 2) / width)
@@ -47,19 +54,21 @@ def ellipse(radii=(1.0, 0.6), centre=(0.0, 0.0), width: float = 0.033) -> Target
     r2 = r**2 * radial
     second = float(np.sum(0.5 * (r2[1:] + r2[:-1]) * dr)) / mass
     log_z = math.log(2 * math.pi * mass * radii.prod())
-    cdf_grid, r_grid = jnp.asarray(cum / mass), jnp.asarray(r)
-    radii_j, centre_j = jnp.asarray(radii), jnp.asarray(centre)
+    cdf_grid = cum / mass
 
     def logdensity(x: Array) -> Array:
-        rho = jnp.sqrt(jnp.sum(((x - centre_j) / radii_j) ** 2) + 1e-30)
+        x = check_point(x, 2)
+        white = (x - jnp.asarray(centre, x.dtype)) / jnp.asarray(radii, x.dtype)
+        rho = jnp.sqrt(jnp.sum(white**2) + 1e-30)
         return -((rho - 1.0) ** 2) / width - log_z
 
     def sample(key: PRNGKey, n: int) -> Array:
         key_r, key_a = jax.random.split(key)
-        rho = jnp.interp(jax.random.uniform(key_r, (n,)), cdf_grid, r_grid)
+        u = jax.random.uniform(key_r, (n,))
+        rho = jnp.interp(u, jnp.asarray(cdf_grid, u.dtype), jnp.asarray(r, u.dtype))
         angle = jax.random.uniform(key_a, (n,), maxval=2 * jnp.pi)
         unit = jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=-1)
-        return centre_j + radii_j * rho[:, None] * unit
+        return jnp.asarray(centre, u.dtype) + jnp.asarray(radii, u.dtype) * rho[:, None] * unit
 
     var = radii**2 * second / 2
     return Target(
@@ -71,7 +80,7 @@ def ellipse(radii=(1.0, 0.6), centre=(0.0, 0.0), width: float = 0.033) -> Target
         cov=np.diag(var),
         marginal_cdfs=(None, None),
         pdf=pdf_from_logdensity(logdensity, 2),
-        sample=sample,
+        sample=checked_sampler(sample),
     )
 
 
@@ -87,15 +96,11 @@ def banana(scale: float = 2.0, curvature: float = 0.25) -> Target:
     >>> jl.targets.banana(scale=2.0, curvature=0.25).var.tolist()
     [4.0, 3.0]
     """
-    if not scale > 0 or not np.isfinite(curvature):
-        raise ValueError(
-            f"`scale` must be positive and `curvature` finite; got {scale}, {curvature}."
-        )
-    s, b = float(scale), float(curvature)
+    s, b = as_positive(scale, "scale"), as_real(curvature, "curvature")
     log_norm = -math.log(2 * math.pi) - math.log(s)
 
     def logdensity(x: Array) -> Array:
-        x1, x2 = x[0], x[1]
+        x1, x2 = check_point(x, 2)
         return log_norm - 0.5 * (x1 / s) ** 2 - 0.5 * (x2 - b * (x1**2 - s**2)) ** 2
 
     def sample(key: PRNGKey, n: int) -> Array:
@@ -112,5 +117,5 @@ def banana(scale: float = 2.0, curvature: float = 0.25) -> Target:
         cov=np.diag([s**2, 1 + 2 * b**2 * s**4]),
         marginal_cdfs=(lambda v: norm.cdf(jnp.asarray(v) / s), None),
         pdf=pdf_from_logdensity(logdensity, 2),
-        sample=sample,
+        sample=checked_sampler(sample),
     )

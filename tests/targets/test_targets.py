@@ -91,3 +91,69 @@ def test_noised_mixture_score_is_the_convolution():
 def test_bad_parameters(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+# --------------------------------------------------------------------------- #
+# numpy and JAX scalars are numbers; lists and arrays are arrays
+# --------------------------------------------------------------------------- #
+def test_numpy_and_jax_scalars_are_numbers():
+    reference = jl.targets.dice(0.2)
+    for scale in (np.float32(0.2), np.float64(0.2), jnp.asarray(0.2, jnp.float32)):
+        np.testing.assert_allclose(jl.targets.dice(scale).var, reference.var, rtol=1e-6)
+    banana = jl.targets.banana(np.float32(2.0), jnp.asarray(0.25))
+    np.testing.assert_allclose(banana.var, [4.0, 3.0], rtol=1e-6)
+    ellipse = jl.targets.ellipse(jnp.asarray([1.0, 0.6]), np.array([0.0, 0.0]), np.float32(0.033))
+    assert ellipse.dim == 2
+    noised = jl.targets.noised_mixture([1.0], [[0.0]], [0.6], sigma=np.float32(0.8))
+    np.testing.assert_allclose(noised.var, [1.0], rtol=1e-6)
+    assert jl.targets.gaussian(jnp.zeros(3), scale=np.float32(2.0)).var.tolist() == [4.0] * 3
+
+
+def test_positions_keep_their_dtype():
+    target = jl.targets.gaussian([0.0, 1.0], [[1.0, 0.3], [0.3, 2.0]])
+    x = jnp.asarray([0.2, 0.4], jnp.float32)
+    assert target.logdensity(x).dtype == jnp.float32
+    assert target.score(x).dtype == jnp.float32
+    with jax.enable_x64(True):
+        assert target.logdensity(x).dtype == jnp.float32  # float32 stays float32
+        assert target.logdensity(jnp.asarray(x, jnp.float64)).dtype == jnp.float64
+
+
+# --------------------------------------------------------------------------- #
+# float64
+# --------------------------------------------------------------------------- #
+COV = np.array([[1.0, 0.8], [0.8, 2.0]])
+
+
+def test_float64_logdensity_is_float64_accurate():
+    x = np.array([0.3, -1.7])
+    with jax.enable_x64(True):
+        target = jl.targets.gaussian([1.0, -1.0], COV)
+        got = float(target.logdensity(jnp.asarray(x, jnp.float64)))
+    exact = stats.multivariate_normal([1.0, -1.0], COV).logpdf(x)
+    assert got == pytest.approx(exact, rel=1e-13)  # float32 would be off by ~1e-7
+
+
+def _float64_moment_z(target, truth) -> np.ndarray:
+    """z-scores of the mean and of the variance of 40,000 float64 draws against ``truth``."""
+    n = 40_000
+    with jax.enable_x64(True):
+        draws = target.sample(jax.random.key(3), n)
+        assert draws.dtype == jnp.float64
+    x = np.asarray(draws)
+    z_mean = (x.mean(0) - truth.mean) / (x.std(0) / np.sqrt(n))
+    sq = (x - truth.mean) ** 2
+    z_var = (sq.mean(0) - truth.var) / (sq.std(0) / np.sqrt(n))
+    return np.concatenate([z_mean, z_var])
+
+
+def test_float64_exact_sampler_matches_exact_moments():
+    target = jl.targets.gaussian([1.0, -1.0], COV)
+    z = _float64_moment_z(target, target)
+    assert np.all(np.abs(z) < 4), z
+
+
+def test_float64_moment_check_catches_a_wrong_covariance():
+    wrong = jl.targets.gaussian([1.0, -1.0], 1.1 * COV)
+    z = _float64_moment_z(wrong, jl.targets.gaussian([1.0, -1.0], COV))
+    assert np.any(np.abs(z) > 4), z
