@@ -5,6 +5,12 @@ matplotlib (Agg backend when none is chosen) and ArviZ load with this module onl
 never with ``import jlangevin``. Every function returns the matplotlib ``Figure``
 (or, for :func:`animate`, writes the file and returns its path).
 
+What cannot be drawn is refused with an error naming the argument: no chains or
+draws, non-finite draws, options of the wrong type or range, a folder that is not
+there. A particle cloud (one draw per chain) is drawn by :func:`histogram`,
+:func:`particles` and :func:`animate`; trace and rank plots need chains of at least
+two draws.
+
 >>> import jax, jax.numpy as jnp
 >>> import jlangevin as jl
 >>> target = jl.targets.quartic()
@@ -31,8 +37,10 @@ import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.figure import Figure
 
-from jlangevin.diagnostics._draws import as_draw_tree
-from jlangevin.diagnostics.arviz_io import ARVIZ_1, figure_of, to_arviz
+from jlangevin.diagnostics._checks import as_int, as_number
+from jlangevin.diagnostics._draws import as_draw_tree, chains_draws
+from jlangevin.diagnostics.arviz_io import ARVIZ_1, figure_of, group_dataset, to_arviz
+from jlangevin.run import Trace
 from jlangevin.targets import Target
 
 __all__ = ["animate", "histogram", "particles", "rank_plot", "trace_plot", "trajectories"]
@@ -42,7 +50,7 @@ __all__ = ["animate", "histogram", "particles", "rank_plot", "trace_plot", "traj
 # Helpers
 # --------------------------------------------------------------------------- #
 def _one_array(draws: Any, name: str = "draws") -> np.ndarray:
-    """The single draws array ``(chains, draws, dim)`` (a scalar event gets dim 1)."""
+    """The single finite draws array ``(chains, draws, dim)`` (a scalar event gets dim 1)."""
     leaves = jax.tree.leaves(as_draw_tree(draws, name))
     if len(leaves) != 1 or leaves[0].ndim > 3:
         raise ValueError(
@@ -55,7 +63,35 @@ def _one_array(draws: Any, name: str = "draws") -> np.ndarray:
 
 def _check_dim(x: np.ndarray, dim: int, what: str) -> None:
     if x.shape[-1] != dim:
-        raise ValueError(f"{what} needs {dim}-D draws (chains, draws, {dim}); got {x.shape}.")
+        raise ValueError(
+            f"`draws`: {what} needs {dim}-D draws (chains, draws, {dim}); got {x.shape}."
+        )
+
+
+def _check_target(target: Any, dim: int | None = None) -> None:
+    """``target`` is ``None`` or a Target of the draws' dimension."""
+    if target is None:
+        return
+    if not isinstance(target, Target):
+        raise TypeError(f"`target` must be a jl.targets.Target or None; got {target!r:.80}.")
+    if dim is not None and target.dim != dim:
+        raise ValueError(
+            f"`target` {target.name!r} has dim={target.dim}; the draws have {dim} coordinates."
+        )
+
+
+def _check_path(path: Any) -> str:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"`path` must be a file name (str or os.PathLike); got {path!r}.")
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"`path` {path!r} is a directory; expected a .gif file name.")
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise ValueError(
+            f"`path` {path!r}: the folder {folder!r} does not exist or is not writable."
+        )
+    return path
 
 
 def _density(target: Target, points: np.ndarray) -> np.ndarray:
@@ -82,9 +118,35 @@ def _contours(ax: Any, target: Target, xlim, ylim, resolution: int = 200) -> Non
 
 
 def _as_idata(data: Any) -> Any:
+    """ArviZ data of chains (finite, at least 2 draws each): what trace and rank plots show."""
+    source = data
+    if isinstance(data, Trace) and data.positions is None and data.values is not None:
+        source = data.values  # what to_arviz shows for a run with a `store` function
+    tree = as_draw_tree(source, "data")  # refuses empty, non-finite and non-numeric data
+    draws = chains_draws(tree)[1]
+    if draws < 2:
+        raise ValueError(
+            f"`data` has {draws} draw per chain (a particle cloud): trace and rank plots need "
+            "chains of at least 2 draws; show a cloud with histogram() or particles()."
+        )
     if hasattr(data, "posterior") or hasattr(data, "children"):
         return data  # already an InferenceData / DataTree
     return to_arviz(data)
+
+
+def _check_var_names(idata: Any, var_names: Any) -> list[str] | None:
+    if var_names is None:
+        return None
+    names = [var_names] if isinstance(var_names, str) else var_names
+    if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+        raise TypeError(
+            f"`var_names` must be a string or a sequence of strings; got {var_names!r}."
+        )
+    have = [str(v) for v in group_dataset(idata, "posterior").data_vars]
+    unknown = [n for n in names if n not in have]
+    if unknown or not names:
+        raise ValueError(f"`var_names` {list(names)} must name posterior variables {have}.")
+    return list(names)
 
 
 def _step_label(index: int, thin: int, burnin: int) -> int:
@@ -128,6 +190,7 @@ def _arviz_figure(
     import arviz as az
 
     idata = _as_idata(data)
+    var_names = _check_var_names(idata, var_names)
     if ARVIZ_1:
         plotted = getattr(az, modern)(idata, var_names=var_names, backend="matplotlib", **kwargs)
     else:
@@ -152,7 +215,11 @@ def histogram(
     --------
     >>> fig = histogram(trace, jl.targets.quartic())  # doctest: +SKIP
     """
-    x = _one_array(draws)[..., coordinate].ravel()
+    x = _one_array(draws)
+    coordinate = as_int(coordinate, "coordinate", minimum=0, maximum=x.shape[-1] - 1)
+    bins = as_int(bins, "bins", minimum=1)
+    _check_target(target, x.shape[-1])
+    x = x[..., coordinate].ravel()
     fig, ax = plt.subplots(figsize=(6, 3.5)) if ax is None else (ax.figure, ax)
     lo, hi = _limits(x, target, coordinate)
     ax.hist(
@@ -187,6 +254,9 @@ def particles(
     """
     x = _one_array(draws)
     _check_dim(x, 2, "particles()")
+    _check_target(target, 2)
+    step = as_int(step, "step")
+    size = as_number(size, "size", 0.0, low_open=True)
     if not -x.shape[1] <= step < x.shape[1]:
         raise ValueError(f"`step` must index one of the {x.shape[1]} kept draws; got {step}.")
     cloud = x[:, step]
@@ -214,10 +284,14 @@ def trajectories(
     >>> fig = trajectories(trace, chains=[0, 5])  # doctest: +SKIP
     """
     x = _one_array(draws)
-    chains = list(chains)
+    if isinstance(chains, str) or not isinstance(chains, Sequence | np.ndarray):
+        raise TypeError(f"`chains` must be a sequence of chain indices; got {chains!r}.")
+    chains = [as_int(c, "chains", minimum=0) for c in chains]
     bad = [c for c in chains if not 0 <= c < x.shape[0]]
     if bad or not chains:
         raise ValueError(f"`chains` must index the {x.shape[0]} chains; got {chains}.")
+    thin = as_int(thin, "thin", minimum=1)
+    burnin = as_int(burnin, "burnin", minimum=0)
     steps = _step_label(np.arange(x.shape[1]), thin, burnin)
     dim = x.shape[-1]
     fig, axes = plt.subplots(dim, 1, figsize=(7, 1.8 * dim + 0.6), sharex=True, squeeze=False)
@@ -276,9 +350,18 @@ def animate(
     """
     x = _one_array(draws)
     if x.shape[-1] not in (1, 2):
-        raise ValueError(f"animate() draws 1-D or 2-D draws; got shape {x.shape}.")
-    if not (isinstance(frames, int) and frames >= 1):
-        raise ValueError(f"`frames` must be a positive integer; got {frames!r}.")
+        raise ValueError(f"`draws`: animate() shows 1-D or 2-D draws; got shape {x.shape}.")
+    path = _check_path(path)
+    _check_target(target, x.shape[-1])
+    frames = as_int(frames, "frames", minimum=1)
+    fps = as_int(fps, "fps", minimum=1)
+    thin = as_int(thin, "thin", minimum=1)
+    burnin = as_int(burnin, "burnin", minimum=0)
+    bins = as_int(bins, "bins", minimum=1)
+    dpi = as_int(dpi, "dpi", minimum=1)
+    size = as_number(size, "size", 0.0, low_open=True)
+    if cumulative is not None and not isinstance(cumulative, bool | np.bool_):
+        raise TypeError(f"`cumulative` must be True, False or None; got {cumulative!r}.")
     indices = np.unique(np.linspace(0, x.shape[1] - 1, min(frames, x.shape[1])).astype(int))
     if x.shape[-1] == 2:
         fig, update = _cloud_frames(x, target, size)

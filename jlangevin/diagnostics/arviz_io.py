@@ -70,6 +70,10 @@ def _variable_names(tree: Any, names: str | Sequence[str] | None) -> list[str]:
             name = path.replace("[", "_").replace("]", "").replace(".", "_")
             out.append("x" if not name else (f"x{name}" if name.startswith("_") else name))
         return out
+    if not isinstance(names, str | Sequence):
+        raise TypeError(
+            f"`names` must be a string or a sequence of strings; got {type(names).__name__}."
+        )
     names = [names] if isinstance(names, str) else list(names)
     if len(names) != num_leaves or not all(isinstance(n, str) for n in names):
         raise ValueError(
@@ -141,6 +145,8 @@ def to_arviz(
     names: str | Sequence[str] | None = None,
     coords: Mapping[str, Any] | None = None,
     dims: Mapping[str, Sequence[str]] | None = None,
+    *,
+    model: Any | None = None,
 ) -> Any:
     """Convert a trace (or draws) to ArviZ's data object.
 
@@ -148,12 +154,20 @@ def to_arviz(
     ----------
     trace : a :class:`~jlangevin.run.Trace` (its positions, or its ``values``
         when only a ``store`` function was recorded), a draws array
-        ``(chains, draws, *event)``, or a pytree of such arrays.
+        ``(chains, draws, *event)``, or a pytree of such arrays; at least one
+        chain and one draw (a particle cloud is ``(particles, 1, *event)``).
+        Non-finite draws are converted as they are.
     names : one variable name per pytree leaf (leaf order), or one string for a
         single array. Default: dict keys / attribute names, ``"x"`` for one array.
     coords : labels for named event dimensions, ``{dim: labels}``.
     dims : names of the event axes per variable, ``{name: [dim, ...]}``;
         default ``{name}_dim_0, {name}_dim_1, ...``.
+    model : the :class:`~jlangevin.models.Model` the trace sampled (for example
+        ``jl.from_numpyro(...)``): the posterior is then the *constrained* one
+        under the model's names, with ``unconstrained_posterior``,
+        ``log_likelihood`` (per observation, for ``az.loo``) and
+        ``observed_data`` groups (see :func:`jlangevin.models.arviz.to_inference_data`).
+        ``names`` does not apply then.
 
     Returns
     -------
@@ -173,15 +187,24 @@ def to_arviz(
     >>> dict(idata["posterior"]["x"].sizes)
     {'chain': 4, 'draw': 200, 'axis': 2}
     """
+    if model is not None:
+        if names is not None:
+            raise ValueError("`names` does not apply with `model` (the model names its sites).")
+        from jlangevin.models.arviz import to_inference_data
+
+        return to_inference_data(trace, model, coords=coords, dims=dims)
     source = trace
     info = None
     if isinstance(trace, Trace):
         info = trace.info
         if trace.positions is None and trace.values is not None:
             source = trace.values
-    tree = as_draw_tree(source, "trace")
+    tree = as_draw_tree(source, "trace", finite=False)  # a conversion: NaN stays visible
     var_names = _variable_names(tree, names)
     leaves = jax.tree.leaves(tree)
+    for arg, value in (("coords", coords), ("dims", dims)):
+        if value is not None and not isinstance(value, Mapping):
+            raise TypeError(f"`{arg}` must be a mapping; got {type(value).__name__}.")
     coords, dims = dict(coords or {}), dict(dims or {})
     unknown = set(dims) - set(var_names)
     if unknown:

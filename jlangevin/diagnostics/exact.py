@@ -4,6 +4,10 @@ Autocorrelated draws make textbook tests reject far too often. The KS test
 here thins each chain to roughly independent draws (every ``ceil(2 n / ESS)``-th
 draw), and the z-scores divide by the ESS-based Monte Carlo standard error,
 so their nominal levels hold for a correct MCMC sampler.
+
+A particle cloud (many chains, one draw each; ``layout="cloud"``) is a sample of
+independent draws: the KS test takes it as is and the z-scores divide by the
+i.i.d. standard error ``sd / sqrt(n)``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ import jax
 import numpy as np
 from scipy import stats
 
-from jlangevin.diagnostics._draws import as_coordinates, as_draw_tree, per_coordinate
+from jlangevin.diagnostics._checks import as_int, as_number
+from jlangevin.diagnostics._draws import (
+    as_coordinates,
+    as_draw_tree,
+    cloud_of,
+    per_coordinate,
+    resolve_layout,
+)
 from jlangevin.diagnostics.mcmc import _arviz_stat, _check_draws
 from jlangevin.targets import Target
 
@@ -35,8 +46,8 @@ class KSResult(NamedTuple):
     statistic : sup-distance between the empirical CDF of the kept draws and ``cdf``.
     pvalue : exact (two-sided) p-value for ``n_effective`` independent draws.
     n_effective : draws kept after thinning (the sample size of the test).
-    thin : the thinning step used per chain.
-    ess : the bulk ESS of all draws (``nan`` when ``thin`` was given).
+    thin : the thinning step used per chain (1 for a particle cloud).
+    ess : the bulk ESS of all draws (``nan`` when ``thin`` was given or for a cloud).
     """
 
     statistic: float
@@ -47,7 +58,10 @@ class KSResult(NamedTuple):
 
 
 class MomentZScores(NamedTuple):
-    """``(estimate - truth) / MCSE`` per coordinate; ``var`` is ``None`` when not asked for."""
+    """``(estimate - truth) / standard error`` per coordinate; ``var`` is ``None`` when not asked.
+
+    The standard error is the ESS-based MCSE for chains, ``sd / sqrt(n)`` for a cloud.
+    """
 
     mean: Any
     var: Any
@@ -79,14 +93,29 @@ def _resolve_cdf(cdf: Callable | Target) -> Callable:
 
 def thin_step(draws: np.ndarray, factor: float = THIN_FACTOR) -> tuple[int, float]:
     """Thinning step ``ceil(factor * n / ESS_bulk)`` for ``(chains, draws)``, and the ESS."""
-    _check_draws(draws[..., None], "Thinning to the ESS")
+    _check_draws(draws[..., None], "Thinning to the ESS (thin='ess')")
     ess_bulk = float(_arviz_stat("ess", draws[..., None], method="bulk")[0])
     if not np.isfinite(ess_bulk) or ess_bulk <= 0:
         return draws.shape[1], ess_bulk  # no information: one draw per chain
     return max(1, math.ceil(factor * draws.size / ess_bulk)), ess_bulk
 
 
-def ks_test(draws: Any, cdf: Callable | Target, *, thin: int | str | None = "ess") -> KSResult:
+def _thin_of(thin: Any) -> int | str | None:
+    if thin is None or (isinstance(thin, str) and thin == "ess"):
+        return thin
+    try:
+        return as_int(thin, "thin", minimum=1)
+    except (TypeError, ValueError):
+        raise ValueError(f'`thin` must be "ess", None or an integer >= 1; got {thin!r}.') from None
+
+
+def ks_test(
+    draws: Any,
+    cdf: Callable | Target,
+    *,
+    thin: int | str | None = "ess",
+    layout: str = "auto",
+) -> KSResult:
     """Kolmogorov–Smirnov test of one coordinate's draws against an exact CDF.
 
     Parameters
@@ -96,6 +125,10 @@ def ks_test(draws: Any, cdf: Callable | Target, *, thin: int | str | None = "ess
     thin : ``"ess"`` (default): keep every ``ceil(2 n / ESS)``-th draw of each
         chain so the kept draws are about independent and the level holds; an
         integer: that step; ``None``: no thinning (only for independent draws).
+        Chains only: a cloud is tested as it is.
+    layout : ``"chains"`` (Markov chains, thinned as above), ``"cloud"`` (the last
+        draw of each chain, tested as independent draws) or ``"auto"`` (default:
+        a cloud when there is one draw per chain).
 
     Returns
     -------
@@ -110,19 +143,27 @@ def ks_test(draws: Any, cdf: Callable | Target, *, thin: int | str | None = "ess
     >>> result = ks_test(x, stats.norm.cdf)
     >>> result.pvalue > 0.01, result.n_effective < 4000
     (True, True)
+    >>> cloud = np.random.default_rng(1).normal(size=(2000, 1))  # 2000 particles, one draw
+    >>> ks_test(cloud, stats.norm.cdf).n_effective
+    2000
     """
     x = _single_coordinate(draws, "draws")
     cdf = _resolve_cdf(cdf)
+    thin = _thin_of(thin)
     ess_bulk = float("nan")
-    if thin == "ess":
-        step, ess_bulk = thin_step(x)
-    elif thin is None:
-        step = 1
-    elif isinstance(thin, int | np.integer) and not isinstance(thin, bool) and thin >= 1:
-        step = int(thin)
+    if resolve_layout(layout, x[..., None]) == "cloud":
+        if thin not in ("ess", None):
+            raise ValueError(
+                f"`thin` thins chains; a particle cloud (layout='cloud') is tested as "
+                f"independent draws; got thin={thin!r}."
+            )
+        kept, step = cloud_of(x), 1
     else:
-        raise ValueError(f'`thin` must be "ess", None or an integer >= 1; got {thin!r}.')
-    kept = x[:, ::step].ravel()
+        if thin == "ess":
+            step, ess_bulk = thin_step(x)
+        else:
+            step = 1 if thin is None else thin
+        kept = x[:, ::step].ravel()
     result = stats.kstest(kept, lambda v: np.asarray(cdf(v), dtype=float))
     return KSResult(float(result.statistic), float(result.pvalue), kept.size, step, ess_bulk)
 
@@ -139,6 +180,14 @@ def quantile_from_cdf(
     >>> round(float(q(0.975)), 4)
     1.96
     """
+
+    if not callable(cdf):
+        raise TypeError(f"`cdf` must be a callable CDF; got {type(cdf).__name__}.")
+    low = as_number(low, "low")
+    high = as_number(high, "high")
+    if not low < high:
+        raise ValueError(f"`high` must be above `low`; got low={low!r}, high={high!r}.")
+    iterations = as_int(iterations, "iterations", minimum=1)
 
     def quantile(u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=float)
@@ -162,13 +211,30 @@ def _w1_to_quantile(sample: np.ndarray, quantile: Callable, points_per_draw: int
 
 
 def _reference_columns(reference: Any, leaf: np.ndarray, name: str) -> np.ndarray:
-    ref = np.asarray(reference, dtype=float)
+    kind = np.asarray(reference).dtype.kind if hasattr(reference, "dtype") else None
+    try:
+        ref = np.asarray(reference, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"`{name}` must be a sample (n, *event) of real numbers or quantile functions; "
+            f"got {type(reference).__name__}."
+        ) from err
+    if kind not in (None, "i", "u", "f") or (kind is None and ref.ndim == 0):
+        raise TypeError(
+            f"`{name}` must be a sample (n, *event) of real numbers or quantile functions; "
+            f"got {reference!r:.80}."
+        )
     event = leaf.shape[2:]
     if ref.shape[1:] != event and not (event == () and ref.ndim == 1):
         raise ValueError(
             f"`{name}` must be a sample of shape (n, *event) = (n, {', '.join(map(str, event))})"
             f" matching the draws; got shape {ref.shape}."
         )
+    if ref.shape[0] == 0:
+        raise ValueError(f"`{name}` is an empty sample (shape {ref.shape}); expected n >= 1 draws.")
+    if not np.all(np.isfinite(ref)):
+        bad = int(np.sum(~np.isfinite(ref).reshape(ref.shape[0], -1).all(axis=1)))
+        raise ValueError(f"`{name}` has {bad} non-finite draws (NaN or inf); expected finite.")
     return ref.reshape(ref.shape[0], -1)
 
 
@@ -203,6 +269,11 @@ def wasserstein1(
     >>> round(float(wasserstein1(x, stats.norm.ppf)[0]), 1)   # a shift by 0.5
     0.5
     """
+    points_per_draw = as_int(points_per_draw, "points_per_draw", minimum=1)
+    if reference is None or isinstance(reference, str | bytes):
+        raise TypeError(
+            f"`reference` must be a sample (n, *event) or quantile functions; got {reference!r}."
+        )
     if callable(reference) or (
         isinstance(reference, Sequence) and reference and all(map(callable, reference))
     ):
@@ -256,20 +327,29 @@ def w1_noise_scale(reference: np.ndarray, n_draws: float, n_reference: float) ->
     return spread * math.sqrt(1.0 / n_draws + 1.0 / n_reference)
 
 
-def _truth_like(truth: Any, tree: Any, name: str) -> Any:
+def _truth_like(truth: Any, tree: Any, name: str, nonnegative: bool = False) -> Any:
     def one(leaf: np.ndarray, value: Any) -> np.ndarray:
-        arr = np.asarray(value, dtype=float)
         try:
-            return np.broadcast_to(arr, leaf.shape[2:])
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"`{name}` must hold real numbers; got {value!r:.80}.") from err
+        try:
+            out = np.broadcast_to(arr, leaf.shape[2:])
         except ValueError as err:
             raise ValueError(
                 f"`{name}` must broadcast to the event shape {leaf.shape[2:]} of the draws; "
                 f"got shape {arr.shape}."
             ) from err
+        if not np.all(np.isfinite(out)) or (nonnegative and np.any(out < 0)):
+            what = "finite and >= 0" if nonnegative else "finite"
+            raise ValueError(f"`{name}` must be {what}; got {value!r:.80}.")
+        return out
 
+    if truth is None:
+        raise TypeError(f"`{name}` must be the exact value (an array or a pytree); got None.")
     try:
         return jax.tree.map(one, tree, truth)
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         if f"`{name}`" in str(err):
             raise
         raise ValueError(
@@ -277,11 +357,20 @@ def _truth_like(truth: Any, tree: Any, name: str) -> Any:
         ) from err
 
 
-def moment_zscores(draws: Any, mean: Any, var: Any = None) -> MomentZScores:
-    """z-scores ``(estimate - truth) / MCSE`` of the mean and (optionally) the variance.
+def _iid_zscore(values: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``(mean - truth) / (sd / sqrt(n))`` over the first axis: the i.i.d. z-score."""
+    n = values.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):  # all particles equal: sd 0
+        return (values.mean(axis=0) - truth) / (values.std(axis=0, ddof=1) / math.sqrt(n))
+
+
+def moment_zscores(
+    draws: Any, mean: Any, var: Any = None, *, layout: str = "auto"
+) -> MomentZScores:
+    """z-scores ``(estimate - truth) / standard error`` of the mean and (optionally) the variance.
 
     The variance estimate is the average of ``(x - mean)^2`` about the *true*
-    mean, and its MCSE is the ESS-based MCSE of that average. Under a correct
+    mean, and its standard error is that of that average. Under a correct
     sampler each z is about standard normal: ``|z| > 4`` happens with probability
     ``6e-5``.
 
@@ -291,6 +380,10 @@ def moment_zscores(draws: Any, mean: Any, var: Any = None) -> MomentZScores:
     mean : the exact mean (broadcasting to the event shape; a pytree for a
         pytree), or a Target (its ``mean`` and ``var`` are used).
     var : the exact marginal variances, or ``None`` to skip.
+    layout : ``"chains"`` (standard error: the ESS-based MCSE), ``"cloud"`` (the
+        last draw of each chain as independent draws, standard error
+        ``sd / sqrt(n)``) or ``"auto"`` (default: a cloud when there is one draw
+        per chain).
 
     Examples
     --------
@@ -305,7 +398,10 @@ def moment_zscores(draws: Any, mean: Any, var: Any = None) -> MomentZScores:
         if mean is None:
             raise ValueError("`mean`: the target has no exact mean.")
     tree = as_draw_tree(draws, "draws")
+    cloud = resolve_layout(layout, tree) == "cloud"
     mean = _truth_like(mean, tree, "mean")
+    if var is not None:
+        var = _truth_like(var, tree, "var", nonnegative=True)
 
     def mcse_of(values: np.ndarray) -> np.ndarray:
         coords = as_coordinates(values)
@@ -313,17 +409,20 @@ def moment_zscores(draws: Any, mean: Any, var: Any = None) -> MomentZScores:
         return _arviz_stat("mcse", coords, method="mean").reshape(values.shape[2:])
 
     def z_mean(leaf: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        if cloud:
+            return _iid_zscore(cloud_of(leaf), mu)
+        se = mcse_of(leaf)
         with np.errstate(divide="ignore", invalid="ignore"):  # a stuck chain: MCSE 0
-            return (leaf.mean(axis=(0, 1)) - mu) / mcse_of(leaf)
+            return (leaf.mean(axis=(0, 1)) - mu) / se
 
-    z_var = None
-    if var is not None:
-        var = _truth_like(var, tree, "var")
+    def z_var(leaf: np.ndarray, mu: np.ndarray, v: np.ndarray) -> np.ndarray:
+        if cloud:
+            return _iid_zscore((cloud_of(leaf) - mu) ** 2, v)
+        squares = (leaf - mu) ** 2
+        se = mcse_of(squares)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (squares.mean(axis=(0, 1)) - v) / se
 
-        def one_var(leaf: np.ndarray, mu: np.ndarray, v: np.ndarray) -> np.ndarray:
-            squares = (leaf - mu) ** 2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return (squares.mean(axis=(0, 1)) - v) / mcse_of(squares)
-
-        z_var = jax.tree.map(one_var, tree, mean, var)
-    return MomentZScores(jax.tree.map(z_mean, tree, mean), z_var)
+    z_mean_tree = jax.tree.map(z_mean, tree, mean)
+    z_var_tree = None if var is None else jax.tree.map(z_var, tree, mean, var)
+    return MomentZScores(z_mean_tree, z_var_tree)

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jlangevin.diagnostics._checks import as_int, as_number
 from jlangevin.diagnostics._draws import as_draw_tree
 from jlangevin.types import Array
 
@@ -161,12 +162,9 @@ def ksd(
     >>> ksd(exact, target).ksd < ksd(shifted, target).ksd
     True
     """
-    if not (np.isfinite(c) and c > 0):
-        raise ValueError(f"`c` must be positive; got {c!r}.")
-    if not -1.0 < beta < 0.0:
-        raise ValueError(f"`beta` must lie in (-1, 0); got {beta!r}.")
-    if not (isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
+    c = as_number(c, "c", 0.0, low_open=True)
+    beta = as_number(beta, "beta", -1.0, 0.0, low_open=True, high_open=True)
+    batch_size = as_int(batch_size, "batch_size", minimum=1)
     score_fn = _resolve_score(score)
     rows, unravel = _flat_samples(draws)
     n = rows.shape[0]
@@ -176,6 +174,12 @@ def ksd(
         raise ValueError(
             f"`score` must return a gradient shaped like a position ({rows.shape[1]} numbers); "
             f"got {scores.shape[1:]}."
+        )
+    finite = np.isfinite(np.asarray(scores)).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            f"`score` is not finite at {int(np.sum(~finite))} of {n} draws (e.g. outside the "
+            "support); KSD needs a finite score at every draw."
         )
     total, diagonal = stein_kernel_sum(rows, scores, float(c), float(beta), batch_size=batch_size)
     ksd2 = max(float(total) / n**2, 0.0)

@@ -8,10 +8,12 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-from jlangevin.diagnostics._draws import per_coordinate
+from jlangevin.diagnostics._checks import as_number, one_of
+from jlangevin.diagnostics._draws import MIN_DRAWS, check_chain_draws, per_coordinate
 
-MIN_DRAWS = 4  # ArviZ's split/rank estimators need at least this many draws per chain
+__all__ = ["MIN_DRAWS", "ess", "mcse", "rhat"]
 
+RHAT_METHODS = ("rank", "split", "folded", "z_scale", "identity")
 ESS_METHODS = ("bulk", "tail", "mean", "sd", "median", "mad", "local", "quantile")
 MCSE_METHODS = ("mean", "sd", "median", "quantile")
 
@@ -22,20 +24,32 @@ def _arviz_stat(stat: str, coords: np.ndarray, **kwargs: Any) -> np.ndarray:
     return np.asarray(getattr(az, stat)(dataset, **kwargs)["x"].values, dtype=float)
 
 
-def _check_draws(coords: np.ndarray, what: str, min_chains: int = 1) -> None:
-    chains, draws = coords.shape[:2]
-    if chains < min_chains:
-        raise ValueError(
-            f"{what} needs at least {min_chains} chains to compare; got draws with {chains} "
-            "chain(s) (shape (chains, draws, *event)). Run several chains."
-        )
-    if draws < MIN_DRAWS:
-        raise ValueError(f"{what} needs at least {MIN_DRAWS} draws per chain; got {draws}.")
+def _check_draws(coords: np.ndarray, what: str, min_chains: int = 1, name: str = "draws") -> None:
+    check_chain_draws(coords, what, name, min_chains=min_chains)
 
 
 def _check_method(method: str, allowed: tuple[str, ...]) -> None:
-    if method not in allowed:
-        raise ValueError(f"`method` must be one of {allowed}; got {method!r}.")
+    one_of(method, "method", allowed)
+
+
+def _check_prob(method: str, prob: Any) -> Any:
+    """``prob`` goes with ``method="quantile"`` (a number in (0, 1)) or ``"local"`` (a pair)."""
+    if method not in ("quantile", "local"):
+        if prob is not None:
+            raise ValueError(
+                f'`prob` applies to method="quantile" or "local" only; got method={method!r}.'
+            )
+        return None
+    if method == "quantile":
+        if prob is None:
+            raise ValueError('`prob` is needed with method="quantile": a number in (0, 1).')
+        return as_number(prob, "prob", 0.0, 1.0, low_open=True, high_open=True)
+    if not (isinstance(prob, tuple | list) and len(prob) == 2):
+        raise ValueError(f'`prob` must be a pair (low, high) with method="local"; got {prob!r}.')
+    low, high = (as_number(p, "prob", 0.0, 1.0) for p in prob)
+    if not low < high:
+        raise ValueError(f"`prob` must be a pair (low, high) with low < high; got {prob!r}.")
+    return (low, high)
 
 
 def _per_coordinate_stat(
@@ -67,7 +81,8 @@ def rhat(draws: Any, method: str = "rank") -> Any:
     Raises
     ------
     ValueError
-        With one chain (R-hat compares chains) or fewer than 4 draws per chain.
+        With one chain (R-hat compares chains) or fewer than 4 draws per chain
+        (a particle cloud of one draw per chain has no chains to compare).
 
     Examples
     --------
@@ -76,7 +91,7 @@ def rhat(draws: Any, method: str = "rank") -> Any:
     >>> bool(np.all(rhat(x) < 1.01))
     True
     """
-
+    _check_method(method, RHAT_METHODS)
     return _per_coordinate_stat("rhat", draws, "R-hat", min_chains=2, method=method)
 
 
@@ -98,6 +113,7 @@ def ess(draws: Any, method: str = "bulk", *, prob: float | None = None) -> Any:
     True
     """
     _check_method(method, ESS_METHODS)
+    prob = _check_prob(method, prob)
     return _per_coordinate_stat("ess", draws, "ESS", method=method, prob=prob)
 
 
@@ -117,4 +133,5 @@ def mcse(draws: Any, method: str = "mean", *, prob: float | None = None) -> Any:
     0.01
     """
     _check_method(method, MCSE_METHODS)
+    prob = _check_prob(method, prob)
     return _per_coordinate_stat("mcse", draws, "MCSE", method=method, prob=prob)

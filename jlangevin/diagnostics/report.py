@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jlangevin.diagnostics._draws import as_draw_tree
+from jlangevin.diagnostics._checks import as_int, as_number
+from jlangevin.diagnostics._draws import as_draw_tree, check_chain_draws, resolve_layout
 from jlangevin.diagnostics.exact import ks_test, moment_zscores, w1_noise_scale
 from jlangevin.diagnostics.ksd import ksd
 from jlangevin.diagnostics.mcmc import ess, rhat
@@ -60,6 +61,13 @@ def _row(
     return Row(name, coordinate, value, float(threshold), op, "pass" if ok else "fail", note)
 
 
+def _number_text(value: float) -> str:
+    """Counts as integers (``10000``, not ``1e+04``), other values to 4 significant digits."""
+    if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
 def _skip(name: str, coordinate: str, note: str) -> Row:
     return Row(name, coordinate, math.nan, math.nan, "", "skip", note)
 
@@ -67,6 +75,14 @@ def _skip(name: str, coordinate: str, note: str) -> Row:
 @dataclasses.dataclass(frozen=True)
 class Report:
     """The outcome of :func:`check`: rows of checks, and whether all that ran passed.
+
+    Attributes
+    ----------
+    target : the target's name.
+    rows : one :class:`Row` per check and coordinate.
+    layout : ``"chains"`` (Markov chains: R-hat, ESS, ESS-based errors) or
+        ``"cloud"`` (a particle cloud checked as independent draws).
+    sample : what was checked, in words (``"checked as 4 chains x 1000 draws"``).
 
     Examples
     --------
@@ -77,6 +93,8 @@ class Report:
 
     target: str
     rows: tuple[Row, ...]
+    layout: str = "chains"
+    sample: str = ""
 
     @property
     def passed(self) -> bool:
@@ -105,10 +123,12 @@ class Report:
                 if row.status == "skip"
                 else f"{row.op.replace('|.|<=', '|x| <=')} {row.threshold:.4g}"
             )
-            value = "" if row.status == "skip" else f"{row.value:.4g}"
+            value = "" if row.status == "skip" else _number_text(row.value)
             lines.append((row.name, row.coordinate, value, threshold, row.status.upper(), row.note))
         widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
         out = [f"jl.check on target {self.target!r}"]
+        if self.sample:
+            out.append(self.sample)
         for i, line in enumerate(lines):
             cells = [cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=True)]
             out.append("  ".join([*cells, line[-1]]).rstrip())
@@ -128,6 +148,8 @@ class Report:
 def _draws_for(trace: Any, target: Target) -> np.ndarray:
     tree = as_draw_tree(trace, "trace")
     leaves = jax.tree.leaves(tree)
+    if len(leaves) == 1 and leaves[0].ndim == 2 and target.dim == 1:
+        return leaves[0][..., None]  # (chains, draws) of a 1-D target
     if len(leaves) != 1 or leaves[0].ndim != 3 or leaves[0].shape[2] != target.dim:
         raise ValueError(
             f"`trace` positions must be one array (chains, draws, {target.dim}) for target "
@@ -135,14 +157,6 @@ def _draws_for(trace: Any, target: Target) -> np.ndarray:
             f"{[leaf.shape for leaf in leaves]}."
         )
     return leaves[0]
-
-
-def _guarded(name: str, coords: list[str], fn: Callable[[], list[Row]]) -> list[Row]:
-    """Run one family of checks; a ValueError (too few chains/draws...) becomes skipped rows."""
-    try:
-        return fn()
-    except ValueError as err:
-        return [_skip(name, c, str(err).split(". ")[0]) for c in coords]
 
 
 def _thinned(x: np.ndarray, max_samples: int) -> np.ndarray:
@@ -157,10 +171,40 @@ def _thinned(x: np.ndarray, max_samples: int) -> np.ndarray:
     )
 
 
+class _Options(NamedTuple):
+    rhat_max: float
+    ess_min: float
+    z_max: float
+    ks_alpha: float
+    w1_factor: float
+    ksd_factor: float
+    max_diverged: int
+    reference_size: int
+    ksd_max_samples: int
+    seed: int
+
+
+def _options(**given: Any) -> _Options:
+    """Every threshold checked (numpy and JAX scalars are numbers); ``inf`` turns a check off."""
+    return _Options(
+        rhat_max=as_number(given["rhat_max"], "rhat_max", 1.0, allow_inf=True),
+        ess_min=as_number(given["ess_min"], "ess_min", 0.0),
+        z_max=as_number(given["z_max"], "z_max", 0.0, low_open=True, allow_inf=True),
+        ks_alpha=as_number(given["ks_alpha"], "ks_alpha", 0.0, 1.0, high_open=True),
+        w1_factor=as_number(given["w1_factor"], "w1_factor", 0.0, low_open=True, allow_inf=True),
+        ksd_factor=as_number(given["ksd_factor"], "ksd_factor", 0.0, low_open=True, allow_inf=True),
+        max_diverged=as_int(given["max_diverged"], "max_diverged", minimum=0),
+        reference_size=as_int(given["reference_size"], "reference_size", minimum=2),
+        ksd_max_samples=as_int(given["ksd_max_samples"], "ksd_max_samples", minimum=2),
+        seed=as_int(given["seed"], "seed", minimum=0),
+    )
+
+
 def check(
     trace: Trace | Any,
     target: Target,
     *,
+    layout: str = "auto",
     rhat_max: float = 1.01,
     ess_min: float = 400.0,
     z_max: float = 4.0,
@@ -176,16 +220,29 @@ def check(
 
     Parameters
     ----------
-    trace : a Trace (positions ``(chains, draws, dim)``) or such a draws array.
+    trace : a Trace (positions ``(chains, draws, dim)``), such a draws array
+        (``(chains, draws)`` for a 1-D target), or ArviZ data with one posterior
+        variable. Finite draws only: a NaN or inf is refused, with the count.
     target : a :class:`~jlangevin.targets.Target`; what it knows decides what runs.
+    layout : how the draws are judged.
+
+        - ``"chains"``: Markov chains. R-hat, bulk and tail ESS, and errors from
+          the ESS; at least 4 draws per chain.
+        - ``"cloud"``: a particle cloud. The last draw of each chain (one per
+          particle) is checked as independent draws: KS, moment z-scores with
+          i.i.d. standard errors, W1 and KSD against ``n`` draws; R-hat and ESS
+          do not apply (listed as skipped), ``n`` must reach ``ess_min``.
+        - ``"auto"`` (default): a cloud when there is one draw per chain, else chains.
     rhat_max : rank-normalized split R-hat per coordinate must be at most this
         (skipped with one chain).
-    ess_min : bulk and tail ESS per coordinate must be at least this.
+    ess_min : bulk and tail ESS per coordinate (a cloud: its number of
+        particles) must be at least this.
     z_max : ``|mean - truth| / MCSE`` and the same for the variance (about the true
         mean) must be at most this (where the target knows ``mean`` / ``var``).
         ``4`` means a correct sampler fails with probability ``6e-5`` per z-score.
     ks_alpha : the KS test (draws thinned to ``ceil(2 n / ESS)``) against each
-        coordinate's exact marginal CDF must have a p-value of at least this.
+        coordinate's exact marginal CDF must have a p-value of at least this
+        (in ``[0, 1)``).
     w1_factor : the 1-Wasserstein distance per coordinate to ``reference_size``
         exact draws (``target.sample``) must be at most ``w1_factor`` times the
         bound on its expected value for ``ESS`` independent draws,
@@ -201,10 +258,23 @@ def check(
     ksd_max_samples : cap on the draws the ``O(n²)`` KSD uses.
     seed : seed of the exact reference draws.
 
+    ``rhat_max``, ``z_max``, ``w1_factor`` and ``ksd_factor`` may be ``inf`` (the
+    check always passes); every threshold is a number (numpy and JAX scalars too).
+
     Returns
     -------
     Report
-        ``report.passed``; ``print(report)`` shows the table; ``report.rows``.
+        ``report.passed``; ``print(report)`` shows what was checked and the table;
+        ``report.rows``; ``report.layout``.
+
+    Raises
+    ------
+    TypeError
+        ``trace`` is not draws, ``target`` not a Target, or a threshold not a number.
+    ValueError
+        No chains or draws, non-finite draws, draws too short for chain diagnostics
+        (``layout="chains"`` with fewer than 4 draws per chain), a cloud of one
+        particle, the wrong dimension, or a threshold out of range.
 
     Examples
     --------
@@ -214,69 +284,100 @@ def check(
     >>> draws = target.sample(jax.random.key(1), 4000).reshape(4, 1000, 1)
     >>> jl.check(draws, target).passed
     True
+    >>> cloud = jl.check(draws.reshape(4000, 1, 1), target)  # 4000 particles, one draw each
+    >>> cloud.layout, cloud.passed
+    ('cloud', True)
     """
     if not isinstance(target, Target):
         raise TypeError(f"`target` must be a jl.targets.Target; got {type(target).__name__}.")
+    opts = _options(
+        rhat_max=rhat_max,
+        ess_min=ess_min,
+        z_max=z_max,
+        ks_alpha=ks_alpha,
+        w1_factor=w1_factor,
+        ksd_factor=ksd_factor,
+        max_diverged=max_diverged,
+        reference_size=reference_size,
+        ksd_max_samples=ksd_max_samples,
+        seed=seed,
+    )
     x = _draws_for(trace, target)
+    layout = resolve_layout(layout, x, "trace")
     coords = [f"x[{i}]" for i in range(target.dim)]
     rows: list[Row] = []
 
     if isinstance(trace, Trace):
         total = int(np.sum(np.asarray(trace.diverged)))
         note = f"{trace.num_diverged_chains} of {trace.num_chains} chains"
-        rows.append(_row("diverged", "all", total, max_diverged, "<=", note))
+        rows.append(_row("diverged", "all", total, opts.max_diverged, "<=", note))
 
-    def rhat_rows() -> list[Row]:
-        if x.shape[0] < 2:
-            return [_skip("rhat", c, "one chain: R-hat compares chains") for c in coords]
-        return [_row("rhat", c, v, rhat_max, "<=") for c, v in zip(coords, rhat(x), strict=True)]
-
-    rows += _guarded("rhat", coords, rhat_rows)
-    ess_bulk = np.full(target.dim, np.nan)
-    try:
-        ess_bulk = ess(x, method="bulk")
+    chains, draws = x.shape[:2]
+    if layout == "cloud":
+        x = x[:, -1:]  # one particle per chain: the last kept draw
+        sample = (
+            f"checked as {chains} independent draws (particle cloud); chain diagnostics "
+            "not applicable"
+            + (f"; the last of the {draws} kept draws of each chain" if draws > 1 else "")
+        )
+        skip_note = "particle cloud: chain diagnostics not applicable"
+        rows += [_skip(n, "all", skip_note) for n in ("rhat", "ess_bulk", "ess_tail")]
+        note = "independent draws: ESS = n"
+        rows.append(_row("n_independent", "all", chains, opts.ess_min, ">=", note))
+        n_eff = np.full(target.dim, float(chains))
+    else:
+        check_chain_draws(x, "jl.check (R-hat, ESS, MCSE)", "trace")
+        sample = f"checked as {chains} chains x {draws} draws"
+        rows += _rhat_rows(x, coords, opts.rhat_max)
+        n_eff = np.asarray(ess(x, method="bulk"), dtype=float)
         ess_tail = ess(x, method="tail")
-        rows += [
-            _row("ess_bulk", c, v, ess_min, ">=") for c, v in zip(coords, ess_bulk, strict=True)
-        ]
-        rows += [
-            _row("ess_tail", c, v, ess_min, ">=") for c, v in zip(coords, ess_tail, strict=True)
-        ]
-    except ValueError as err:
-        rows += [_skip(n, c, str(err)) for n in ("ess_bulk", "ess_tail") for c in coords]
+        for name, values in (("ess_bulk", n_eff), ("ess_tail", ess_tail)):
+            rows += [
+                _row(name, c, v, opts.ess_min, ">=") for c, v in zip(coords, values, strict=True)
+            ]
 
-    rows += _guarded("mean_z", coords, lambda: _moment_rows(x, target, coords, z_max))
-    rows += _guarded("ks_pvalue", coords, lambda: _ks_rows(x, target, coords, ks_alpha))
-    rows += _guarded(
-        "w1",
-        coords,
-        lambda: _w1_rows(x, target, coords, ess_bulk, w1_factor, reference_size, seed),
-    )
-    rows += _guarded(
-        "ksd", ["all"], lambda: _ksd_rows(x, target, ess_bulk, ksd_factor, ksd_max_samples)
-    )
-    return Report(target.name, tuple(rows))
+    rows += _moment_rows(x, target, coords, opts.z_max, layout)
+    rows += _ks_rows(x, target, coords, opts.ks_alpha, layout)
+    rows += _w1_rows(x, target, coords, n_eff, opts.w1_factor, opts.reference_size, opts.seed)
+    rows += _ksd_rows(x, target, n_eff, opts.ksd_factor, opts.ksd_max_samples, layout)
+    return Report(target.name, tuple(rows), layout, sample)
 
 
-def _moment_rows(x: np.ndarray, target: Target, coords: list[str], z_max: float) -> list[Row]:
+def _rhat_rows(x: np.ndarray, coords: list[str], rhat_max: float) -> list[Row]:
+    if x.shape[0] < 2:
+        return [_skip("rhat", c, "one chain: R-hat compares chains") for c in coords]
+    return [_row("rhat", c, v, rhat_max, "<=") for c, v in zip(coords, rhat(x), strict=True)]
+
+
+def _moment_rows(
+    x: np.ndarray, target: Target, coords: list[str], z_max: float, layout: str
+) -> list[Row]:
     if target.mean is None:
         return [_skip(n, c, "no exact mean") for n in ("mean_z", "var_z") for c in coords]
-    z = moment_zscores(x, target.mean, target.var)
-    rows = [_row("mean_z", c, v, z_max, "|.|<=") for c, v in zip(coords, z.mean, strict=True)]
+    z = moment_zscores(x, target.mean, target.var, layout=layout)
+    note = "i.i.d. standard error" if layout == "cloud" else ""
+    rows = [_row("mean_z", c, v, z_max, "|.|<=", note) for c, v in zip(coords, z.mean, strict=True)]
     if z.var is None:
         return rows + [_skip("var_z", c, "no exact variance") for c in coords]
-    return rows + [_row("var_z", c, v, z_max, "|.|<=") for c, v in zip(coords, z.var, strict=True)]
+    return rows + [
+        _row("var_z", c, v, z_max, "|.|<=", note) for c, v in zip(coords, z.var, strict=True)
+    ]
 
 
-def _ks_rows(x: np.ndarray, target: Target, coords: list[str], alpha: float) -> list[Row]:
+def _ks_rows(
+    x: np.ndarray, target: Target, coords: list[str], alpha: float, layout: str
+) -> list[Row]:
     cdfs = target.marginal_cdfs or (None,) * target.dim
     rows = []
     for i, (c, cdf) in enumerate(zip(coords, cdfs, strict=True)):
         if cdf is None:
             rows.append(_skip("ks_pvalue", c, "no exact marginal CDF"))
             continue
-        result = ks_test(x[..., i], cdf)
-        note = f"{result.n_effective} draws, thinned by {result.thin}"
+        result = ks_test(x[..., i], cdf, layout=layout)
+        if layout == "cloud":
+            note = f"{result.n_effective} independent draws"
+        else:
+            note = f"{result.n_effective} draws, thinned by {result.thin}"
         rows.append(_row("ks_pvalue", c, result.pvalue, alpha, ">=", note))
     return rows
 
@@ -285,34 +386,40 @@ def _w1_rows(
     x: np.ndarray,
     target: Target,
     coords: list[str],
-    ess_bulk: np.ndarray,
+    n_eff: np.ndarray,
     factor: float,
     reference_size: int,
     seed: int,
 ) -> list[Row]:
     if target.sample is None:
         return [_skip("w1", c, "no exact sampler for a reference") for c in coords]
-    reference = np.asarray(target.sample(jax.random.key(seed), reference_size), dtype=float)
-    rows = []
-    flat = x.reshape(-1, target.dim)
     from scipy import stats
 
+    reference = np.asarray(target.sample(jax.random.key(seed), reference_size), dtype=float)
+    flat = x.reshape(-1, target.dim)
+    rows = []
     for i, c in enumerate(coords):
-        n_eff = min(float(ess_bulk[i]), flat.shape[0]) if np.isfinite(ess_bulk[i]) else 1.0
-        bound = w1_noise_scale(reference[:, i], max(n_eff, 1.0), reference_size)
+        n = min(float(n_eff[i]), flat.shape[0]) if np.isfinite(n_eff[i]) else 1.0
+        bound = w1_noise_scale(reference[:, i], max(n, 1.0), reference_size)
         value = stats.wasserstein_distance(flat[:, i], reference[:, i])
         rows.append(_row("w1", c, value, factor * bound, "<=", f"vs {reference_size} exact draws"))
     return rows
 
 
 def _ksd_rows(
-    x: np.ndarray, target: Target, ess_bulk: np.ndarray, factor: float, max_samples: int
+    x: np.ndarray,
+    target: Target,
+    n_eff: np.ndarray,
+    factor: float,
+    max_samples: int,
+    layout: str,
 ) -> list[Row]:
     if target.support is not None:
         return [_skip("ksd", "all", "bounded support: Stein identity needs p = 0 at the edge")]
-    kept = _thinned(x, max_samples)
+    # a cloud (n, 1, dim) is thinned across its particles, chains along each chain
+    kept = _thinned(np.swapaxes(x, 0, 1) if layout == "cloud" else x, max_samples)
     result = ksd(kept, target)
-    finite = ess_bulk[np.isfinite(ess_bulk)]
-    n_eff = min(result.n, float(finite.min())) if finite.size else 1.0
-    threshold = math.sqrt(factor * result.diagonal / max(n_eff, 1.0))
+    finite = n_eff[np.isfinite(n_eff)]
+    n = min(result.n, float(finite.min())) if finite.size else 1.0
+    threshold = math.sqrt(factor * result.diagonal / max(n, 1.0))
     return [_row("ksd", "all", result.ksd, threshold, "<=", f"IMQ, {result.n} draws")]

@@ -59,3 +59,18 @@ def test_bad_input(tmp_path):
         plot.trajectories(np.zeros((3, 4, 2)), chains=[5])
     with pytest.raises(ValueError, match="1-D or 2-D"):
         plot.animate(np.zeros((3, 4, 3)), tmp_path / "x.gif")
+
+
+def test_a_particle_cloud_draws_as_histogram_and_particles(tmp_path):
+    """One draw per chain: histograms and particle plots apply; trace/rank plots refuse."""
+    cloud2 = exact_draws(ELLIPSE, 2, chains=1000, draws=1)
+    saved(plot.particles(cloud2, ELLIPSE), tmp_path / "cloud.png")
+    cloud1 = exact_draws(QUARTIC, 3, chains=1000, draws=1)
+    saved(plot.histogram(cloud1, QUARTIC, bins=np.int64(30)), tmp_path / "cloud_hist.png")
+    with pytest.raises(ValueError, match="`data` has 1 draw per chain"):
+        plot.rank_plot(cloud1)
+
+
+def test_arviz_data_plots_and_is_checked(trace, tmp_path):
+    idata = jl.to_arviz(trace)
+    saved(plot.trace_plot(idata, var_names="x"), tmp_path / "idata.png")

@@ -97,3 +97,86 @@ def test_bad_input():
         jl.check({"a": np.zeros((4, 100, 2)), "b": np.zeros((4, 100, 2))}, GAUSS)
     with pytest.raises(TypeError, match="`target`"):
         jl.check(np.zeros((4, 100, 2)), "gaussian")
+
+
+# --------------------------------------------------------------------------- #
+# dtypes, input kinds, numpy / JAX scalars
+# --------------------------------------------------------------------------- #
+def mala_gauss_trace(chains=4, steps=2000):
+    sampler = jl.mala(GAUSS.logdensity, step_size=0.25)
+    start = jnp.asarray(GAUSS.mean, dtype=jnp.result_type(float)) * jnp.ones((chains, 1))
+    return jl.run(jax.random.key(12), sampler, start, steps)
+
+
+def test_float64_trace_is_checked_in_float64():
+    with jax.enable_x64(True):
+        trace = mala_gauss_trace()
+        assert trace.positions.dtype == jnp.float64
+        report = jl.check(trace, GAUSS)
+        ksd = jl.diagnostics.ksd(trace, GAUSS)
+    assert report.passed, str(report)
+    assert {"rhat", "ks_pvalue", "ksd"} <= {r.name for r in report.rows if r.status == "pass"}
+    assert np.isfinite(ksd.ksd)
+    # outside the x64 context the same draws give the same verdicts; exact CDFs and the
+    # KSD score then run in float32 (values agree to float32 precision) and the W1
+    # reference sample is drawn in float32 (other exact draws)
+    outside = jl.check(trace, GAUSS)
+    assert [r.status for r in outside.rows] == [r.status for r in report.rows]
+    same = [i for i, r in enumerate(report.rows) if r.name != "w1"]
+    np.testing.assert_allclose(
+        [outside.rows[i].value for i in same], [report.rows[i].value for i in same], rtol=1e-4
+    )
+
+
+def test_float32_trace():
+    trace = mala_gauss_trace()
+    assert trace.positions.dtype == jnp.float32
+    report = jl.check(trace, GAUSS)
+    assert report.passed, str(report)
+    assert jl.to_arviz(trace)["posterior"]["x"].shape == (4, 2000, 2)
+
+
+def test_float64_and_float32_clouds():
+    x = exact_draws(GAUSS, 13, chains=2000, draws=1)
+    with jax.enable_x64(True):
+        in64 = jl.check(jnp.asarray(x, dtype=jnp.float64), GAUSS)
+    in32 = jl.check(np.asarray(x, dtype=np.float32), GAUSS)
+    assert in64.passed and in32.passed and in64.layout == in32.layout == "cloud"
+
+
+def test_arviz_data_and_nested_lists_are_draws():
+    x = exact_draws(GAUSS, 14)
+    from_arviz = jl.check(jl.to_arviz(x), GAUSS)
+    assert from_arviz.rows == jl.check(x, GAUSS).rows
+    assert jl.diagnostics.ess(x[:, :50, 0].tolist()).shape == ()
+
+
+def test_numpy_and_jax_scalars_are_numbers():
+    x = exact_draws(QUARTIC, 15)
+    plain = jl.check(x, QUARTIC)
+    scalars = jl.check(
+        x,
+        QUARTIC,
+        rhat_max=np.float32(1.01),
+        ess_min=jnp.asarray(400.0),
+        z_max=np.int64(4),
+        ks_alpha=jnp.float32(1e-3),
+        max_diverged=np.int32(0),
+        reference_size=jnp.asarray(20_000),
+        ksd_max_samples=np.uint16(2000),
+        seed=np.int64(0),
+    )
+    assert [r.status for r in scalars.rows] == [r.status for r in plain.rows]
+    assert jl.diagnostics.ks_test(x, QUARTIC, thin=np.int64(4)).thin == 4
+    assert jl.diagnostics.ksd(x[:1, :100], lambda v: -v, batch_size=jnp.asarray(32)).n == 100
+
+
+def test_check_refuses_what_it_cannot_judge():
+    with pytest.raises(ValueError, match="`trace` has 0 chains"):
+        jl.check(np.zeros((0, 100, 1)), QUARTIC)
+    with pytest.raises(ValueError, match="`trace` has 4 chains and 0 draws"):
+        jl.check(np.zeros((4, 0, 1)), QUARTIC)
+    x = exact_draws(QUARTIC, 16)
+    x[2, 10] = np.nan
+    with pytest.raises(ValueError, match=r"`trace` has 1 non-finite draws .* in 1 of 4 chains"):
+        jl.check(x, QUARTIC)
