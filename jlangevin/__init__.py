@@ -10,13 +10,14 @@ The import is light: matplotlib and arviz load only with ``jlangevin.plot``
 and the ArviZ-based diagnostics.
 """
 
-from jlangevin import gradients, kernels, schedules, targets
+from jlangevin import gradients, kernels, models, schedules, targets
 from jlangevin.gradients import from_energy
 from jlangevin.kernels.mala import sampler as mala
 from jlangevin.kernels.sgld import RMSProp
 from jlangevin.kernels.sgld import sampler as sgld
 from jlangevin.kernels.ula import sampler as ula
-from jlangevin.run import RunningStats, Trace, gather, run
+from jlangevin.models import Model, from_numpyro
+from jlangevin.run import RunningStats, SamplingWarning, Trace, gather, run
 from jlangevin.types import Sampler
 
 __version__ = "0.1.0"
@@ -49,7 +50,9 @@ def __getattr__(name: str):
 __all__ = [
     "Report",
     "RMSProp",
+    "Model",
     "RunningStats",
+    "SamplingWarning",
     "Sampler",
     "Trace",
     "adaptation",
@@ -57,10 +60,12 @@ __all__ = [
     "check",
     "diagnostics",
     "from_energy",
+    "from_numpyro",
     "gather",
     "gradients",
     "kernels",
     "mala",
+    "models",
     "plot",
     "run",
     "schedules",

@@ -1,0 +1,15 @@
+"""Models in, answers out: log densities over unconstrained pytrees, with the way back.
+
+- :class:`Model`: ``logdensity_fn`` for the samplers, ``init(key, num_chains)``,
+  ``constrain(positions)`` (to the model's own variables, any leading axes),
+  ``log_likelihood(positions)`` (per observation) and ``observed_data``. Build
+  one from any log density (a PyMC or Stan model, your own JAX code).
+- :func:`from_numpyro`: a NumPyro model (NumPyro is imported only when called).
+- :func:`jlangevin.models.arviz.to_inference_data`: a run of a model as ArviZ
+  data under the model's names (imports ArviZ, so it is not loaded here).
+"""
+
+from jlangevin.models._model import Model, init_uniform
+from jlangevin.models.numpyro import from_numpyro
+
+__all__ = ["Model", "from_numpyro", "init_uniform"]

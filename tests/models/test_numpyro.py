@@ -1,0 +1,212 @@
+"""from_numpyro: eight schools end to end, and a conjugate model with an exact posterior.
+
+The exact test samples a Normal mean (real line) and a Poisson rate with a
+Gamma prior (positive: sampled as its log, so the Jacobian matters) with MALA
+through the bridge, and compares the constrained posterior means and variances
+with the closed form within 4 Monte Carlo standard errors (ESS-based). Its
+broken companion drops the log-Jacobian and must fail the same check.
+"""
+
+import subprocess
+import sys
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import jlangevin as jl
+from jlangevin.diagnostics.arviz_io import ARVIZ_1, group_dataset
+from jlangevin.models import from_numpyro
+from jlangevin.models.arviz import to_inference_data
+
+numpyro = pytest.importorskip("numpyro")
+dist = pytest.importorskip("numpyro.distributions")
+
+# The classic eight schools data (Rubin 1981).
+Y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+SIGMA = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+CHAINS, DRAWS = 8, 500
+
+
+def eight_schools(sigma, y=None):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 5.0))
+    tau = numpyro.sample("tau", dist.HalfCauchy(5.0))
+    with numpyro.plate("school", len(sigma)):
+        theta_tilde = numpyro.sample("theta_tilde", dist.Normal(0.0, 1.0))
+        theta = numpyro.deterministic("theta", mu + tau * theta_tilde)
+        numpyro.sample("obs", dist.Normal(theta, sigma), obs=y)
+
+
+@pytest.fixture(scope="module")
+def schools():
+    model = from_numpyro(eight_schools, SIGMA, y=Y)
+    key_init, key_run = jax.random.split(jax.random.key(0))
+    sampler = jl.mala(model.logdensity_fn, step_size=0.3)
+    trace = jl.run(key_run, sampler, model.init(key_init, CHAINS), DRAWS, burnin=500)
+    return model, trace
+
+
+def test_import_jlangevin_does_not_import_numpyro():
+    code = (
+        "import sys, jlangevin, jlangevin.models; "
+        "assert 'numpyro' not in sys.modules, 'numpyro'; assert 'arviz' not in sys.modules, 'arviz'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_names_and_init_shapes(schools):
+    model, _ = schools
+    assert model.latent_names == ("mu", "tau", "theta_tilde")
+    assert set(model.names) == {"mu", "tau", "theta_tilde", "theta"}
+    assert model.deterministic_names == ("theta",)
+    assert model.observed_names == ("obs",)
+    np.testing.assert_array_equal(model.observed_data["obs"], Y)
+    positions = model.init(jax.random.key(4), CHAINS)
+    assert {k: v.shape for k, v in positions.items()} == {
+        "mu": (CHAINS,),
+        "tau": (CHAINS,),
+        "theta_tilde": (CHAINS, 8),
+    }
+    assert len(np.unique(np.asarray(positions["mu"]))) == CHAINS  # chains start apart
+    log_p = jax.vmap(model.logdensity_fn)(positions)
+    assert log_p.shape == (CHAINS,) and np.all(np.isfinite(log_p))
+
+
+def test_run_mixes(schools):
+    _, trace = schools
+    acceptance = float(trace.info.acceptance_rate.mean())
+    assert 0.4 < acceptance < 0.95
+    assert trace.num_diverged_chains == 0
+
+
+def test_constrain_maps_back_to_the_model(schools):
+    model, trace = schools
+    draws = model.constrain(trace.positions)
+    assert draws["tau"].shape == (CHAINS, DRAWS)
+    assert draws["theta"].shape == (CHAINS, DRAWS, 8)
+    log_tau = np.asarray(trace.positions["tau"])
+    assert np.all(np.asarray(draws["tau"]) > 0) and np.any(log_tau < 0)
+    np.testing.assert_allclose(draws["tau"], np.exp(log_tau), rtol=1e-5)
+    expected_theta = draws["mu"][..., None] + draws["tau"][..., None] * draws["theta_tilde"]
+    np.testing.assert_allclose(draws["theta"], expected_theta, rtol=1e-5, atol=1e-5)
+
+
+def test_log_likelihood_per_school(schools):
+    model, trace = schools
+    ll = model.log_likelihood(trace.positions)["obs"]
+    assert ll.shape == (CHAINS, DRAWS, 8)
+    theta = np.asarray(model.constrain(trace.positions)["theta"])
+    np.testing.assert_allclose(ll, stats.norm.logpdf(Y, theta, SIGMA), rtol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")  # a noisy k is not a bug
+def test_inference_data_and_loo(schools):
+    model, trace = schools
+    coords = {"school": [f"s{i}" for i in range(8)]}
+    dims = {"theta": ["school"], "theta_tilde": ["school"], "obs": ["school"]}
+    idata = to_inference_data(trace, model, coords=coords, dims=dims)
+    posterior = group_dataset(idata, "posterior")
+    assert posterior["theta"].dims == ("chain", "draw", "school")
+    assert posterior["tau"].shape == (CHAINS, DRAWS) and float(posterior["tau"].min()) > 0
+    assert list(posterior["theta"].coords["school"].values) == coords["school"]
+    unconstrained = group_dataset(idata, "unconstrained_posterior")
+    assert set(unconstrained.data_vars) == {"mu", "tau", "theta_tilde"}
+    assert float(unconstrained["tau"].min()) < 0  # log tau
+    stats_ = group_dataset(idata, "sample_stats")
+    assert {"lp", "diverging", "acceptance_rate", "is_accepted", "step_size"} <= set(stats_)
+    assert group_dataset(idata, "log_likelihood")["obs"].dims == ("chain", "draw", "school")
+    assert group_dataset(idata, "observed_data")["obs"].dims == ("school",)
+    loo = az.loo(idata)
+    elpd = loo.elpd if ARVIZ_1 else loo.elpd_loo  # ArviZ 1.x renamed the field
+    assert np.isfinite(elpd) and loo.n_data_points == 8
+    assert az.summary(idata, var_names=["mu", "tau"]).shape[0] == 2
+
+
+def test_to_arviz_with_a_model_is_the_constrained_posterior(schools):
+    model, trace = schools
+    idata = jl.to_arviz(trace, model=model)
+    posterior = group_dataset(idata, "posterior")
+    assert {"mu", "tau", "theta", "theta_tilde"} <= set(posterior.data_vars)
+    assert float(posterior["tau"].min()) > 0
+    assert float(group_dataset(idata, "unconstrained_posterior")["tau"].min()) < 0
+    with pytest.raises(ValueError, match="names"):
+        jl.to_arviz(trace, names=["a"], model=model)
+
+
+# --------------------------------------------------------------------------- #
+# An exact answer: conjugate Normal mean and Gamma-Poisson rate.
+# --------------------------------------------------------------------------- #
+Y_NORMAL = np.array([0.3, -0.5, 1.2, 0.8, 0.1])  # y_i ~ Normal(mu, 1), mu ~ Normal(0, 2)
+COUNTS = np.array([1.0, 0.0, 2.0, 1.0, 2.0])  # k_i ~ Poisson(lam), lam ~ Gamma(2, rate 1)
+PRIOR_SD, SHAPE, RATE = 2.0, 2.0, 1.0
+
+_precision = 1 / PRIOR_SD**2 + len(Y_NORMAL)
+_shape, _rate = SHAPE + COUNTS.sum(), RATE + len(COUNTS)
+EXACT = {  # name: (posterior mean, posterior variance)
+    "mu": (Y_NORMAL.sum() / _precision, 1 / _precision),
+    "lam": (_shape / _rate, _shape / _rate**2),
+}
+
+
+def conjugate(y, counts):
+    mu = numpyro.sample("mu", dist.Normal(0.0, PRIOR_SD))
+    lam = numpyro.sample("lam", dist.Gamma(SHAPE, RATE))
+    with numpyro.plate("data", len(y)):
+        numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+        numpyro.sample("counts", dist.Poisson(lam), obs=counts)
+
+
+@pytest.fixture(scope="module")
+def conjugate_model():
+    return from_numpyro(conjugate, Y_NORMAL, COUNTS)
+
+
+def _z_scores(model, logdensity_fn):
+    """(estimate - exact) / MCSE for each posterior mean and variance, constrained scale."""
+    key_init, key_run = jax.random.split(jax.random.key(1))
+    sampler = jl.mala(logdensity_fn, step_size=0.15)
+    trace = jl.run(key_run, sampler, model.init(key_init, 8), 2_000, burnin=300)
+    draws = jax.device_get(model.constrain(trace.positions))
+    z = {}
+    for name, (mean, var) in EXACT.items():
+        x = np.asarray(draws[name], dtype=float)
+        z[f"{name} mean"] = (x.mean() - mean) / float(jl.diagnostics.mcse(x))
+        squares = (x - mean) ** 2  # its expectation is the exact variance
+        z[f"{name} var"] = (squares.mean() - var) / float(jl.diagnostics.mcse(squares))
+    return z
+
+
+def test_logdensity_is_the_closed_form_with_jacobian(conjugate_model):
+    def closed_form(mu, log_lam):
+        lam = np.exp(log_lam)
+        return (
+            stats.norm.logpdf(mu, 0.0, PRIOR_SD)
+            + stats.norm.logpdf(Y_NORMAL, mu, 1.0).sum()
+            + stats.gamma.logpdf(lam, SHAPE, scale=1 / RATE)
+            + stats.poisson.logpmf(COUNTS, lam).sum()
+            + log_lam  # d lam / d log lam
+        )
+
+    for mu, log_lam in [(0.0, 0.0), (0.7, -0.4), (-1.2, 1.3)]:
+        got = conjugate_model.logdensity_fn({"mu": jnp.asarray(mu), "lam": jnp.asarray(log_lam)})
+        np.testing.assert_allclose(got, closed_form(mu, log_lam), rtol=1e-5)
+
+
+def test_posterior_moments_match_the_exact_posterior(conjugate_model):
+    z = _z_scores(conjugate_model, conjugate_model.logdensity_fn)
+    assert all(abs(v) < 4 for v in z.values()), z
+
+
+def test_broken_companion_without_jacobian_fails(conjugate_model):
+    from numpyro.infer.util import log_density
+
+    def no_jacobian(position):  # the log density at the constrained values, Jacobian forgotten
+        values = {"mu": position["mu"], "lam": jnp.exp(position["lam"])}
+        return log_density(conjugate, (Y_NORMAL, COUNTS), {}, values)[0]
+
+    z = _z_scores(conjugate_model, no_jacobian)
+    assert abs(z["lam mean"]) > 4, z  # lam ~ Gamma(shape - 1, rate): mean off by 1 / rate
+    assert max(abs(z["mu mean"]), abs(z["mu var"])) < 4, z  # mu has no transform
