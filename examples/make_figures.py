@@ -52,7 +52,10 @@ def main() -> None:
     print("wrote", plot.animate(cloud, OUT / "quartic.gif", quartic, frames=50, thin=3))
 
     ellipse, particles = ellipse_run()
+    # As chains, the last 50 draws of each particle fail R-hat (no particle has gone round
+    # the ring yet); as a cloud, the 10,000 final positions are checked as independent draws.
     print(jl.check(particles.positions[:, -50:], ellipse))
+    print(jl.check(particles, ellipse, layout="cloud"))
     save(plot.particles(particles, ellipse, step=0), "ellipse_particles_early.png")
     save(plot.particles(particles, ellipse, step=-1), "ellipse_particles.png")
     save(plot.trajectories(particles, chains=[0, 1, 2], thin=2), "ellipse_trajectories.png")
