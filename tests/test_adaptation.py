@@ -258,3 +258,72 @@ def test_acceptance_claims_100d():
     rhat_g, ess_g = _rhat_ess(diag.positions)
     print(f"rotated, diagonal: R-hat {rhat_g:.4f}, min ESS {ess_g:.0f}")
     assert not (rhat_g < 1.01 and ess_g > 400)
+
+
+# --------------------------------------------------------------------------- #
+# float32 numerics of the dense metric
+# --------------------------------------------------------------------------- #
+def _graded_spd() -> np.ndarray:
+    """SPD, condition ~1e8: a well-conditioned correlation matrix under scales 1e-2..1e2."""
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(6, 6)))
+    corr = q @ np.diag(np.geomspace(0.3, 3.0, 6)) @ q.T
+    corr /= np.sqrt(np.outer(np.diag(corr), np.diag(corr)))
+    scale = np.geomspace(1e-2, 1e2, 6)[[3, 0, 5, 1, 4, 2]]
+    return scale[:, None] * corr * scale[None, :]
+
+
+def _exact_roots(matrix):
+    vals, vecs = np.linalg.eigh(matrix)
+    return (vecs * np.sqrt(vals)) @ vecs.T, (vecs / np.sqrt(vals)) @ vecs.T
+
+
+def _rel_err(got, exact):
+    return np.linalg.norm(np.asarray(got, float) - exact, 2) / np.linalg.norm(exact, 2)
+
+
+def test_sqrtm_psd_float32_condition_1e8_matches_float64():
+    matrix = _graded_spd()
+    assert np.linalg.cond(matrix) > 1e8
+    root, inv_root = adaptation._sqrtm_psd(jnp.asarray(matrix, jnp.float32))
+    exact_root, exact_inv = _exact_roots(matrix)
+    # Floor 10 eps relative: root errors are at most sqrt(1.2e-6) ~ 1.1e-3 of the norm.
+    assert _rel_err(root, exact_root) < 2e-3 and _rel_err(inv_root, exact_inv) < 2e-3
+    # Broken companion: the former absolute floor loses the inverse root.
+    _, old_inv = adaptation._sqrtm_psd(jnp.asarray(matrix, jnp.float32), stable=False)
+    assert _rel_err(old_inv, exact_inv) > 1e-2
+
+
+def test_sqrtm_and_cholesky_stay_finite_on_singular_matrices():
+    singular = jnp.ones((4, 4), jnp.float32)
+    root, inv_root = adaptation._sqrtm_psd(singular)
+    assert np.all(np.isfinite(root)) and np.all(np.isfinite(inv_root))
+    assert np.max(np.abs(inv_root)) < 1e4  # bounded by the relative floor
+    np.testing.assert_allclose(root @ root, singular, atol=1e-3)
+    chol = adaptation.stable_cholesky(singular)
+    assert np.all(np.isfinite(chol)) and np.all(np.diag(chol) > 0)
+    np.testing.assert_allclose(chol @ chol.T, singular, atol=1e-4)
+    indefinite = singular - 1e-3 * jnp.eye(4)  # a rounding-sized negative eigenvalue
+    assert np.any(np.isnan(jnp.linalg.cholesky(indefinite)))  # the plain factor goes NaN
+    assert np.all(np.isfinite(adaptation.stable_cholesky(indefinite)))
+
+
+def test_geometric_mean_metric_float32_on_graded_gaussian():
+    cov = _graded_spd()
+    draws = np.diag(np.diag(cov)) * 0.7
+    prec = np.linalg.inv(cov)
+    metric = adaptation.geometric_mean_metric(
+        jnp.asarray(draws, jnp.float32), jnp.asarray(prec @ draws @ prec, jnp.float32)
+    )
+    scale = np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    assert np.max(np.abs(np.asarray(metric, float) - cov) / scale) < 1e-3
+
+
+def test_chain_health_flags_stuck_and_outlying_chains():
+    accept = jnp.asarray([0.6, 0.0, 0.55, 0.7, 0.5, 0.6, 0.01, 0.65])
+    logdensity = jnp.asarray([-10.0, -11.0, -9.0, -1e4, -10.5, -12.0, -9.5, -10.0])
+    stuck, outlier = adaptation.chain_health(accept, logdensity)
+    assert np.flatnonzero(stuck).tolist() == [1, 6]
+    assert np.flatnonzero(outlier).tolist() == [3]
+    # All chains accepting little: the step is the problem, nobody is called stuck.
+    stuck, _ = adaptation.chain_health(jnp.full(8, 0.02), logdensity)
+    assert not np.any(stuck)
