@@ -18,6 +18,7 @@ from jlangevin.kernels.sgld import sampler as sgld
 from jlangevin.kernels.ula import sampler as ula
 from jlangevin.models import Model, from_numpyro
 from jlangevin.run import RunningStats, SamplingWarning, Trace, gather, run
+from jlangevin.sample import Sampled, sample
 from jlangevin.types import Sampler
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ _LAZY = {
     "plot": ("jlangevin.plot", None),
     "to_arviz": ("jlangevin.diagnostics", "to_arviz"),
     "check": ("jlangevin.diagnostics", "check"),
+    "summary": ("jlangevin.diagnostics", "summary"),
     "Report": ("jlangevin.diagnostics", "Report"),
     "adaptation": ("jlangevin.adaptation", None),
     "annealed_langevin": ("jlangevin.kernels.annealed", "annealed_langevin"),
@@ -52,6 +54,7 @@ __all__ = [
     "RMSProp",
     "Model",
     "RunningStats",
+    "Sampled",
     "SamplingWarning",
     "Sampler",
     "Trace",
@@ -68,8 +71,10 @@ __all__ = [
     "models",
     "plot",
     "run",
+    "sample",
     "schedules",
     "sgld",
+    "summary",
     "targets",
     "to_arviz",
     "ula",

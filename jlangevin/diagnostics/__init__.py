@@ -1,4 +1,4 @@
-"""Convergence diagnostics: ArviZ round trip, exact-distribution checks, KSD, one report.
+"""Convergence diagnostics: ArviZ round trip, exact checks, KSD, one report, one summary.
 
 Everything takes a :class:`~jlangevin.run.Trace`, a draws array
 ``(chains, draws, *event)`` or a pytree of them, and answers per coordinate.
@@ -21,8 +21,9 @@ from jlangevin.diagnostics.exact import (
     wasserstein1,
 )
 from jlangevin.diagnostics.ksd import KSDResult, ksd
-from jlangevin.diagnostics.mcmc import ess, mcse, rhat
+from jlangevin.diagnostics.mcmc import ess, mcse, nested_rhat, rhat
 from jlangevin.diagnostics.report import Report, Row, check
+from jlangevin.diagnostics.summary import Summary, summary
 
 __all__ = [
     "ARVIZ_1",
@@ -32,14 +33,17 @@ __all__ = [
     "Report",
     "Row",
     "SAMPLE_STATS_NAMES",
+    "Summary",
     "check",
     "ess",
     "ksd",
     "ks_test",
     "mcse",
     "moment_zscores",
+    "nested_rhat",
     "quantile_from_cdf",
     "rhat",
+    "summary",
     "to_arviz",
     "wasserstein1",
 ]

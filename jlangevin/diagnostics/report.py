@@ -1,4 +1,9 @@
-"""``check(trace, target)``: every diagnostic that applies to the target, as one Report."""
+"""``check(trace, target)``: every diagnostic that applies to the target, as one Report.
+
+Without a target (a real model has no exact answers), ``check(trace)`` and
+``check(trace, model=m)`` run the chain-based checks only: R-hat, bulk and tail
+ESS, divergences, stuck chains and per-chain acceptance.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from jlangevin.diagnostics._draws import as_draw_tree, check_chain_draws, resolv
 from jlangevin.diagnostics.exact import ks_test, moment_zscores, w1_noise_scale
 from jlangevin.diagnostics.ksd import ksd
 from jlangevin.diagnostics.mcmc import ess, rhat
+from jlangevin.diagnostics.summary import RunFacts, labelled_draws, run_facts
 from jlangevin.run import Trace
 from jlangevin.targets import Target
 
@@ -22,6 +28,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda v, t: v <= t,
     ">=": lambda v, t: v >= t,
     "|.|<=": lambda v, t: abs(v) <= t,
+    ">": lambda v, t: v > t,
 }
 
 
@@ -78,7 +85,7 @@ class Report:
 
     Attributes
     ----------
-    target : the target's name.
+    target : the target's name; ``""`` when there was none (chain-based checks only).
     rows : one :class:`Row` per check and coordinate.
     layout : ``"chains"`` (Markov chains: R-hat, ESS, ESS-based errors) or
         ``"cloud"`` (a particle cloud checked as independent draws).
@@ -126,7 +133,12 @@ class Report:
             value = "" if row.status == "skip" else _number_text(row.value)
             lines.append((row.name, row.coordinate, value, threshold, row.status.upper(), row.note))
         widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-        out = [f"jl.check on target {self.target!r}"]
+        out = [
+            f"jl.check on target {self.target!r}"
+            if self.target
+            else "jl.check without a target: no exact answers were available, "
+            "chain-based checks only"
+        ]
         if self.sample:
             out.append(self.sample)
         for i, line in enumerate(lines):
@@ -182,6 +194,8 @@ class _Options(NamedTuple):
     reference_size: int
     ksd_max_samples: int
     seed: int
+    max_stuck: int
+    acceptance_min: float
 
 
 def _options(**given: Any) -> _Options:
@@ -197,13 +211,18 @@ def _options(**given: Any) -> _Options:
         reference_size=as_int(given["reference_size"], "reference_size", minimum=2),
         ksd_max_samples=as_int(given["ksd_max_samples"], "ksd_max_samples", minimum=2),
         seed=as_int(given["seed"], "seed", minimum=0),
+        max_stuck=as_int(given["max_stuck"], "max_stuck", minimum=0),
+        acceptance_min=as_number(
+            given["acceptance_min"], "acceptance_min", 0.0, 1.0, high_open=True
+        ),
     )
 
 
 def check(
     trace: Trace | Any,
-    target: Target,
+    target: Target | None = None,
     *,
+    model: Any | None = None,
     layout: str = "auto",
     rhat_max: float = 1.01,
     ess_min: float = 400.0,
@@ -215,6 +234,8 @@ def check(
     reference_size: int = 20_000,
     ksd_max_samples: int = 2_000,
     seed: int = 0,
+    max_stuck: int = 0,
+    acceptance_min: float = 0.0,
 ) -> Report:
     """Run every diagnostic that applies to ``target`` on the draws of ``trace``.
 
@@ -224,6 +245,13 @@ def check(
         (``(chains, draws)`` for a 1-D target), or ArviZ data with one posterior
         variable. Finite draws only: a NaN or inf is refused, with the count.
     target : a :class:`~jlangevin.targets.Target`; what it knows decides what runs.
+        Without one (``jl.check(trace)``, a real model has no exact answers) only the
+        chain-based checks run: divergences, stuck chains, acceptance, R-hat, bulk and
+        tail ESS, per coordinate of any pytree; the report says so, and ``passed``
+        rests on those checks.
+    model : the :class:`~jlangevin.models.Model` the trace sampled (no ``target``
+        then): the checks run on ``model.constrain(positions)``, the constrained and
+        deterministic variables, under the model's names (rows ``tau``, ``theta[0]``).
     layout : how the draws are judged.
 
         - ``"chains"``: Markov chains. R-hat, bulk and tail ESS, and errors from
@@ -257,6 +285,11 @@ def check(
     reference_size : exact draws for the W1 reference.
     ksd_max_samples : cap on the draws the ``O(n²)`` KSD uses.
     seed : seed of the exact reference draws.
+    max_stuck : at most this many chains that never moved (``trace.moves == 0``;
+        a Trace that recorded its moves).
+    acceptance_min : every chain's mean acceptance over the kept draws (a Trace whose
+        ``info`` has ``acceptance_rate`` or ``is_accepted``) must exceed this, in
+        ``[0, 1)``; the default 0 fails a chain that accepted nothing.
 
     ``rhat_max``, ``z_max``, ``w1_factor`` and ``ksd_factor`` may be ``inf`` (the
     check always passes); every threshold is a number (numpy and JAX scalars too).
@@ -270,11 +303,13 @@ def check(
     Raises
     ------
     TypeError
-        ``trace`` is not draws, ``target`` not a Target, or a threshold not a number.
+        ``trace`` is not draws, ``target`` not a Target, ``model`` not a Model, or a
+        threshold not a number.
     ValueError
         No chains or draws, non-finite draws, draws too short for chain diagnostics
         (``layout="chains"`` with fewer than 4 draws per chain), a cloud of one
-        particle, the wrong dimension, or a threshold out of range.
+        particle, the wrong dimension, a threshold out of range, or both ``target``
+        and ``model``.
 
     Examples
     --------
@@ -287,9 +322,17 @@ def check(
     >>> cloud = jl.check(draws.reshape(4000, 1, 1), target)  # 4000 particles, one draw each
     >>> cloud.layout, cloud.passed
     ('cloud', True)
+    >>> chain_only = jl.check(draws)  # no target: R-hat and ESS only
+    >>> chain_only.target, chain_only.passed, sorted({row.name for row in chain_only.rows})
+    ('', True, ['ess_bulk', 'ess_tail', 'rhat'])
     """
-    if not isinstance(target, Target):
+    if target is not None and not isinstance(target, Target):
         raise TypeError(f"`target` must be a jl.targets.Target; got {type(target).__name__}.")
+    if target is not None and model is not None:
+        raise ValueError(
+            "`model` applies without a `target` only: a target's exact answers are about the "
+            "sampled positions themselves; pass one of them."
+        )
     opts = _options(
         rhat_max=rhat_max,
         ess_min=ess_min,
@@ -301,17 +344,17 @@ def check(
         reference_size=reference_size,
         ksd_max_samples=ksd_max_samples,
         seed=seed,
+        max_stuck=max_stuck,
+        acceptance_min=acceptance_min,
     )
+    if target is None:
+        return _check_chains_only(trace, model, layout, opts)
     x = _draws_for(trace, target)
     layout = resolve_layout(layout, x, "trace")
     coords = [f"x[{i}]" for i in range(target.dim)]
     rows: list[Row] = []
 
-    if isinstance(trace, Trace):
-        total = int(np.sum(np.asarray(trace.diverged)))
-        note = f"{trace.num_diverged_chains} of {trace.num_chains} chains"
-        rows.append(_row("diverged", "all", total, opts.max_diverged, "<=", note))
-
+    rows += _run_rows(run_facts(trace), opts)
     chains, draws = x.shape[:2]
     if layout == "cloud":
         x = x[:, -1:]  # one particle per chain: the last kept draw
@@ -423,3 +466,46 @@ def _ksd_rows(
     n = min(result.n, float(finite.min())) if finite.size else 1.0
     threshold = math.sqrt(factor * result.diagonal / max(n, 1.0))
     return [_row("ksd", "all", result.ksd, threshold, "<=", f"IMQ, {result.n} draws")]
+
+
+def _run_rows(facts: RunFacts | None, opts: _Options) -> list[Row]:
+    """Divergences, stuck chains and per-chain acceptance of a Trace (nothing for draws)."""
+    if facts is None:
+        return []
+    n = facts.num_chains
+    total = int(np.sum(facts.diverged, dtype=np.int64))
+    note = f"{int(np.sum(facts.diverged > 0))} of {n} chains"
+    rows = [_row("diverged", "all", total, opts.max_diverged, "<=", note)]
+    if facts.stuck is None:
+        rows.append(_skip("stuck", "all", "not recorded (trace.moves is None)"))
+    else:
+        shown = ", ".join(map(str, facts.stuck[:10])) + (", ..." if facts.stuck.size > 10 else "")
+        note = f"{facts.stuck.size} of {n} chains never moved" + (f": {shown}" if shown else "")
+        rows.append(_row("stuck", "all", facts.stuck.size, opts.max_stuck, "<=", note))
+    if facts.acceptance is not None:
+        low, mid, high = np.quantile(facts.acceptance, [0.0, 0.5, 1.0])
+        note = f"lowest chain; median {mid:.3g}, max {high:.3g}"
+        rows.append(_row("acceptance", "all", low, opts.acceptance_min, ">", note))
+    return rows
+
+
+def _check_chains_only(trace: Any, model: Any, layout: str, opts: _Options) -> Report:
+    """The report without exact answers: run facts, R-hat and ESS per named coordinate."""
+    labels, x = labelled_draws(trace, model, "trace")
+    layout = resolve_layout(layout, {"x": x}, "trace")
+    rows = _run_rows(run_facts(trace), opts)
+    chains, draws = x.shape[:2]
+    if layout == "cloud":
+        sample = f"{chains} independent draws (particle cloud): chain diagnostics not applicable"
+        skip_note = "particle cloud: chain diagnostics not applicable"
+        rows += [_skip(n, "all", skip_note) for n in ("rhat", "ess_bulk", "ess_tail")]
+    else:
+        check_chain_draws(x, "jl.check (R-hat, ESS)", "trace")
+        sample = f"checked as {chains} chains x {draws} draws"
+        rows += _rhat_rows(x, labels, opts.rhat_max)
+        for name in ("ess_bulk", "ess_tail"):
+            values = ess(x, method=name[4:])
+            rows += [
+                _row(name, c, v, opts.ess_min, ">=") for c, v in zip(labels, values, strict=True)
+            ]
+    return Report("", tuple(rows), layout, sample)

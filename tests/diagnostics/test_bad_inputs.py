@@ -466,7 +466,175 @@ PLOT_CASES = [
     ),
 ]
 
-CASES = CHECK_CASES + MCMC_CASES + EXACT_CASES + KSD_CASES + ARVIZ_CASES + PLOT_CASES
+SUMMARY_CASES = [
+    Case("summary trace None", lambda: dg.summary(None), TypeError, "`trace`"),
+    Case(
+        "summary 3 draws per chain", lambda: dg.summary(GOOD[:, :3]), ValueError, "layout='cloud'"
+    ),
+    Case(
+        "summary non-finite draws",
+        lambda: dg.summary(with_nan(GOOD)),
+        ValueError,
+        "`trace` has 2 non-finite draws",
+    ),
+    Case(
+        "summary Trace without positions", lambda: dg.summary(no_positions()), ValueError, "`trace`"
+    ),
+    Case("summary model a string", lambda: dg.summary(GOOD, "model"), TypeError, "`model`"),
+    Case(
+        "summary quantiles a number",
+        lambda: dg.summary(GOOD, quantiles=0.5),
+        TypeError,
+        "`quantiles`",
+    ),
+    Case(
+        "summary quantiles a string",
+        lambda: dg.summary(GOOD, quantiles="5%"),
+        TypeError,
+        "`quantiles`",
+    ),
+    Case(
+        "summary quantile 1",
+        lambda: dg.summary(GOOD, quantiles=(0.5, 1.0)),
+        ValueError,
+        "`quantiles`",
+    ),
+    Case(
+        "summary quantile NaN",
+        lambda: dg.summary(GOOD, quantiles=[np.nan]),
+        ValueError,
+        "`quantiles`",
+    ),
+    Case(
+        "summary quantiles empty", lambda: dg.summary(GOOD, quantiles=()), ValueError, "`quantiles`"
+    ),
+    Case(
+        "summary quantiles repeated",
+        lambda: dg.summary(GOOD, quantiles=(0.5, 0.5)),
+        ValueError,
+        "`quantiles`",
+    ),
+    Case(
+        "summary quantile not a number",
+        lambda: dg.summary(GOOD, quantiles=("a",)),
+        TypeError,
+        "`quantiles`",
+    ),
+    Case("summary unknown layout", lambda: dg.summary(GOOD, layout="grid"), ValueError, "`layout`"),
+    Case(
+        "summary superchains do not divide",
+        lambda: dg.summary(GOOD, superchains=3),
+        ValueError,
+        "`superchains`",
+    ),
+    Case(
+        "summary superchains a float",
+        lambda: dg.summary(GOOD, superchains=2.0),
+        TypeError,
+        "`superchains`",
+    ),
+    Case(
+        "summary superchain labels too few",
+        lambda: dg.summary(GOOD, superchains=[0, 0, 1]),
+        ValueError,
+        "`superchains`",
+    ),
+    Case(
+        "summary superchains of unequal sizes",
+        lambda: dg.summary(GOOD, superchains=[0, 0, 0, 1]),
+        ValueError,
+        "`superchains`",
+    ),
+    Case(
+        "summary cloud with one particle per superchain",
+        lambda: dg.summary(GOOD[:, :1], superchains=4),
+        ValueError,
+        "`superchains`",
+    ),
+    Case(
+        "nested_rhat one superchain", lambda: dg.nested_rhat(GOOD, 1), ValueError, "`superchains`"
+    ),
+    Case(
+        "nested_rhat superchains bool",
+        lambda: dg.nested_rhat(GOOD, True),
+        TypeError,
+        "`superchains`",
+    ),
+    Case(
+        "nested_rhat float labels",
+        lambda: dg.nested_rhat(GOOD, [0.0, 0.0, 1.0, 1.0]),
+        TypeError,
+        "`superchains`",
+    ),
+    Case(
+        "nested_rhat one label for all chains",
+        lambda: dg.nested_rhat(GOOD, [7, 7, 7, 7]),
+        ValueError,
+        "`superchains`",
+    ),
+    Case(
+        "nested_rhat 3 chains make no default superchains",
+        lambda: dg.nested_rhat(GOOD[:3]),
+        ValueError,
+        "`superchains`",
+    ),
+    Case(
+        "nested_rhat one chain per superchain and one draw",
+        lambda: dg.nested_rhat(GOOD[:, :1], 4),
+        ValueError,
+        "`superchains`",
+    ),
+    Case("nested_rhat draws a string", lambda: dg.nested_rhat("x"), TypeError, "`draws`"),
+    Case("check no target, trace None", lambda: jl.check(None), TypeError, "`trace`"),
+    Case(
+        "check no target, 3 draws per chain",
+        lambda: jl.check(GOOD[:, :3]),
+        ValueError,
+        "layout='cloud'",
+    ),
+    Case(
+        "check no target, non-finite draws",
+        lambda: jl.check(with_nan(GOOD)),
+        ValueError,
+        "`trace` has 2 non-finite draws",
+    ),
+    Case("check no target, no positions", lambda: jl.check(no_positions()), ValueError, "`trace`"),
+    Case("check model a string", lambda: jl.check(GOOD, model="m"), TypeError, "`model`"),
+    Case(
+        "check target and model both",
+        lambda: jl.check(GOOD, QUARTIC, model=object()),
+        ValueError,
+        "`model`",
+    ),
+    Case(
+        "check max_stuck negative", lambda: jl.check(GOOD, max_stuck=-1), ValueError, "`max_stuck`"
+    ),
+    Case(
+        "check max_stuck a float", lambda: jl.check(GOOD, max_stuck=0.5), TypeError, "`max_stuck`"
+    ),
+    Case(
+        "check acceptance_min 1",
+        lambda: jl.check(GOOD, acceptance_min=1.0),
+        ValueError,
+        "`acceptance_min`",
+    ),
+    Case(
+        "check acceptance_min a string",
+        lambda: jl.check(GOOD, acceptance_min="high"),
+        TypeError,
+        "`acceptance_min`",
+    ),
+    Case(
+        "check no target, rhat_max below 1",
+        lambda: jl.check(GOOD, rhat_max=0.9),
+        ValueError,
+        "`rhat_max`",
+    ),
+]
+
+CASES = (
+    CHECK_CASES + MCMC_CASES + EXACT_CASES + KSD_CASES + ARVIZ_CASES + PLOT_CASES + SUMMARY_CASES
+)
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
