@@ -24,7 +24,13 @@ preconditioner ``M = L Lᵀ``, acting on the position raveled to a vector by
 and both directions of the ratio use that ``q``. Choosing ``M`` close to the
 target's covariance removes correlations no diagonal step can (see
 :func:`jlangevin.adaptation.mala_warmup`). The cost per step is one
-``value_and_grad``, two triangular-matrix products and one triangular solve.
+``value_and_grad`` and three matrix-vector products: the reverse density
+whitens with ``L⁻¹``, computed once (in float64, on the host) when ``L`` is
+concrete, as when the sampler is built, rather than by a triangular solve per
+chain and step (batched over chains, that solve is many times slower on CPU
+than a product). A traced ``L`` (a metric being adapted in warm-up) is inverted
+in the traced code, one ``solve_triangular(L, I)`` per step, outside the
+per-chain ``vmap`` when ``L`` is shared by the chains.
 
 The accept step is :func:`jlangevin.kernels._metropolis.metropolis_hastings`,
 shared with every exact kernel; the step draws its normals and its uniform from
@@ -185,29 +191,75 @@ def _scalar_step(step_size: StepSize, count: Array, position: ArrayTree) -> Arra
 
 
 def _dense_move(
-    x: ArrayTree, drift: ArrayTree, h: Array, chol: Array, noise: ArrayTree
+    x: ArrayTree, drift: ArrayTree, h: Array, lower: Array, noise: ArrayTree
 ) -> ArrayTree:
-    """``x + h L Lᵀ drift + sqrt(2 h) L xi`` on the raveled position."""
+    """``x + h L Lᵀ drift + sqrt(2 h) L xi`` on the raveled position (``lower`` = ``L``)."""
     flat_x, unravel = ravel_pytree(x)
     flat_drift, flat_noise = ravel_pytree(drift)[0], ravel_pytree(noise)[0]
-    lower = jnp.tril(jnp.asarray(chol, flat_x.dtype))
     flat_y = flat_x + h * (lower @ (lower.T @ flat_drift)) + jnp.sqrt(2 * h) * (lower @ flat_noise)
     return unravel(flat_y)
 
 
+def inverse_cholesky(cholesky: Array) -> Array:
+    """``L⁻¹`` for the lower triangle ``L`` of ``cholesky``, itself lower triangular.
+
+    A concrete factor is inverted once on the host in float64 (a numpy array
+    comes back; cast it to the position's dtype to use it), so no triangular
+    solve reaches the compiled step. A traced one (a metric adapted inside a
+    compiled warm-up) is inverted in the traced code by one
+    ``solve_triangular(L, I)``; under ``vmap`` over chains with ``L`` shared,
+    that solve is not batched.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jlangevin.kernels import mala
+    >>> mala.inverse_cholesky(np.array([[2.0, 0.0], [1.0, 4.0]])).tolist()
+    [[0.5, 0.0], [-0.125, 0.25]]
+    """
+    check_cholesky(cholesky)
+    if is_concrete(cholesky):
+        lower = np.tril(np.asarray(cholesky, np.float64))
+        return np.tril(np.linalg.solve(lower, np.eye(lower.shape[0])))
+    lower = jnp.tril(cholesky)
+    eye = jnp.eye(lower.shape[0], dtype=lower.dtype)
+    return jax.scipy.linalg.solve_triangular(lower, eye, lower=True)
+
+
+def _dense_factors(cholesky: Array, inverse: Array | None, dtype: Any) -> tuple[Array, Array]:
+    """``(L, L⁻¹)`` in ``dtype``: host arrays made constants when ``cholesky`` is concrete."""
+    if inverse is None:
+        inverse = inverse_cholesky(cholesky)
+    if is_concrete(cholesky):
+        lower = np.tril(np.asarray(cholesky)).astype(dtype)
+    else:
+        lower = jnp.tril(jnp.asarray(cholesky, dtype))
+    return jnp.asarray(lower, dtype), jnp.asarray(inverse, dtype)
+
+
 def dense_proposal_logdensity(
-    to: ArrayTree, start: ArrayTree, drift_at_start: ArrayTree, step_size: Array, cholesky: Array
+    to: ArrayTree,
+    start: ArrayTree,
+    drift_at_start: ArrayTree,
+    step_size: Array,
+    cholesky: Array,
+    inverse: Array | None = None,
 ) -> Array:
     """``log q(to | start)`` for ``q = N(start + h M drift(start), 2 h M)``, ``M = L Lᵀ``.
 
     Up to the normalising constant, the same in both directions. Whitened:
-    ``L⁻¹(to - start - h M d) = L⁻¹(to - start) - h Lᵀ d``, one triangular solve.
+    ``L⁻¹(to - start - h M d) = L⁻¹(to - start) - h Lᵀ d``: two matrix-vector
+    products given ``inverse`` (``L⁻¹``, e.g. from :func:`inverse_cholesky`),
+    else a triangular solve and a product.
     """
     flat_to, _ = ravel_pytree(to)
     flat_start = ravel_pytree(start)[0]
     flat_drift = ravel_pytree(drift_at_start)[0]
     lower = jnp.tril(jnp.asarray(cholesky, flat_to.dtype))
-    white = jax.scipy.linalg.solve_triangular(lower, flat_to - flat_start, lower=True)
+    if inverse is None:
+        white = jax.scipy.linalg.solve_triangular(lower, flat_to - flat_start, lower=True)
+    else:
+        white = jnp.asarray(inverse, flat_to.dtype) @ (flat_to - flat_start)
     white = white - step_size * (lower.T @ flat_drift)
     return -jnp.sum(white**2) / (4 * step_size)
 
@@ -240,6 +292,7 @@ def step(
     bounds: Bounds | None = None,
     score_clip: Any | None = None,
     cholesky: Array | None = None,
+    inverse: Array | None = None,
 ) -> tuple[MALAState, MALAInfo]:
     """One MALA step.
 
@@ -256,6 +309,9 @@ def step(
         preconditioner ``M = L Lᵀ`` over the raveled position (``d`` = its total
         size); ``step_size`` must then be a scalar (or a scalar schedule). Only
         the lower triangle is read.
+    inverse : optional ``L⁻¹`` (:func:`inverse_cholesky`; :func:`sampler` passes
+        it, computed once). Left out, it is computed here: on the host when
+        ``cholesky`` is concrete, by one triangular solve when it is traced.
 
     Examples
     --------
@@ -273,6 +329,13 @@ def step(
     _bounds.check_bounds(bounds)
     check_score_clip(score_clip)
     check_cholesky(cholesky)
+    if inverse is not None and cholesky is None:
+        raise ValueError("`inverse` (of a Cholesky factor) needs `cholesky` as well.")
+    if inverse is not None and np.shape(inverse) != np.shape(cholesky):
+        raise ValueError(
+            f"`inverse` must have the shape of `cholesky`, {np.shape(cholesky)}; "
+            f"got {np.shape(inverse)}."
+        )
     x = state.position
     drift_x = _move.clip_score(state.score, score_clip)
     key_noise, key_accept = jax.random.split(key)
@@ -283,7 +346,8 @@ def step(
         mean_step = _move.mean_step(steps, x)
     else:
         h = _scalar_step(step_size, state.count, x)
-        y = _dense_move(x, drift_x, h, cholesky, noise)
+        lower, inverse = _dense_factors(cholesky, inverse, h.dtype)
+        y = _dense_move(x, drift_x, h, lower, noise)
         steps = h
         mean_step = h
     value_y, score_y = value_and_score(y)
@@ -293,7 +357,7 @@ def step(
     if cholesky is None:
         log_q_backward = proposal_logdensity(x, y, drift_y, steps)
     else:
-        log_q_backward = dense_proposal_logdensity(x, y, drift_y, h, cholesky)
+        log_q_backward = dense_proposal_logdensity(x, y, drift_y, h, lower, inverse)
     log_alpha = value_y - state.logdensity + log_q_backward - log_q_forward
 
     # A move with a non-finite drift (the score at x, say -inf) or a bad step (a schedule
@@ -334,7 +398,8 @@ def sampler(
     """MALA bound to a target: ``sampler.init(position)``, ``sampler.step(key, state)``.
 
     ``cholesky=L`` turns on the dense preconditioner ``M = L Lᵀ`` (see
-    :func:`step`); ``step_size`` is then a scalar. Leaving it out keeps the
+    :func:`step`); ``step_size`` is then a scalar. A concrete ``L`` is inverted
+    here, once (:func:`inverse_cholesky`). Leaving it out keeps the
     scalar / per-coordinate step exactly as before. The settings are checked
     here as in :func:`jlangevin.kernels.ula.sampler`, and against the position's
     shapes at ``init``.
@@ -361,6 +426,8 @@ def sampler(
             "With `cholesky`, `step_size` must be a scalar (the preconditioner carries the "
             f"per-coordinate scales); got shape {np.shape(step_size)}."
         )
+    # Inverted once here, so that the compiled step holds matrix products only.
+    inverse = None if cholesky is None else inverse_cholesky(cholesky)
 
     return Sampler(
         init=functools.partial(
@@ -380,6 +447,7 @@ def sampler(
             bounds=bounds,
             score_clip=score_clip,
             cholesky=cholesky,
+            inverse=inverse,
         ),
     )
 
@@ -390,6 +458,7 @@ __all__ = [
     "check_cholesky",
     "dense_proposal_logdensity",
     "init",
+    "inverse_cholesky",
     "proposal_logdensity",
     "sampler",
     "step",
