@@ -1,10 +1,15 @@
 """Gradient estimators: numpy/JAX scalars accepted, dtypes kept, unbiased in float64 too."""
 
+import collections
+import itertools
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from mcmc_checks import Z_MAX
+from scipy import stats
 
 from jlangevin import gradients
 
@@ -113,3 +118,88 @@ def test_control_variates_is_exact_at_its_centre():
     np.testing.assert_allclose(
         scores, np.broadcast_to(exact_score(np.asarray(centre)), (5, 2)), rtol=1e-5, atol=1e-3
     )
+
+
+# --------------------------------------------------------------------------- #
+# Batches without replacement (Floyd's algorithm)
+# --------------------------------------------------------------------------- #
+def _affine_indices(key, num_data, n):
+    """A broken companion: ``(a i + b) mod N``, ``a`` a unit mod ``N``, ``b`` uniform.
+
+    Every index is included with probability ``n / N`` (so the estimate is
+    unbiased), but the batches are arithmetic progressions: not all subsets.
+    """
+    units = np.array([a for a in range(1, num_data) if math.gcd(a, num_data) == 1])
+    key_a, key_b = jax.random.split(key)
+    a = jax.random.choice(key_a, jnp.asarray(units))
+    b = jax.random.randint(key_b, (), 0, num_data)
+    return (a * jnp.arange(n) + b) % num_data
+
+
+@pytest.mark.parametrize("pairwise_max", [gradients._PAIRWISE_MAX, 0], ids=["pairs", "sort"])
+@pytest.mark.parametrize(("num_data", "n"), [(7, 4), (6, 1), (5, 5), (6, 3)])
+def test_floyd_gives_every_subset_equally_often_exactly(monkeypatch, pairwise_max, num_data, n):
+    """Over all equally likely draws t_i in [0, N-n+i], each n-subset comes out n! times."""
+    monkeypatch.setattr(gradients, "_PAIRWISE_MAX", pairwise_max)
+    ranges = [range(num_data - n + i + 1) for i in range(n)]
+    draws = jnp.asarray(list(itertools.product(*ranges)), jnp.int32)
+    chosen = np.asarray(jax.vmap(lambda t: gradients._floyd_select(t, num_data))(draws))
+    counts = collections.Counter(tuple(sorted(row)) for row in chosen.tolist())
+    assert all(len(set(row)) == n for row in chosen.tolist())
+    assert len(counts) == math.comb(num_data, n)
+    assert set(counts.values()) == {math.factorial(n)}
+
+
+def _subset_chi2_pvalue(draw, num_data=6, n=3, num_keys=20000):
+    keys = jax.random.split(jax.random.key(3), num_keys)
+    rows = np.sort(np.asarray(jax.vmap(lambda k: draw(k, num_data, n))(keys)), axis=1)
+    counts = collections.Counter(map(tuple, rows.tolist()))
+    observed = np.array([counts.get(s, 0) for s in itertools.combinations(range(num_data), n)])
+    expected = num_keys / math.comb(num_data, n)
+    return stats.chi2.sf(np.sum((observed - expected) ** 2 / expected), len(observed) - 1)
+
+
+def test_distinct_indices_draw_every_subset_uniformly():
+    assert _subset_chi2_pvalue(gradients.distinct_indices) > 1e-3
+
+
+def test_subset_check_catches_arithmetic_progressions():
+    assert _subset_chi2_pvalue(_affine_indices) < 1e-6
+
+
+def _inclusion_chi2_pvalue(draw, num_data, n, num_keys=4000):
+    """Inclusion counts against n/N each; without replacement the counts have covariance
+    ``M p (1 - p) N / (N - 1) (I - 1 1ᵀ / N)``: the scaled statistic is chi-square(N - 1)."""
+    keys = jax.random.split(jax.random.key(4), num_keys)
+    index = np.asarray(jax.vmap(lambda k: draw(k, num_data, n))(keys))
+    assert all(len(set(row)) == n for row in index.tolist())  # distinct within each batch
+    counts = np.bincount(index.ravel(), minlength=num_data)
+    p = n / num_data
+    scale = num_keys * p * (1 - p) * num_data / (num_data - 1)
+    return stats.chi2.sf(np.sum((counts - num_keys * p) ** 2) / scale, num_data - 1)
+
+
+@pytest.mark.parametrize(("num_data", "n"), [(1000, 64), (1000, 200), (37, 36)])
+def test_distinct_indices_include_every_point_equally_often(num_data, n):
+    assert _inclusion_chi2_pvalue(gradients.distinct_indices, num_data, n) > 1e-3
+
+
+def test_inclusion_check_catches_a_point_never_drawn():
+    def skip_last(key, num_data, n):  # a uniform subset of all points but the last
+        return gradients.distinct_indices(key, num_data - 1, n)
+
+    assert _inclusion_chi2_pvalue(skip_last, 1000, 64) < 1e-3
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_minibatch_is_unbiased_with_and_without_replacement(replace):
+    est = gradients.minibatch(logprior, loglik, jnp.asarray(DATA), BATCH, replace=replace)
+    z = score_z(est, jnp.asarray([0.4, -1.5]))
+    assert np.all(np.abs(z) < Z_MAX), z
+
+
+def test_distinct_indices_bad_input():
+    with pytest.raises(ValueError, match="batch_size"):
+        gradients.distinct_indices(jax.random.key(0), 5, 6)
+    with pytest.raises(ValueError, match="num_data"):
+        gradients.distinct_indices(jax.random.key(0), 0, 1)
