@@ -914,13 +914,22 @@ def _build_warmup(
 
     The preconditioner is carried as its square root ``L`` (a lower factor
     ``(d, d)`` when dense, per-coordinate standard deviations ``(d,)`` when
-    diagonal), so whitening is ``L⁻¹ x`` in both cases.
+    diagonal), so whitening is ``L⁻¹ x`` in both cases. Dense: the pair
+    ``(L, L⁻¹)``, the inverse made once per window, so no step solves with ``L``.
     """
 
     def mala_step(key, state, eps, root):
         if dense:
+            lower, inverse = root
             return mala.step(
-                key, state, logdensity_fn, eps, score_fn=score_fn, bounds=bounds, cholesky=root
+                key,
+                state,
+                logdensity_fn,
+                eps,
+                score_fn=score_fn,
+                bounds=bounds,
+                cholesky=lower,
+                inverse=inverse,
             )
         return mala.step(
             key, state, logdensity_fn, unravel(eps * root**2), score_fn=score_fn, bounds=bounds
@@ -928,7 +937,7 @@ def _build_warmup(
 
     def whiten(flat_positions, root):
         if dense:
-            return jax.scipy.linalg.solve_triangular(root, flat_positions.T, lower=True).T
+            return flat_positions @ root[1].T
         return flat_positions / root
 
     def empty_stats(num_chains):
@@ -947,7 +956,7 @@ def _build_warmup(
         flat_scores = jax.vmap(lambda p: ravel_pytree(p)[0])(states.score)
         return DenseStats(
             _chain_sums_update(stats.draws, whiten(flat_positions, root)),
-            _chain_sums_update(stats.scores, flat_scores @ root),
+            _chain_sums_update(stats.scores, flat_scores @ root[0]),
         )
 
     def new_root(stats, root, healthy):
@@ -956,15 +965,18 @@ def _build_warmup(
             cov_scores = regularized_covariance(_pooled(stats.scores, healthy), shrinkage)
             metric = geometric_mean_metric(cov_draws, cov_scores, stable=stable_metric)
             factor = stable_cholesky(metric) if stable_metric else jnp.linalg.cholesky(metric)
-            updated = root @ factor
+            updated = root[0] @ factor
         else:
             updated = root * jnp.sqrt(regularized_covariance(_pooled(stats, healthy), shrinkage))
         if not stable_metric:
-            return updated
+            return (updated, mala.inverse_cholesky(updated)) if dense else updated
         # A window whose estimate is unusable keeps the previous preconditioner.
         ok = jnp.all(jnp.isfinite(updated)) & jnp.all(
             jnp.diagonal(updated) > 0 if dense else updated > 0
         )
+        if dense:
+            lower = jnp.where(ok, updated, root[0])
+            return lower, mala.inverse_cholesky(lower)
         return jnp.where(ok, updated, root)
 
     def body(carry, flags):
@@ -1022,7 +1034,8 @@ def _build_warmup(
     def run_warmup(chain_keys, restart_key, states, initial_step, flags):
         num_chains = chain_keys.shape[0]
         num_steps = flags[0].shape[0]
-        root = jnp.eye(dim, dtype=dtype) if dense else jnp.ones((dim,), dtype)
+        eye = jnp.eye(dim, dtype=dtype)
+        root = (eye, eye) if dense else jnp.ones((dim,), dtype)
         zeros = jnp.zeros((num_chains,), dtype)
         counts = jnp.zeros((num_chains,), jnp.int32)
         health = (
@@ -1046,6 +1059,7 @@ def _build_warmup(
         steps = jnp.arange(num_steps, dtype=jnp.uint32)
         carry, (accept, eps_trace, window_accept) = jax.lax.scan(body, carry, (steps, flags))
         states, da, _, root, diverged, accept_sum, _, _, health = carry
+        root = root[0] if dense else root
         restarted, num_stuck, num_outliers, _, _ = health
         summary = (accept_sum / num_steps, window_accept, restarted, num_stuck, num_outliers)
         return states, (jnp.exp(da.log_step_avg), root, accept, eps_trace, diverged, summary)
