@@ -34,8 +34,13 @@ def test_kernel_samples_the_quartic(name):
     assert pvalue > 0.01, (pvalue, n)
 
 
-# In 20 steps some particles see every MALA proposal rejected (near the walls); the run
-# says so, and that is expected here.
+# Near the right wall the quartic's score is about +10, so at h = 0.08 MALA proposes far
+# beyond x = 1.5 and rejects nearly every move: in 20 steps about 2% of the particles
+# never move. The run warns, jl.check's `stuck` and `acceptance` rows fail, and that is
+# expected here; the distributional rows are what this test is about.
+HEALTH_ROWS = ("stuck", "acceptance")
+
+
 @pytest.mark.filterwarnings("ignore:jl.run.*never moved")
 def test_a_mala_particle_cloud_stays_exact_and_an_unconverged_cloud_fails():
     """4000 particles, one kept draw each, checked as independent draws (jl.check's cloud
@@ -49,6 +54,9 @@ def test_a_mala_particle_cloud_stays_exact_and_an_unconverged_cloud_fails():
         trace = jl.run(jax.random.key(14), sampler, start, 1, burnin=19)
         report = jl.check(trace, TARGET)
         assert report.layout == "cloud"
-        assert report.passed is converged, str(report)
+        law = [row for row in report.rows if row.name not in HEALTH_ROWS]
+        assert all(row.status != "fail" for row in law) is converged, str(report)
+        if converged:  # the particles stuck at the wall are named, not hidden
+            assert [row.status for row in report["stuck"]] == ["fail"], str(report)
     for name in ("mean_z", "ks_pvalue", "w1"):
         assert [row.status for row in report[name]] == ["fail"], (name, str(report))
