@@ -11,6 +11,9 @@ pytest.importorskip("numpyro")
 pytest.importorskip("sklearn")
 pytest.importorskip("arviz")
 
+# Checks of a benchmark script, not of the package: run with the long tests (`make slow`).
+pytestmark = pytest.mark.slow
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
@@ -36,7 +39,6 @@ def test_the_data_are_the_benchmark_s():
     np.testing.assert_array_equal(radon["y"], posteriors.radon_like()["y"])  # fixed seed
 
 
-@pytest.mark.slow  # a smoke run of a benchmark script, ~20 s of compiling
 def test_quick_run_reports_every_column(capsys):
     rows = posteriors.main(["--quick", "--models", "non-centred"])
     assert [r["config"] for r in rows] == ["NUTS 2 chains", "MALA 4 chains diagonal"]

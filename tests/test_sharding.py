@@ -15,8 +15,7 @@ import pytest
 
 import jlangevin as jl
 
-SCRIPT = textwrap.dedent(
-    """
+HEAD = """
     import importlib
     import jax, jax.numpy as jnp, numpy as np
     import jlangevin as jl
@@ -28,6 +27,10 @@ SCRIPT = textwrap.dedent(
     samplers = (
         jl.mala(logp, step_size=0.3), jl.ula(logp, step_size=0.05), jl.sgld(logp, step_size=0.05)
     )
+"""
+
+PARTS = {
+    "draws": """
     for sampler in samplers:
         for store in ("draws", "stats"):
             kw = dict(burnin=5, thin=2, store=store)
@@ -62,6 +65,8 @@ SCRIPT = textwrap.dedent(
         assert "`devices`" in str(err)
     else:
         raise AssertionError("expected a ValueError")
+""",
+    "checkpoint": """
     # Checkpoints on 4 devices: a run that dies after a checkpoint resumes, by the same call,
     # to the bits of a one-device run, and its trace is split over the 4 devices again.
     import tempfile
@@ -91,6 +96,8 @@ SCRIPT = textwrap.dedent(
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert len(resumed.positions.sharding.device_set) == 4
     assert len(resumed.final_state.position.sharding.device_set) == 4
+""",
+    "no-collectives": """
     # The compiled step loop holds no collective: chains never communicate.
     run_module = importlib.import_module("jlangevin.run")
     sharding = run_module.chain_sharding(None, 8)
@@ -112,19 +119,21 @@ SCRIPT = textwrap.dedent(
         for op in ("all-reduce", "all-gather", "collective-permute", "all-to-all"):
             assert op not in hlo, op
         assert "reduce-scatter" not in hlo
-    print("SHARDING-OK")
-    """
-)
+""",
+}
 
 
-def test_four_devices_give_the_same_draws_as_one():
+@pytest.mark.parametrize("part", sorted(PARTS))
+def test_four_devices_give_the_same_draws_as_one(part):
+    """Each part in its own 4-device process (so the parts run side by side under xdist)."""
     env = dict(os.environ)
     env["XLA_FLAGS"] = (
         env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
     ).strip()
     env["JAX_PLATFORMS"] = "cpu"
+    script = textwrap.dedent(HEAD) + textwrap.dedent(PARTS[part]) + '\nprint("SHARDING-OK")\n'
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SHARDING-OK" in result.stdout
