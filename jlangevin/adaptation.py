@@ -79,7 +79,9 @@ Hamiltonian Monte Carlo with Fisher divergence (the geometric-mean metric).
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -827,18 +829,17 @@ def _mala_warmup(
     collect, window_end, check, _ = _step_flags(num_steps, windows)
     check = check & restart_chains
 
-    run_warmup = _build_warmup(
-        logdensity_fn,
-        score_fn,
-        bounds,
-        unravel,
-        dim,
-        dtype,
-        dense,
-        target,
-        shrinkage,
-        stable_metric,
+    layout = _Layout(
+        jax.tree.structure(one_position),
+        tuple((np.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(one_position)),
     )
+    settings = (logdensity_fn, score_fn, bounds, layout, dim, dtype, dense, target, shrinkage)
+    try:  # the same model and settings again: the compiled warm-up is reused
+        run_warmup = _cached_warmup(*settings, stable_metric)
+    except TypeError as err:  # unhashable settings (array bounds, say): build it afresh
+        if "unhashable" not in str(err):
+            raise
+        run_warmup = _build_warmup(*settings, stable_metric)
     states, out = run_warmup(
         chain_keys,
         restart_key,
@@ -898,11 +899,22 @@ def _is_typed_key(key: Any) -> bool:
     return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
 
 
+class _Layout(NamedTuple):
+    """One chain's position as a hashable key: the tree and its leaves' shapes and dtypes."""
+
+    tree: Any
+    leaves: tuple[tuple[tuple[int, ...], Any], ...]
+
+    def unravel(self) -> Callable[[Array], ArrayTree]:
+        zeros = [jnp.zeros(shape, dtype) for shape, dtype in self.leaves]
+        return ravel_pytree(jax.tree.unflatten(self.tree, zeros))[1]
+
+
 def _build_warmup(
     logdensity_fn: LogDensityFn,
     score_fn: ScoreFn | None,
     bounds: Bounds | None,
-    unravel: Any,
+    layout: _Layout,
     dim: int,
     dtype: Any,
     dense: bool,
@@ -912,11 +924,14 @@ def _build_warmup(
 ):
     """The jitted warm-up loop for these (static) settings.
 
-    The preconditioner is carried as its square root ``L`` (a lower factor
+    Built once per model and settings (:data:`_cached_warmup`). The preconditioner is
+    carried as its square root ``L`` (a lower factor
     ``(d, d)`` when dense, per-coordinate standard deviations ``(d,)`` when
     diagonal), so whitening is ``L⁻¹ x`` in both cases. Dense: the pair
     ``(L, L⁻¹)``, the inverse made once per window, so no step solves with ``L``.
     """
+
+    unravel = layout.unravel()
 
     def mala_step(key, state, eps, root):
         if dense:
@@ -1065,6 +1080,9 @@ def _build_warmup(
         return states, (jnp.exp(da.log_step_avg), root, accept, eps_trace, diverged, summary)
 
     return run_warmup
+
+
+_cached_warmup = functools.lru_cache(maxsize=32)(_build_warmup)
 
 
 __all__ = [

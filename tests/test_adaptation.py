@@ -327,3 +327,16 @@ def test_chain_health_flags_stuck_and_outlying_chains():
     # All chains accepting little: the step is the problem, nobody is called stuck.
     stuck, _ = adaptation.chain_health(jnp.full(8, 0.02), logdensity)
     assert not np.any(stuck)
+
+
+def test_the_same_model_and_settings_reuse_the_compiled_warmup():
+    logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    x0 = jnp.zeros((4, 3))
+    before = adaptation._cached_warmup.cache_info()
+    jl.adaptation.mala_warmup(jax.random.key(0), logp, x0, 30)
+    jl.adaptation.mala_warmup(jax.random.key(1), logp, x0 + 0.1, 30)
+    after = adaptation._cached_warmup.cache_info()
+    assert after.misses - before.misses == 1 and after.hits - before.hits == 1
+    # Another position layout is another program.
+    jl.adaptation.mala_warmup(jax.random.key(0), logp, jnp.zeros((4, 2)), 30)
+    assert adaptation._cached_warmup.cache_info().misses - after.misses == 1
