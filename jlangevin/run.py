@@ -110,6 +110,10 @@ class Trace(NamedTuple):
         coordinate): an accepted move for exact kernels, any finite move for
         approximate ones. A chain with ``moves == 0`` never moved: every
         proposal was rejected, or every step diverged.
+    steps : ``(draws,)`` integers: after how many steps of this run each kept draw
+        was taken (``burnin + thin * (k + 1)`` for draw ``k``); ``0`` marks the
+        initial positions, kept as draw 0 by ``keep_initial=True``. Frame labels
+        (``t = 0, 1, ...``) come from here. ``None`` when no draws are kept.
 
     The properties :attr:`num_diverged_chains`, :attr:`num_diverged_steps` and
     :attr:`num_stuck_chains` summarise them; :func:`run` warns with the same
@@ -133,6 +137,22 @@ class Trace(NamedTuple):
     values: Any | None = None
     step_count: Array | None = None
     moves: Array | None = None
+    steps: np.ndarray | None = None
+
+    def without_initial(self) -> Trace:
+        """This trace less draw 0 when that holds the initial positions (``keep_initial=True``).
+
+        The diagnostics call it: a chain's starting point is not one of its draws.
+        """
+        if self.steps is None or len(self.steps) == 0 or self.steps[0] != 0:
+            return self
+        drop = lambda tree: None if tree is None else jax.tree.map(lambda x: x[:, 1:], tree)  # noqa: E731
+        return self._replace(
+            positions=drop(self.positions),
+            info=drop(self.info),
+            values=drop(self.values),
+            steps=self.steps[1:],
+        )
 
     @property
     def num_diverged_chains(self) -> int:
@@ -541,14 +561,76 @@ def _chain_is_finite(state: Any) -> Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
-def _cached(make: Callable, sampler: Sampler, *args: Any) -> Any:
-    """``make(sampler, *args)``, memoized when the sampler (a NamedTuple of functions) hashes."""
+class _Bound(NamedTuple):
+    """A ``functools.partial`` with its array arguments taken out (hashable, comparable).
+
+    Two partials of the same function whose arguments differ only in array
+    values (a step size or metric found by warm-up) give equal ``_Bound``s, so
+    they share one compiled loop: the arrays travel as arguments of the
+    compiled chunk instead of being baked into it as constants.
+    """
+
+    func: Callable
+    treedef: Any
+    statics: tuple  # the non-array leaves of (args, keywords); None where an array was
+    is_array: tuple[bool, ...]
+
+    def bind(self, arrays: tuple) -> Callable:
+        supply = iter(arrays)
+        pairs = zip(self.statics, self.is_array, strict=True)
+        leaves = [next(supply) if a else s for s, a in pairs]
+        args, keywords = jax.tree.unflatten(self.treedef, leaves)
+        return functools.partial(self.func, *args, **keywords)
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, jax.Array | np.ndarray)
+
+
+def _split_fn(fn: Callable) -> tuple[Any, tuple]:
+    """``(hashable template, array arguments)`` of one of a sampler's functions."""
+    if type(fn) is not functools.partial:
+        return fn, ()
+    leaves, treedef = jax.tree.flatten((fn.args, fn.keywords))
+    is_array = tuple(_is_array(x) for x in leaves)
+    statics = tuple(None if a else x for x, a in zip(leaves, is_array, strict=True))
+    arrays = tuple(x for x, a in zip(leaves, is_array, strict=True) if a)
+    return _Bound(fn.func, treedef, statics, is_array), arrays
+
+
+class _Template(NamedTuple):
+    """A sampler less its array parameters: what a compiled loop is cached on."""
+
+    kind: type
+    parts: tuple
+
+    def bind(self, params: tuple) -> Any:
+        fields = [
+            part.bind(arrays) if isinstance(part, _Bound) else part
+            for part, arrays in zip(self.parts, params, strict=True)
+        ]
+        return self.kind(*fields)
+
+
+def _split_sampler(sampler: Sampler) -> tuple[_Template, tuple]:
+    """The sampler's template and its array parameters (see :class:`_Bound`).
+
+    The built-in samplers (and warm-up's) are partials of the kernels' ``init``
+    and ``step``; a new step size or metric then reuses the compiled loop.
+    Other callables are kept as they are (cached by identity).
+    """
+    parts, params = zip(*(_split_fn(fn) for fn in sampler), strict=True)
+    return _Template(type(sampler), tuple(parts)), tuple(params)
+
+
+def _cached(make: Callable, template: Any, *args: Any) -> Any:
+    """``make(template, *args)``, memoized when the template (and settings) hash."""
     try:
-        return make(sampler, *args)
+        return make(template, *args)
     except TypeError as err:  # an unhashable sampler (or setting): build it afresh
         if "unhashable" not in str(err):
             raise
-        return make.__wrapped__(sampler, *args)
+        return make.__wrapped__(template, *args)
 
 
 def _check_start(num_bad: Array, first_bad: Array, num_chains: int) -> None:
@@ -623,13 +705,44 @@ def step_keys(chain_keys: Array, counts: Array) -> Array:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_chunk(sampler: Sampler, thin: int, store: Any, mesh: Mesh | None) -> Callable:
-    """Jitted ``(key data, chain ids, carry) -> (carry, records, start check)``.
+def _compiled_chunk(template: _Template, thin: int, store: Any, mesh: Mesh | None) -> Callable:
+    """Jitted ``(key data, chain ids, carry, params) -> (carry, records, start check)``.
 
     One call makes, in one compiled program: the initial states (``init=True``:
     the carry then holds positions), ``burn`` steps unrecorded, then ``draws``
     kept draws. A run that is not chunked is one call, so one compilation.
+    ``params`` are the sampler's array parameters (see :func:`_split_sampler`).
     """
+
+    def local(impl, init, burn, draws, shared, chain_ids, carry):
+        key_data, params = shared
+        sampler = template.bind(params)  # the arrays are this program's arguments
+        args = (impl, init, burn, draws, key_data, chain_ids, carry)
+        return _chunk_body(sampler, thin, store, *args)
+
+    @functools.partial(jax.jit, static_argnames=("impl", "init", "burn", "draws"))
+    def chunk(key_data, chain_ids, carry, params, *, impl, init, burn, draws):
+        fn = functools.partial(local, impl, init, burn, draws)
+        out_specs = None
+        if mesh is not None:
+            split, shared = PartitionSpec(mesh.axis_names), PartitionSpec()
+            stats_specs = RunningStats(shared, split, split, split) if store == "stats" else split
+            out_specs = (_Carry(split, split, split, split, stats_specs), split, split)
+        carry, records, finite = _per_chain(
+            fn, mesh, (key_data, params), (chain_ids, carry), out_specs
+        )
+        start_check = None
+        if finite is not None:
+            # Reduced outside the per-chain part: replicated, readable in every process.
+            bad = ~finite
+            start_check = (jnp.sum(bad), jnp.argmax(bad))
+        return carry, records, start_check
+
+    return chunk
+
+
+def _chunk_body(sampler, thin, store, impl, init, burn, draws, key_data, chain_ids, carry):
+    """One device's part of a chunk: make the states (``init``), burn in, keep ``draws``."""
 
     def one_step(chain_keys: Array, carry: _Carry) -> tuple[_Carry, Any]:
         state, info = jax.vmap(sampler.step)(step_keys(chain_keys, carry.count), carry.state)
@@ -657,44 +770,34 @@ def _compiled_chunk(sampler: Sampler, thin: int, store: Any, mesh: Mesh | None) 
             record = jax.vmap(store)(state, info)  # the user writes it for one chain
         return carry, record
 
-    def local(impl, init, burn, draws, key_data, chain_ids, carry):
-        key = jax.random.wrap_key_data(key_data, impl=impl)
-        finite = None
-        if init:  # the carry holds positions: make the states, and say which are usable
-            state = jax.vmap(sampler.init)(carry.state)
-            finite = jax.vmap(_chain_is_finite)(state)
-            carry = carry._replace(state=state)
-        if store == "stats" and carry.stats is None:
-            carry = carry._replace(stats=_empty_stats(sampler, key, carry.state))
-        chain_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, chain_ids)
-        if burn:  # advance without recording (thin does not apply)
-            burn_step = lambda c, _: (one_step(chain_keys, c)[0], None)  # noqa: E731
-            carry = jax.lax.scan(burn_step, carry, None, length=burn)[0]
-        records = None
-        if draws:
-            draw = lambda c, _: kept_draw(chain_keys, c)  # noqa: E731
-            carry, records = jax.lax.scan(draw, carry, None, length=draws)
-            # Draw-major from the scan; the trace is chain-major (chains, draws, ...).
-            records = jax.tree.map(lambda r: jnp.swapaxes(r, 0, 1), records)
-        return carry, records, finite
+    key = jax.random.wrap_key_data(key_data, impl=impl)
+    finite = None
+    if init:  # the carry holds positions: make the states, and say which are usable
+        state = jax.vmap(sampler.init)(carry.state)
+        finite = jax.vmap(_chain_is_finite)(state)
+        carry = carry._replace(state=state)
+    if store == "stats" and carry.stats is None:
+        carry = carry._replace(stats=_empty_stats(sampler, key, carry.state))
+    chain_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, chain_ids)
+    if burn:  # advance without recording (thin does not apply)
+        burn_step = lambda c, _: (one_step(chain_keys, c)[0], None)  # noqa: E731
+        carry = jax.lax.scan(burn_step, carry, None, length=burn)[0]
+    records = None
+    if draws:
+        draw = lambda c, _: kept_draw(chain_keys, c)  # noqa: E731
+        carry, records = jax.lax.scan(draw, carry, None, length=draws)
+        # Draw-major from the scan; the trace is chain-major (chains, draws, ...).
+        records = jax.tree.map(lambda r: jnp.swapaxes(r, 0, 1), records)
+    return carry, records, finite
 
-    @functools.partial(jax.jit, static_argnames=("impl", "init", "burn", "draws"))
-    def chunk(key_data, chain_ids, carry, *, impl, init, burn, draws):
-        fn = functools.partial(local, impl, init, burn, draws)
-        out_specs = None
-        if mesh is not None:
-            split, shared = PartitionSpec(mesh.axis_names), PartitionSpec()
-            stats_specs = RunningStats(shared, split, split, split) if store == "stats" else split
-            out_specs = (_Carry(split, split, split, split, stats_specs), split, split)
-        carry, records, finite = _per_chain(fn, mesh, key_data, (chain_ids, carry), out_specs)
-        start_check = None
-        if finite is not None:
-            # Reduced outside the per-chain part: replicated, readable in every process.
-            bad = ~finite
-            start_check = (jnp.sum(bad), jnp.argmax(bad))
-        return carry, records, start_check
 
-    return chunk
+def _with_params(chunk: Callable, params: tuple) -> Callable:
+    """``chunk(carry, **static)`` with the sampler's array parameters passed along."""
+
+    def call(carry: _Carry, **static: Any) -> Any:
+        return chunk(carry, params, **static)
+
+    return call
 
 
 def _chunk_sizes(total: int, chunk: int) -> list[int]:
@@ -733,6 +836,16 @@ def _trace(carry: _Carry, stacked: Any, store: Any, num_draws: int) -> Trace:
     return Trace(
         positions, info, carry.state, carry.diverged, carry.stats, values, carry.count, carry.moves
     )
+
+
+def _with_initial(trace: Trace, initial: ArrayTree, store: str) -> Trace:
+    """The trace with ``initial`` (leaves ``(chains, *event)``) as draw 0; its info zeros."""
+    first = lambda x, y: jnp.concatenate([jnp.asarray(x, y.dtype)[:, None], y], axis=1)  # noqa: E731
+    positions = jax.tree.map(first, initial, trace.positions)
+    info = trace.info
+    if store == "draws" and info is not None:
+        info = jax.tree.map(lambda y: first(jnp.zeros_like(y[:, 0]), y), info)
+    return trace._replace(positions=positions, info=info)
 
 
 # --------------------------------------------------------------------------- #
@@ -868,6 +981,7 @@ def run(
     burnin: int = 0,
     thin: int = 1,
     store: str | Callable[[Any, Any], Any] = "draws",
+    keep_initial: bool = False,
     chunk_size: int | None = None,
     progress: bool = False,
     devices: Sequence[jax.Device] | Mesh | None = None,
@@ -895,6 +1009,13 @@ def run(
         memory independent of the number of draws), or a function
         ``(state, info) -> pytree`` of one chain's state and info, whose outputs
         are stacked into ``trace.values``.
+    keep_initial : keep the positions this run starts from as draw 0 (default
+        ``False``), before the burn-in: for pictures of particles over time
+        (``t = 0, 1, ...``). With ``store="draws"``, draw 0's info is zeros (no
+        step was taken); ``trace.steps[0] == 0`` marks it, and :func:`jl.check
+        <jlangevin.diagnostics.check>` and :func:`jl.to_arviz
+        <jlangevin.diagnostics.to_arviz>` leave it out. Needs ``store="draws"``
+        or ``"positions"``.
     chunk_size : kept draws per compiled call (burn-in uses ``chunk_size * thin``
         steps per call). Chunking bounds peak memory per call and drives the
         progress bar and checkpoints; the draws are the same whatever the chunking.
@@ -942,6 +1063,11 @@ def run(
     if num_steps % thin:
         raise ValueError(f"`num_steps` ({num_steps}) must be a multiple of `thin` ({thin}).")
     store = _check_store(store)
+    keep_initial = _check_bool(keep_initial, "keep_initial")
+    if keep_initial and store not in ("draws", "positions"):
+        raise ValueError(
+            f'`keep_initial=True` needs store="draws" or "positions"; got store={store!r:.60}.'
+        )
     progress = _check_bool(progress, "progress")
     if chunk_size is not None:
         chunk_size = _check_int(chunk_size, "chunk_size", 1)
@@ -976,10 +1102,14 @@ def run(
 
     zeros = np.zeros((num_chains,), np.int32)
     carry = _place(_Carry(start.tree, count, zeros, zeros, None), sharding)
+    initial = carry.state.position if start.resumed else carry.state
     chain_ids = _place(np.arange(num_chains, dtype=np.uint32), sharding)
     key_data = _replicated(np.asarray(jax.random.key_data(key)), sharding)
-    compiled = _cached(_compiled_chunk, sampler, thin, store, mesh)
+    template, params = _split_sampler(sampler)
+    params = jax.tree.map(lambda x: _replicated(x, sharding), params)
+    compiled = _cached(_compiled_chunk, template, thin, store, mesh)
     chunk = functools.partial(compiled, key_data, chain_ids, impl=str(jax.random.key_impl(key)))
+    chunk = _with_params(chunk, params)
 
     first_init = not start.resumed
     burn_done = draws_done = 0
@@ -1046,6 +1176,12 @@ def run(
         bar.close()
 
     trace = _trace(carry, _concat(records), store, num_draws)
+    steps = burnin + thin * np.arange(1, num_draws + 1)
+    if keep_initial:
+        trace = _with_initial(trace, initial, store)
+        steps = np.concatenate([[0], steps])
+    if store in ("draws", "positions") or callable(store):
+        trace = trace._replace(steps=steps)
     _warn_faults(_faults(carry.diverged, carry.moves, sharding), num_chains, burnin + num_steps)
     return trace
 

@@ -367,3 +367,74 @@ def test_ula_under_x64_keeps_its_dtypes_and_its_exact_discretisation_bias():
 
     assert abs(z(exact_var)) < Z_MAX, z(exact_var)
     assert abs(z(1.0)) > Z_MAX, z(1.0)  # the broken claim: ULA is not exact
+
+
+def test_keep_initial_puts_the_start_first_and_steps_label_every_draw():
+    x0 = jnp.arange(6.0).reshape(3, 2)
+    sampler = SAMPLERS["mala"]()
+    plain = jl.run(jax.random.key(0), sampler, x0, 12, burnin=4, thin=3)
+    kept = jl.run(jax.random.key(0), sampler, x0, 12, burnin=4, thin=3, keep_initial=True)
+    np.testing.assert_array_equal(plain.steps, [7, 10, 13, 16])
+    np.testing.assert_array_equal(kept.steps, [0, 7, 10, 13, 16])
+    np.testing.assert_array_equal(kept.positions[:, 0], x0)
+    np.testing.assert_array_equal(kept.positions[:, 1:], plain.positions)
+    np.testing.assert_array_equal(kept.info.acceptance_rate[:, 0], 0.0)  # no step taken
+    np.testing.assert_array_equal(kept.info.acceptance_rate[:, 1:], plain.info.acceptance_rate)
+    _tree_equal(kept.without_initial(), plain)
+    _tree_equal(plain.without_initial(), plain)
+    # Chunked, and continued from a trace: draw 0 is where this call starts.
+    chunked = jl.run(
+        jax.random.key(0), sampler, x0, 12, burnin=4, thin=3, keep_initial=True, chunk_size=2
+    )
+    _tree_equal(chunked, kept)
+    more = jl.run(jax.random.key(1), sampler, kept, 3, keep_initial=True, store="positions")
+    np.testing.assert_array_equal(more.positions[:, 0], kept.final_state.position)
+    np.testing.assert_array_equal(more.steps, [0, 1, 2, 3])
+
+
+def test_the_diagnostics_leave_the_initial_positions_out():
+    x0 = jnp.full((4, 1), 30.0)  # far out: with the start kept, R-hat and the mean would show it
+    sampler = SAMPLERS["mala"]()
+    plain = jl.run(jax.random.key(0), sampler, jnp.zeros((4, 1)), 40)
+    kept = plain._replace(
+        positions=jnp.concatenate([x0[:, None], plain.positions], axis=1),
+        info=jax.tree.map(lambda y: jnp.concatenate([y[:, :1] * 0, y], axis=1), plain.info),
+        steps=np.arange(41),
+    )
+    assert np.allclose(jl.summary(kept)["mean"], jl.summary(plain)["mean"])
+    assert jl.to_arviz(kept).posterior.sizes["draw"] == 40
+    broken = kept._replace(steps=np.arange(1, 42))  # draw 0 not marked as the start
+    assert jl.to_arviz(broken).posterior.sizes["draw"] == 41
+
+
+def test_keep_initial_needs_stored_positions():
+    with pytest.raises(ValueError, match="keep_initial"):
+        jl.run(
+            jax.random.key(0),
+            SAMPLERS["ula"](),
+            jnp.zeros((2, 1)),
+            4,
+            keep_initial=True,
+            store="stats",
+        )
+
+
+def test_a_new_step_size_reuses_the_compiled_loop():
+    """Warm-up makes a new sampler each time; only its arrays differ, so nothing recompiles."""
+    x0 = jnp.zeros((4, 3))
+    before = run_module._compiled_chunk.cache_info().currsize
+    traces = [
+        jl.run(jax.random.key(0), jl.mala(LOGP, step_size=jnp.full(3, h)), x0, 20)
+        for h in (0.31, 0.47)
+    ]
+    assert run_module._compiled_chunk.cache_info().currsize - before == 1
+    # Each sampler's own numbers: the same as through a sampler the cache cannot share.
+    for h, trace in zip((0.31, 0.47), traces, strict=True):
+        sampler = jl.mala(LOGP, step_size=jnp.full(3, h))
+        opaque = jl.Sampler(
+            init=lambda x, s=sampler: s.init(x), step=lambda k, st, s=sampler: s.step(k, st)
+        )
+        np.testing.assert_allclose(
+            jl.run(jax.random.key(0), opaque, x0, 20).positions, trace.positions, rtol=1e-6
+        )
+    assert not np.allclose(traces[0].positions, traces[1].positions)

@@ -107,13 +107,15 @@ PARTS = {
         state = jl.run(jax.random.key(0), sampler, x0, 0).final_state
         counts = run_module._place(np.zeros(8, np.int32), sharding)
         carry = run_module._Carry(state, counts, counts, counts, None)
-        chunk = run_module._compiled_chunk(sampler, 2, "draws", sharding.mesh)
+        template, params = run_module._split_sampler(sampler)
+        params = jax.tree.map(lambda x: run_module._replicated(x, sharding), params)
+        chunk = run_module._compiled_chunk(template, 2, "draws", sharding.mesh)
         key_data = run_module._replicated(
             np.asarray(jax.random.key_data(jax.random.key(0))), sharding
         )
         ids = run_module._place(np.arange(8, dtype=np.uint32), sharding)
         lowered = chunk.lower(
-            key_data, ids, carry, impl="threefry2x32", init=False, burn=3, draws=6
+            key_data, ids, carry, params, impl="threefry2x32", init=False, burn=3, draws=6
         )
         hlo = lowered.compile().as_text()
         for op in ("all-reduce", "all-gather", "collective-permute", "all-to-all"):

@@ -187,6 +187,7 @@ def to_arviz(
     >>> dict(idata["posterior"]["x"].sizes)
     {'chain': 4, 'draw': 200, 'axis': 2}
     """
+    trace = trace.without_initial() if isinstance(trace, Trace) else trace
     if model is not None:
         if names is not None:
             raise ValueError("`names` does not apply with `model` (the model names its sites).")

@@ -291,9 +291,6 @@ def check(
         ``info`` has ``acceptance_rate`` or ``is_accepted``) must exceed this, in
         ``[0, 1)``; the default 0 fails a chain that accepted nothing.
 
-    ``rhat_max``, ``z_max``, ``w1_factor`` and ``ksd_factor`` may be ``inf`` (the
-    check always passes); every threshold is a number (numpy and JAX scalars too).
-
     Returns
     -------
     Report
@@ -311,6 +308,11 @@ def check(
         particle, the wrong dimension, a threshold out of range, or both ``target``
         and ``model``.
 
+    Notes
+    -----
+    ``rhat_max``, ``z_max``, ``w1_factor`` and ``ksd_factor`` may be ``inf`` (the
+    check always passes); every threshold is a number (numpy and JAX scalars too).
+
     Examples
     --------
     >>> import jax
@@ -326,6 +328,7 @@ def check(
     >>> chain_only.target, chain_only.passed, sorted({row.name for row in chain_only.rows})
     ('', True, ['ess_bulk', 'ess_tail', 'rhat'])
     """
+    trace = trace.without_initial() if isinstance(trace, Trace) else trace
     if target is not None and not isinstance(target, Target):
         raise TypeError(f"`target` must be a jl.targets.Target; got {type(target).__name__}.")
     if target is not None and model is not None:

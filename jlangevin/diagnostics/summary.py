@@ -323,6 +323,7 @@ def summary(
     (True, (2, 4))
     """
     qs = _check_quantiles(quantiles)
+    trace = trace.without_initial() if isinstance(trace, Trace) else trace
     labels, coords = labelled_draws(trace, model, "trace")
     layout = resolve_layout(layout, {"x": coords}, "trace")
     chains, draws = coords.shape[:2]

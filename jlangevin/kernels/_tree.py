@@ -59,8 +59,9 @@ def broadcast_like(value: Any, tree: ArrayTree, name: str) -> ArrayTree:
     if value_def == tree_def:
         return value
     if isinstance(value, list):
-        try:
-            value = np.asarray(value)
+        traced = any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(value))
+        try:  # numbers inside a compiled program (jl.run passes arrays as arguments) stay traced
+            value = jnp.asarray(value) if traced else np.asarray(value)
         except (TypeError, ValueError) as err:
             raise TypeError(f"`{name}` is a list that is not an array of numbers: {err}") from err
         value_def = jax.tree.structure(value)

@@ -351,12 +351,36 @@ class Model:
             )
         return heads.pop()
 
+    #: Positions mapped per compiled call: a long trace is done in batches of this
+    #: many (the last padded, so one program serves), each brought to the host,
+    #: so device memory holds one batch of outputs, not all of them.
+    batch_size: int = 65536
+
     def _map(self, which: str, positions: Position) -> dict[str, Array]:
         head = self.leading_shape(positions)
         size = int(np.prod(head, dtype=int))
         flat = jax.tree.map(lambda x: jnp.reshape(x, (size, *jnp.shape(x)[len(head) :])), positions)
-        out = self._compiled(which)(flat)
+        traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(flat))
+        if size <= self.batch_size or traced:
+            out = self._compiled(which)(flat)
+        else:
+            out = self._batched(which, flat, size)
         return {k: jnp.reshape(v, (*head, *jnp.shape(v)[1:])) for k, v in out.items()}
+
+    def _batched(self, which: str, flat: Position, size: int) -> dict[str, np.ndarray]:
+        """``which`` over ``size`` positions, :attr:`batch_size` at a time, gathered on the host."""
+        n = self.batch_size
+        parts = []
+        for start in range(0, size, n):
+            batch = jax.tree.map(lambda x, s=start: x[s : s + n], flat)
+            short = n - min(n, size - start)
+            if short:  # pad with the last position: the same shapes, the same program
+                batch = jax.tree.map(
+                    lambda x, k=short: jnp.concatenate([x, jnp.repeat(x[-1:], k, 0)]), batch
+                )
+            out = jax.device_get(self._compiled(which)(batch))
+            parts.append({k: v[: n - short] for k, v in out.items()})
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def constrain(self, positions: Position) -> dict[str, Array]:
         """The model's variables at unconstrained ``positions`` (any leading axes, kept).

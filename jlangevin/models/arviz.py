@@ -33,6 +33,7 @@ from jlangevin.run import Trace
 def _draws_of(trace: Any, model: Model) -> tuple[Any, Any]:
     """``(positions, info)``: the draws ``(chains, draws, *event)`` and the kernel info, if any."""
     if isinstance(trace, Trace):
+        trace = trace.without_initial()  # a chain's start is not one of its draws
         if trace.positions is None:
             raise ValueError(
                 "`trace` has no stored positions; run with store='draws' (or 'positions')."

@@ -139,3 +139,18 @@ def test_inference_data_from_bare_draws(poisson_model, poisson_trace):
     idata = to_inference_data(poisson_trace.positions, poisson_model, log_likelihood=False)
     groups = set(idata.children) if ARVIZ_1 else set(idata.groups())
     assert groups == {"posterior", "unconstrained_posterior", "observed_data"}
+
+
+def test_a_long_trace_is_constrained_in_batches(poisson_model, monkeypatch):
+    positions = poisson_model.init(jax.random.key(3), 30)
+    positions = jax.tree.map(lambda x: jnp.stack([x, 2 * x, 3 * x]), positions)  # (3, 30, ...)
+    whole = poisson_model.constrain(positions)
+    whole_ll = poisson_model.log_likelihood(positions)
+    monkeypatch.setattr(jl.Model, "batch_size", 7)  # 90 positions: 13 batches, the last padded
+    batched = poisson_model.constrain(positions)
+    for name in whole:
+        assert batched[name].shape == whole[name].shape
+        np.testing.assert_allclose(batched[name], whole[name], rtol=1e-6)
+    np.testing.assert_allclose(
+        poisson_model.log_likelihood(positions)["counts"], whole_ll["counts"], rtol=1e-6
+    )
