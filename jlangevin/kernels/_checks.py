@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jlangevin._checks import as_flag, as_int, as_positive, as_real, describe
+from jlangevin._checks import as_flag, as_int, as_positive, as_real, describe, is_bool
 from jlangevin.gradients import ValueAndScoreFn, check_position, value_and_score_fn
 from jlangevin.kernels._tree import is_concrete
 from jlangevin.types import Array, ArrayTree, LogDensityFn, ScoreFn, StepSize
@@ -65,8 +65,31 @@ def check_real(
             raise ValueError(f"`{name}` must {want}; got {shown}{at}.")
 
 
+def _list_as_array(step_size: list, name: str) -> Any:
+    """A (nested) list of numbers as the array it stands for, as the kernels read it.
+
+    A list that is not rectangular is left as it is: it can only be a pytree of
+    steps, one per leaf of a list-shaped position (checked against it at
+    ``init``). Bools are not numbers, inside a list either.
+    """
+    leaves = jax.tree.leaves(step_size)
+    if any(is_bool(leaf) for leaf in leaves):
+        raise TypeError(f"`{name}` must hold real numbers; got {describe(step_size)}.")
+    if not all(is_concrete(leaf) for leaf in leaves):
+        return step_size
+    try:
+        arr = np.asarray(step_size)
+    except (TypeError, ValueError):  # ragged: a pytree of per-leaf steps
+        return step_size
+    return step_size if arr.dtype == object else arr
+
+
 def check_step_size(step_size: StepSize, name: str = "step_size") -> None:
     """Reject a step size that is missing, not real, or not positive and finite.
+
+    A list (or nested list) of numbers is an array: ``[1e-2, 1e-2]`` is a
+    per-coordinate step, like ``jnp.array([1e-2, 1e-2])``; its shape is checked
+    against the position at ``init``.
 
     A schedule (a callable) is evaluated at count 0, then, vectorised, at the
     counts ``0 .. 100``: it must be JAX-traceable (the count is traced in the
@@ -83,6 +106,8 @@ def check_step_size(step_size: StepSize, name: str = "step_size") -> None:
     if step_size is None:
         raise ValueError(f"`{name}` is required: a positive scalar, array, pytree or schedule.")
     if not callable(step_size):
+        if isinstance(step_size, list):
+            step_size = _list_as_array(step_size, name)
         check_real(step_size, name)
         return
     try:

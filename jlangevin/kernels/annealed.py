@@ -74,8 +74,22 @@ class AnnealedInfo(NamedTuple):
     diverged: Array
 
 
+def _is_traced(value: Any) -> bool:
+    """``value``, or an entry of a list/tuple of them, is traced under jit/vmap/grad."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value))
+
+
+def _is_real(dtype: Any) -> bool:
+    return dtype != np.bool_ and (
+        np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+    )
+
+
 def check_sigmas(sigmas: Any) -> np.ndarray:
     """Concrete, 1-D, positive, finite, strictly decreasing noise levels (lists welcome).
+
+    A list or array of Python, numpy or JAX numbers; see :func:`ladder` for a
+    traced ladder.
 
     Examples
     --------
@@ -83,7 +97,7 @@ def check_sigmas(sigmas: Any) -> np.ndarray:
     >>> check_sigmas([1.0, 0.5, 0.1]).tolist()
     [1.0, 0.5, 0.1]
     """
-    if isinstance(sigmas, jax.core.Tracer):
+    if _is_traced(sigmas):
         raise TypeError(
             "`sigmas` must be concrete (numbers, a list or an array), not traced under jit."
         )
@@ -91,9 +105,7 @@ def check_sigmas(sigmas: Any) -> np.ndarray:
         raw = np.asarray(sigmas)
     except (TypeError, ValueError) as err:
         raise TypeError(f"`sigmas` must be a 1-D array of numbers; got {sigmas!r}.") from err
-    if raw.dtype == np.bool_ or not (
-        np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)
-    ):
+    if not _is_real(raw.dtype):
         raise TypeError(f"`sigmas` must hold real numbers; got dtype {raw.dtype}.")
     arr = raw.astype(float)
     if arr.ndim != 1 or arr.size == 0:
@@ -103,6 +115,52 @@ def check_sigmas(sigmas: Any) -> np.ndarray:
     if np.any(np.diff(arr) >= 0):
         raise ValueError(f"`sigmas` must be strictly decreasing (σ_1 > … > σ_L); got {arr}.")
     return arr
+
+
+def ladder(sigmas: Any) -> np.ndarray | Array:
+    """The noise levels: :func:`check_sigmas` when concrete; a traced ladder is kept.
+
+    A traced ladder (or a list holding traced levels) must be a non-empty 1-D
+    real array; its values cannot be checked (a level that is not positive
+    gives non-finite steps, counted as diverged).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from jlangevin.kernels.annealed import ladder
+    >>> ladder((1.0, 0.5)).tolist()
+    [1.0, 0.5]
+    >>> jax.jit(lambda s: ladder([s, 0.5]))(1.0).tolist()
+    [1.0, 0.5]
+    """
+    if not _is_traced(sigmas):
+        return check_sigmas(sigmas)
+    try:
+        arr = jnp.asarray(sigmas)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"`sigmas` must be a 1-D array of numbers; got {sigmas!r}.") from err
+    if not _is_real(arr.dtype):
+        raise TypeError(f"`sigmas` must hold real numbers; got dtype {arr.dtype}.")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"`sigmas` must be a non-empty 1-D array; got shape {arr.shape}.")
+    return arr.astype(jnp.result_type(arr.dtype, float))
+
+
+def check_step_scale(step_scale: Any) -> float | Array:
+    """A positive finite number (Python, numpy or JAX scalar), or a traced real scalar.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels.annealed import check_step_scale
+    >>> check_step_scale(jnp.float32(0.5))
+    0.5
+    """
+    if not isinstance(step_scale, jax.core.Tracer):
+        return as_positive(step_scale, "step_scale")
+    if jnp.ndim(step_scale) != 0 or not _is_real(step_scale.dtype):
+        raise TypeError(f"`step_scale` must be a real number; got {describe(step_scale)}.")
+    return step_scale
 
 
 def step_sizes(sigmas: Any, step_scale: float) -> Array:
@@ -171,8 +229,8 @@ def sample(
     """Anneal a batch of particles (leading axis on every leaf) down the ladder.
 
     Pure and jit-able with ``score_fn``, ``steps_per_level`` and ``denoise``
-    static; see :func:`annealed_langevin` for the parameters. Concrete
-    ``sigmas`` and ``step_scale`` are checked here too.
+    static; see :func:`annealed_langevin` for the parameters. ``sigmas`` and
+    ``step_scale`` may be traced; concrete ones are checked here too.
 
     Examples
     --------
@@ -188,10 +246,8 @@ def sample(
     num_particles = _check_particles(positions)
     steps_per_level = as_int(steps_per_level, "steps_per_level", minimum=1)
     denoise = as_flag(denoise, "denoise")
-    if not isinstance(sigmas, jax.core.Tracer):
-        sigmas = check_sigmas(sigmas)
-    if not isinstance(step_scale, jax.core.Tracer):
-        step_scale = as_positive(step_scale, "step_scale")
+    sigmas = ladder(sigmas)
+    step_scale = check_step_scale(step_scale)
     dtype = jnp.result_type(*jax.tree.leaves(positions))
     sig = jnp.asarray(sigmas, dtype)
     hs = step_sizes(sig, step_scale).astype(dtype)
@@ -242,11 +298,14 @@ def annealed_langevin(
     ----------
     score_fn : ``(x, sigma) -> ∇ log p_σ(x)`` for one particle ``x`` (any
         pytree) and a scalar ``sigma``.
-    sigmas : the ladder ``σ_1 > … > σ_L > 0`` (1-D, concrete).
+    sigmas : the ladder ``σ_1 > … > σ_L > 0``: a 1-D list or array of Python,
+        numpy or JAX numbers. It may be traced (a sampler built inside ``jit``
+        or ``vmap``); only concrete levels are checked.
     step_scale : ``h_L``, the step at the last level; level ``i`` uses
         ``step_scale σ_i² / σ_L²``. Keep it below about ``σ_L²`` so that every
-        level is stable (``h_i / σ_i² = step_scale / σ_L²``).
-    steps_per_level : ULA steps at each level.
+        level is stable (``h_i / σ_i² = step_scale / σ_L²``). A Python, numpy
+        or JAX number, or traced (then unchecked).
+    steps_per_level : ULA steps at each level (a concrete integer: a loop length).
     denoise : add the final Tweedie step ``x + σ_L² s(x, σ_L)``.
 
     Returns
@@ -269,8 +328,8 @@ def annealed_langevin(
         raise TypeError(
             f"`score_fn` must be callable `(x, sigma) -> score`; got {describe(score_fn)}."
         )
-    sig = check_sigmas(sigmas)
-    scale = as_positive(step_scale, "step_scale")
+    sig = ladder(sigmas)
+    scale = check_step_scale(step_scale)
     steps = as_int(steps_per_level, "steps_per_level", minimum=1)
     denoise = as_flag(denoise, "denoise")
 
@@ -297,4 +356,12 @@ def annealed_langevin(
     return sampler
 
 
-__all__ = ["AnnealedInfo", "annealed_langevin", "check_sigmas", "sample", "step_sizes"]
+__all__ = [
+    "AnnealedInfo",
+    "annealed_langevin",
+    "check_sigmas",
+    "check_step_scale",
+    "ladder",
+    "sample",
+    "step_sizes",
+]

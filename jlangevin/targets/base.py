@@ -1,4 +1,10 @@
-"""The common type of every analytic target, and the checks its builders share."""
+"""The common type of every analytic target, and the checks its builders share.
+
+Parameters may be traced (a target built inside ``jit``/``vmap``/``grad``):
+their shapes and dtypes are checked as usual, their values only where they are
+concrete. A concrete parameter becomes a float64 numpy array (so the target's
+constants keep float64 accuracy), a traced one a floating JAX array.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jlangevin._checks import as_int, check_key
+from jlangevin._checks import as_int, check_key, describe, is_bool
 from jlangevin.types import Array, PRNGKey
 
 
@@ -31,6 +37,8 @@ class Target:
     support : ``(low, high)`` arrays of shape ``(dim,)`` for a box support, or ``None``.
     mean, var : exact mean and marginal variances, shape ``(dim,)``.
     cov : exact covariance ``(dim, dim)`` where known.
+        The exact arrays are float64 numpy arrays, or JAX arrays when the
+        target was built from traced parameters.
     marginal_cdfs : per coordinate, the exact marginal CDF (a vectorised
         function of that coordinate's values) or ``None``.
     pdf : normalized density ``x -> p(x)`` for positions ``(..., dim)``, where known.
@@ -70,7 +78,7 @@ class Target:
             value = getattr(self, field)
             if value is not None:
                 object.__setattr__(self, field, _exact_array(value, field, shape))
-        if self.var is not None and np.any(self.var < 0):
+        if self.var is not None and not is_traced(self.var) and np.any(self.var < 0):
             raise ValueError(f"`var` must be non-negative; got {self.var}.")
         if self.support is not None:
             object.__setattr__(self, "support", _box(self.support, dim))
@@ -106,8 +114,48 @@ class Target:
 # --------------------------------------------------------------------------- #
 # Checks shared by the target builders
 # --------------------------------------------------------------------------- #
-def real_array(value: Any, name: str) -> np.ndarray:
+def is_traced(value: Any) -> bool:
+    """True when ``value`` (or any entry of a list/tuple of them) is traced under jit/vmap/grad.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from jlangevin.targets.base import is_traced
+    >>> seen = []
+    >>> _ = jax.jit(lambda s: seen.append(is_traced([s, 1.0])) or s)(0.5)
+    >>> is_traced([1.0, 2.0]), seen
+    (False, [True])
+    """
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value))
+
+
+def array_module(*values: Any) -> Any:
+    """``jax.numpy`` when any of ``values`` is traced, else ``numpy`` (float64 on the host)."""
+    return jnp if any(is_traced(v) for v in values) else np
+
+
+def _is_real_dtype(dtype: Any) -> bool:
+    return dtype != np.bool_ and (
+        np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+    )
+
+
+def _traced_real_array(value: Any, name: str) -> Array:
+    """A traced ``value`` as a floating JAX array: its dtype checked, not its values."""
+    try:
+        arr = jnp.asarray(value)
+    except (TypeError, ValueError) as err:  # ragged or non-numeric lists
+        raise ValueError(f"`{name}` must be a rectangular array of numbers: {err}") from None
+    if not _is_real_dtype(arr.dtype):
+        raise TypeError(f"`{name}` must hold real numbers; got dtype {arr.dtype}.")
+    return arr.astype(jnp.result_type(arr.dtype, float))
+
+
+def real_array(value: Any, name: str) -> np.ndarray | Array:
     """``value`` as a finite float64 numpy array (lists and numpy/JAX arrays alike).
+
+    A traced ``value`` (or a list holding traced entries) becomes a floating
+    JAX array instead: its dtype is checked, its values cannot be.
 
     Examples
     --------
@@ -115,15 +163,13 @@ def real_array(value: Any, name: str) -> np.ndarray:
     >>> real_array([1, 2], "mean").tolist()
     [1.0, 2.0]
     """
-    if isinstance(value, jax.core.Tracer):
-        raise TypeError(f"`{name}` must be concrete (a target is built outside jit).")
+    if is_traced(value):
+        return _traced_real_array(value, name)
     try:
         raw = np.asarray(value)
     except (TypeError, ValueError) as err:  # ragged nested lists
         raise ValueError(f"`{name}` must be a rectangular array of numbers: {err}") from None
-    if raw.dtype == np.bool_ or not (
-        np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)
-    ):
+    if not _is_real_dtype(raw.dtype):
         raise TypeError(f"`{name}` must hold real numbers; got dtype {raw.dtype}.")
     arr = raw.astype(float)
     if not np.all(np.isfinite(arr)):
@@ -131,37 +177,73 @@ def real_array(value: Any, name: str) -> np.ndarray:
     return arr
 
 
-def real_vector(value: Any, name: str) -> np.ndarray:
-    """A non-empty finite 1-D float64 vector (a scalar counts as length 1)."""
-    arr = np.atleast_1d(real_array(value, name))
+def real_vector(value: Any, name: str) -> np.ndarray | Array:
+    """A non-empty finite 1-D float vector (a scalar counts as length 1); see :func:`real_array`."""
+    arr = real_array(value, name)
+    arr = array_module(arr).atleast_1d(arr)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"`{name}` must be a non-empty vector; got shape {arr.shape}.")
     return arr
 
 
-def broadcast_to(arr: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+def real_scalar(value: Any, name: str, check: Callable[[Any, str], float]) -> float | Array:
+    """A real number: ``check(value, name)`` (a Python float) when concrete.
+
+    A traced ``value`` must be a 0-d real array; it comes back as a floating
+    JAX scalar, its value unchecked (``check`` needs a concrete number).
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from jlangevin._checks import as_positive
+    >>> from jlangevin.targets.base import real_scalar
+    >>> real_scalar(np.float32(0.5), "scale", as_positive)
+    0.5
+    >>> float(jax.jit(lambda s: real_scalar(s, "scale", as_positive) * 2)(0.5))
+    1.0
+    """
+    if not isinstance(value, jax.core.Tracer):
+        return check(value, name)
+    if is_bool(value) or jnp.ndim(value) != 0 or not _is_real_dtype(value.dtype):
+        raise TypeError(f"`{name}` must be a real number; got {describe(value)}.")
+    return value.astype(jnp.result_type(value.dtype, float))
+
+
+def broadcast_to(arr: Any, shape: tuple[int, ...], name: str) -> np.ndarray | Array:
     """``arr`` broadcast to ``shape`` (a copy), or a ``ValueError`` naming ``name``."""
     try:
+        if is_traced(arr):
+            return jnp.broadcast_to(arr, shape)
         return np.broadcast_to(arr, shape).copy()
     except ValueError:
         raise ValueError(
-            f"`{name}` of shape {arr.shape} does not broadcast to shape {shape}."
+            f"`{name}` of shape {np.shape(arr)} does not broadcast to shape {shape}."
         ) from None
 
 
-def _exact_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
+def require_concrete(value: Any, name: str, what: str) -> None:
+    """``what`` needs a concrete ``name``: a ``TypeError`` when it was traced."""
+    if is_traced(value):
+        raise TypeError(
+            f"{what} needs a concrete `{name}`, but the target was built with `{name}` traced "
+            "under jit/vmap/grad (its log density and score work there; build the target "
+            "outside the transformation for this)."
+        )
+
+
+def _exact_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray | Array:
     arr = real_array(value, name)
     if arr.shape != shape:
         raise ValueError(f"`{name}` must have shape {shape}; got {arr.shape}.")
     return arr
 
 
-def _box(support: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
+def _box(support: Any, dim: int) -> tuple[Any, Any]:
     if not isinstance(support, tuple | list) or len(support) != 2:
         raise ValueError(f"`support` must be a pair (low, high); got {support!r}.")
     low = broadcast_to(real_array(support[0], "support"), (dim,), "support")
     high = broadcast_to(real_array(support[1], "support"), (dim,), "support")
-    if np.any(low >= high):
+    if not is_traced((low, high)) and np.any(low >= high):
         raise ValueError(f"`support` needs low < high everywhere; got {low}, {high}.")
     return low, high
 

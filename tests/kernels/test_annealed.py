@@ -91,3 +91,51 @@ def test_bad_input():
         jl.annealed_langevin(None, [1.0, 0.5], 0.01, 10)
     with pytest.raises(ValueError, match="positions"):
         jl.annealed_langevin(score, [1.0, 0.5], 0.01, 10)(jax.random.key(0), jnp.zeros(()))
+
+
+# ------------------------------------------------------------------------------------
+# numpy / JAX scalars are numbers, the ladder may be a list or an array, and both the
+# ladder and the step scale may be traced
+# ------------------------------------------------------------------------------------
+SCORE = lambda x, s: -x / (1.0 + s**2)  # noqa: E731  data N(0, 1)
+START = jnp.linspace(-2.0, 2.0, 6).reshape(3, 2)
+
+
+def _draws(sigmas=(1.0, 0.5), step_scale=2e-5, steps=4):
+    return jl.annealed_langevin(SCORE, sigmas, step_scale, steps)(jax.random.key(5), START)[0]
+
+
+def test_numpy_and_jax_scalar_step_scale_give_the_same_draws_as_the_python_float():
+    reference = _draws(step_scale=2e-5)
+    for scale in (jnp.float32(2e-5), np.float64(2e-5)):
+        np.testing.assert_array_equal(_draws(step_scale=scale), reference)
+    assert not np.array_equal(_draws(step_scale=4e-5), reference)  # the check can fail
+
+
+def test_ladder_as_list_or_array():
+    reference = _draws(sigmas=[1.0, 0.5])
+    np.testing.assert_array_equal(_draws(sigmas=jnp.array([1.0, 0.5])), reference)
+    np.testing.assert_array_equal(_draws(sigmas=[jnp.float32(1.0), np.float64(0.5)]), reference)
+
+
+def test_traced_step_scale_and_ladder_under_jit_and_vmap():
+    reference = _draws(step_scale=0.01)
+    np.testing.assert_allclose(jax.jit(lambda h: _draws(step_scale=h))(0.01), reference)
+    np.testing.assert_allclose(
+        jax.jit(lambda s: _draws(sigmas=s, step_scale=0.01))(jnp.array([1.0, 0.5])), reference
+    )
+    np.testing.assert_allclose(
+        jax.jit(lambda top: _draws(sigmas=[top, 0.5], step_scale=0.01))(1.0), reference
+    )
+    batched = jax.vmap(lambda h: _draws(step_scale=h))(jnp.array([0.01, 0.02]))
+    np.testing.assert_allclose(batched[0], reference, rtol=1e-6)  # vmapped: a few ulp
+    np.testing.assert_allclose(batched[1], _draws(step_scale=0.02), rtol=1e-6)
+
+
+def test_traced_bad_shapes_are_still_refused():
+    with pytest.raises(TypeError, match="step_scale"):
+        jax.jit(lambda h: _draws(step_scale=h))(jnp.ones(2))
+    with pytest.raises(ValueError, match="sigmas"):
+        jax.jit(lambda s: _draws(sigmas=s))(jnp.ones((2, 2)))
+    with pytest.raises(TypeError, match="steps_per_level"):
+        jax.jit(lambda n: _draws(steps=n))(3)
