@@ -34,6 +34,8 @@ _LAZY = {
     "Report": ("jlangevin.diagnostics", "Report"),
     "adaptation": ("jlangevin.adaptation", None),
     "annealed_langevin": ("jlangevin.kernels.annealed", "annealed_langevin"),
+    "score_matching": ("jlangevin.score_matching", None),
+    "gallery": ("jlangevin.gallery", None),
 }
 
 
@@ -64,6 +66,7 @@ __all__ = [
     "diagnostics",
     "from_energy",
     "from_numpyro",
+    "gallery",
     "gather",
     "gradients",
     "kernels",
@@ -73,6 +76,7 @@ __all__ = [
     "run",
     "sample",
     "schedules",
+    "score_matching",
     "sgld",
     "summary",
     "targets",
