@@ -12,10 +12,14 @@ and the ArviZ-based diagnostics.
 
 from jlangevin import gradients, kernels, models, schedules, targets
 from jlangevin.gradients import from_energy
+from jlangevin.kernels.barker import sampler as barker
 from jlangevin.kernels.mala import sampler as mala
+from jlangevin.kernels.malt import sampler as malt
+from jlangevin.kernels.sghmc import sampler as sghmc
 from jlangevin.kernels.sgld import RMSProp
 from jlangevin.kernels.sgld import sampler as sgld
 from jlangevin.kernels.ula import sampler as ula
+from jlangevin.kernels.underdamped import sampler as underdamped
 from jlangevin.models import Model, from_numpyro
 from jlangevin.run import RunningStats, SamplingWarning, Trace, gather, run
 from jlangevin.sample import Sampled, sample
@@ -62,6 +66,7 @@ __all__ = [
     "Trace",
     "adaptation",
     "annealed_langevin",
+    "barker",
     "check",
     "diagnostics",
     "from_energy",
@@ -71,15 +76,18 @@ __all__ = [
     "gradients",
     "kernels",
     "mala",
+    "malt",
     "models",
     "plot",
     "run",
     "sample",
     "schedules",
     "score_matching",
+    "sghmc",
     "sgld",
     "summary",
     "targets",
     "to_arviz",
     "ula",
+    "underdamped",
 ]

@@ -2,17 +2,19 @@
 
 Each module has NamedTuple ``State``/``Info`` types, ``init(position, ...)``,
 ``step(key, state, ...)`` and ``sampler(...)``, which binds the settings into a
-:class:`~jlangevin.types.Sampler` (``jl.ula``, ``jl.mala``, ``jl.sgld``). The
+:class:`~jlangevin.types.Sampler` (``jl.ula``, ``jl.mala``, ``jl.sgld``, and the
+kinetic family ``jl.underdamped``, ``jl.malt``, ``jl.sghmc``, ``jl.barker``). The
 pieces they share live in private modules, one responsibility each: the move
 (``_move``), box boundaries (``_bounds``), the Metropolis–Hastings accept step
-(``_metropolis``), input checks (``_checks``) and pytree arithmetic (``_tree``).
+(``_metropolis``), input checks (``_checks``), pytree arithmetic (``_tree``) and the
+kinetic kernels' momentum pieces (``_kinetic``).
 
 >>> from jlangevin.kernels import mala
 >>> state = mala.init(position, logdensity_fn)                       # doctest: +SKIP
 >>> state, info = mala.step(key, state, logdensity_fn, step_size)    # doctest: +SKIP
 """
 
-from jlangevin.kernels import mala, sgld, ula
+from jlangevin.kernels import barker, mala, malt, sghmc, sgld, ula, underdamped
 from jlangevin.types import Sampler
 
-__all__ = ["Sampler", "mala", "sgld", "ula"]
+__all__ = ["Sampler", "barker", "mala", "malt", "sghmc", "sgld", "ula", "underdamped"]

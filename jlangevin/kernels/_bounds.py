@@ -50,7 +50,7 @@ def check_bounds(bounds: Bounds | None, boundary: str = "reflect") -> None:
             raise ValueError(f"`bounds` must have low < high everywhere; got low={lo}, high={hi}.")
 
 
-def _bound_trees(bounds: Bounds, position: ArrayTree) -> tuple[ArrayTree, ArrayTree]:
+def bound_trees(bounds: Bounds, position: ArrayTree) -> tuple[ArrayTree, ArrayTree]:
     """``(low, high)`` as pytrees like ``position``, shape-checked and in its dtypes."""
     trees = []
     for side, name in zip(bounds, ("bounds[0]", "bounds[1]"), strict=True):
@@ -81,14 +81,16 @@ def reflect(x: Array, low: Array, high: Array) -> Array:
     from_low = jnp.where(x < low, 2 * low - x, x)
     from_high = jnp.where(x > high, 2 * high - x, x)
     one_sided = jnp.where(jnp.isfinite(low), from_low, from_high)
-    return jnp.where(both, folded, one_sided).astype(jnp.result_type(x))
+    reflected = jnp.where(both, folded, one_sided).astype(jnp.result_type(x))
+    # A point inside the box stays bit for bit (the fold would round it by an ulp).
+    return jnp.where((x >= low) & (x <= high), x, reflected)
 
 
 def apply_bounds(position: ArrayTree, bounds: Bounds | None, boundary: str) -> ArrayTree:
     """Bring a moved position back into the box (``reflect`` or ``clip``)."""
     if bounds is None:
         return position
-    low, high = _bound_trees(bounds, position)
+    low, high = bound_trees(bounds, position)
     if boundary == "clip":
         return jax.tree.map(
             lambda x, lo, hi: jnp.clip(x, lo, hi).astype(jnp.result_type(x)), position, low, high
@@ -100,7 +102,7 @@ def within_bounds(position: ArrayTree, bounds: Bounds | None) -> Array:
     """Scalar bool: the position lies in the closed box (always true without bounds)."""
     if bounds is None:
         return jnp.asarray(True)
-    low, high = _bound_trees(bounds, position)
+    low, high = bound_trees(bounds, position)
     inside = jax.tree.map(lambda x, lo, hi: jnp.all((x >= lo) & (x <= hi)), position, low, high)
     return jnp.all(jnp.stack(jax.tree.leaves(inside)))
 

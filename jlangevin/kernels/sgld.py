@@ -62,7 +62,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jlangevin.gradients import GradientEstimator, check_position, full
+from jlangevin.gradients import (
+    GradientEstimator,
+    StatefulGradientEstimator,
+    check_position,
+    full,
+)
 from jlangevin.kernels import _bounds, _move
 from jlangevin.kernels._checks import (
     as_int,
@@ -121,6 +126,8 @@ class SGLDState(NamedTuple):
         each step's key from it).
     square_avg : pSGLD's running average of squared gradients (``None`` without
         a preconditioner).
+    estimator_state : a stateful estimator's state (SVRG's anchor and its full
+        gradient, :func:`jlangevin.gradients.svrg`); ``None`` for a plain one.
     """
 
     position: ArrayTree
@@ -128,6 +135,7 @@ class SGLDState(NamedTuple):
     score: ArrayTree
     count: Array
     square_avg: ArrayTree | None = None
+    estimator_state: Any = None
 
 
 class SGLDInfo(NamedTuple):
@@ -153,11 +161,24 @@ class SGLDInfo(NamedTuple):
 INIT_KEY_SEED = 0
 
 
-def _estimate(
-    gradient_estimator: GradientEstimator, key: PRNGKey | None, position: ArrayTree
-) -> tuple[Array | None, ArrayTree]:
-    """The estimator at ``position``: its score checked like the position, its value scalar."""
-    value, score = gradient_estimator(key, position)
+#: What the stochastic-gradient kernels (SGLD, SGHMC) take: a plain estimator
+#: ``(key, x) -> (value, score)`` or a stateful one (SVRG's anchor) that also
+#: takes and returns its state.
+Estimator = GradientEstimator | StatefulGradientEstimator
+
+
+def estimate(
+    estimator: Estimator, key: PRNGKey | None, position: ArrayTree, estimator_state: Any = None
+) -> tuple[Array | None, ArrayTree, Any]:
+    """The estimate at ``position`` (score checked like it, value a scalar) and the new state.
+
+    Shared by :mod:`~jlangevin.kernels.sgld` and :mod:`~jlangevin.kernels.sghmc`;
+    a plain estimator's state is ``None`` throughout.
+    """
+    if isinstance(estimator, StatefulGradientEstimator):
+        value, score, estimator_state = estimator(key, position, estimator_state)
+    else:
+        value, score = estimator(key, position)
     score = check_score_like(score, position, "gradient_estimator")
     if value is not None:
         if jnp.shape(value) != () or not jnp.issubdtype(jnp.result_type(value), jnp.floating):
@@ -166,12 +187,33 @@ def _estimate(
                 f"(or None); got {describe(jnp.asarray(value))}."
             )
         value = jnp.asarray(value, float_dtype(position))
-    return value, score
+    return value, score, estimator_state
+
+
+def check_estimator(gradient_estimator: Any) -> None:
+    """Refuse anything that is not a (stateful) gradient estimator, naming the argument."""
+    if not isinstance(gradient_estimator, GradientEstimator | StatefulGradientEstimator):
+        raise TypeError(
+            "`gradient_estimator` must be a GradientEstimator or StatefulGradientEstimator "
+            "(jl.gradients.full(logp), jl.gradients.minibatch(...), jl.gradients.svrg(...)); "
+            f"got {describe(gradient_estimator)}."
+        )
+
+
+def initial_estimate(
+    gradient_estimator: Estimator, position: ArrayTree
+) -> tuple[Array | None, ArrayTree, Any]:
+    """The first estimate, at ``init`` (drawn with ``key(INIT_KEY_SEED)``), and its state."""
+    key = jax.random.key(INIT_KEY_SEED) if gradient_estimator.uses_key else None
+    estimator_state = None
+    if isinstance(gradient_estimator, StatefulGradientEstimator):
+        estimator_state = gradient_estimator.init(position)
+    return estimate(gradient_estimator, key, position, estimator_state)
 
 
 def init(
     position: ArrayTree,
-    gradient_estimator: GradientEstimator | None = None,
+    gradient_estimator: Estimator | None = None,
     *,
     preconditioner: RMSProp | None = None,
     bounds: Bounds | None = None,
@@ -195,15 +237,10 @@ def init(
     >>> sgld.init(jnp.ones(2), est).score
     Array([-1., -1.], dtype=float32)
     """
-    if not isinstance(gradient_estimator, GradientEstimator):
-        raise TypeError(
-            "`gradient_estimator` must be a GradientEstimator (jl.gradients.full(logp), "
-            f"jl.gradients.minibatch(...), ...); got {describe(gradient_estimator)}."
-        )
+    check_estimator(gradient_estimator)
     check_position(position)
     _bounds.check_inside(position, bounds)
-    key = jax.random.key(INIT_KEY_SEED) if gradient_estimator.uses_key else None
-    value, score = _estimate(gradient_estimator, key, position)
+    value, score, estimator_state = initial_estimate(gradient_estimator, position)
     check_finite_start(position, value, score)
     if step_size is not None:
         _move.step_tree(step_size, jnp.zeros((), jnp.int32), position)
@@ -213,7 +250,7 @@ def init(
     if preconditioner is not None:
         check_preconditioner(preconditioner)
         square_avg = jax.tree.map(jnp.zeros_like, position)
-    return SGLDState(position, value, score, jnp.zeros((), jnp.int32), square_avg)
+    return SGLDState(position, value, score, jnp.zeros((), jnp.int32), square_avg, estimator_state)
 
 
 def check_preconditioner(preconditioner: Any) -> RMSProp | None:
@@ -269,7 +306,7 @@ def _rmsprop_update(
 def step(
     key: PRNGKey,
     state: SGLDState,
-    gradient_estimator: GradientEstimator,
+    gradient_estimator: Estimator,
     step_size: StepSize,
     *,
     temperature: Any = 1.0,
@@ -326,23 +363,28 @@ def step(
         steps = jax.tree.map(lambda h, g: h * g, steps, precond)
     moved = _move.langevin_move(x, score, steps, noise, temperature)
     moved = _bounds.apply_bounds(moved, bounds, boundary)
-    value, new_score = _estimate(gradient_estimator, key_batch, moved)
+    value, new_score, estimator_state = estimate(
+        gradient_estimator, key_batch, moved, state.estimator_state
+    )
     ok = _move.steps_ok(base_steps) & tree_all_finite((moved, new_score))
     if value is not None:
         ok = ok & jnp.isfinite(value)
-    position, value, new_score = tree_where(
-        ok, (moved, value, new_score), (x, state.logdensity, state.score)
+    position, value, new_score, estimator_state = tree_where(
+        ok,
+        (moved, value, new_score, estimator_state),
+        (x, state.logdensity, state.score, state.estimator_state),
     )
     if square_avg is not None:
         square_avg = tree_where(ok, square_avg, state.square_avg)
-    new_state = SGLDState(position, value, new_score, state.count + 1, square_avg)
+    new_state = SGLDState(position, value, new_score, state.count + 1, square_avg, estimator_state)
     return new_state, SGLDInfo(~ok, _move.mean_step(base_steps, x), value)
 
 
-def _as_estimator(
+def as_estimator(
     gradient_estimator: Any, logdensity_fn: LogDensityFn | None, score_fn: ScoreFn | None
-) -> GradientEstimator:
-    if isinstance(gradient_estimator, GradientEstimator):
+) -> Estimator:
+    """The estimator a sampler binds: the one given, or ``full`` of a log density / score."""
+    if isinstance(gradient_estimator, GradientEstimator | StatefulGradientEstimator):
         if logdensity_fn is not None or score_fn is not None:
             raise ValueError("Pass either a gradient estimator or `logdensity_fn`/`score_fn`.")
         return gradient_estimator
@@ -360,7 +402,7 @@ def _as_estimator(
 
 
 def sampler(
-    gradient_estimator: GradientEstimator | LogDensityFn | None = None,
+    gradient_estimator: Estimator | LogDensityFn | None = None,
     step_size: StepSize = None,
     *,
     logdensity_fn: LogDensityFn | None = None,
@@ -390,7 +432,7 @@ def sampler(
     >>> sampler = jl.sgld(est, step_size=jl.schedules.polynomial(1e-3, 1.0, 0.55))
     >>> state, info = sampler.step(jax.random.key(0), sampler.init(jnp.asarray(0.0)))
     """
-    estimator = _as_estimator(gradient_estimator, logdensity_fn, score_fn)
+    estimator = as_estimator(gradient_estimator, logdensity_fn, score_fn)
     check_step_size(step_size)
     _bounds.check_bounds(bounds, boundary)
     check_temperature(temperature)

@@ -124,3 +124,30 @@ def test_state_fields():
     assert state.square_avg is None and int(state.count) == 0
     np.testing.assert_allclose(state.score, -np.ones(3) / PRIOR_SD**2, rtol=1e-6)
     np.testing.assert_allclose(state.logdensity, -1.5 / PRIOR_SD**2, rtol=1e-6)
+
+
+# Conjugate model: x_i ~ N(theta, 1), theta ~ N(0, 10^2); SVRG's estimate is unbiased and
+# the SGLD recursion is linear in theta, so the stationary mean is the posterior mean.
+SVRG_DATA = np.random.default_rng(1).normal([1.5, -0.5], 1.0, size=(200, 2)).astype(np.float32)
+SVRG_POST_MEAN = SVRG_DATA.sum(axis=0) / (200 + 1e-2)
+
+
+def _svrg_mean_z(loglik):
+    logprior = lambda t: -0.5 * jnp.sum((t / 10.0) ** 2)  # noqa: E731
+    est = jl.gradients.svrg(logprior, loglik, jnp.asarray(SVRG_DATA), 20, update_every=50)
+    trace = jl.run(
+        jax.random.key(0), jl.sgld(est, step_size=1e-3), jnp.zeros((32, 2)), 600, burnin=200
+    )
+    assert trace.final_state.estimator_state is not None
+    return mean_z(trace.positions, SVRG_POST_MEAN)
+
+
+def test_sgld_with_svrg_has_the_posterior_mean():
+    z = _svrg_mean_z(lambda t, x: -0.5 * jnp.sum((x - t) ** 2))
+    assert np.all(np.abs(z) < Z_MAX), z
+
+
+def test_the_svrg_mean_check_catches_a_biased_likelihood():
+    """Companion: a likelihood centred 0.05 off moves the stationary mean by 0.05."""
+    z = _svrg_mean_z(lambda t, x: -0.5 * jnp.sum((x + 0.05 - t) ** 2))
+    assert np.any(np.abs(z) > Z_MAX), z

@@ -1,0 +1,240 @@
+"""Pieces the kinetic (position + momentum) kernels share: the metric and the O, B, A steps.
+
+The momentum is kept *whitened*. With an inverse mass ``M⁻¹ = L Lᵀ`` (a
+preconditioner that should resemble the target's covariance), the physical
+momentum ``p ~ N(0, M)`` is stored as ``u = Lᵀ p ~ N(0, I)``, so that::
+
+    dx = L u dt,    du = Lᵀ s(x) dt - gamma u dt + sqrt(2 gamma) dW,    K(u) = |u|² / 2
+
+and no inverse of ``L`` is ever needed. ``L`` is ``1`` (unit mass),
+``sqrt(inverse_mass)`` leaf by leaf (a diagonal metric), or a dense lower
+factor acting on the raveled position (:func:`jax.flatten_util.ravel_pytree`).
+Each step below is one of the three pieces every splitting is made of:
+
+- O: ``u <- eta u + sqrt(1 - eta²) xi`` (exact Ornstein–Uhlenbeck, ``eta = exp(-gamma t)``);
+- B: ``u <- u + t Lᵀ s(x)`` (a kick);
+- A: ``x <- x + t L u`` (a drift), reflected at the walls of a box with the
+  momentum of each reflected coordinate negated: the hard-wall (billiard)
+  flow, volume-preserving and reversible, so exact kernels stay exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from jlangevin.kernels import _bounds, _move
+from jlangevin.kernels._checks import check_like_position, check_real, check_step_size, describe
+from jlangevin.kernels._tree import (
+    broadcast_like,
+    check_broadcasts,
+    normal_like,
+    tree_squared_norm,
+)
+from jlangevin.kernels.mala import check_cholesky
+from jlangevin.types import Array, ArrayTree, Bounds, PRNGKey, StepSize
+
+
+class Metric(NamedTuple):
+    """The factor ``L`` of the inverse mass ``M⁻¹ = L Lᵀ``.
+
+    Attributes
+    ----------
+    scale : ``sqrt(inverse_mass)`` as a pytree like the position (diagonal), or ``None``.
+    lower : the dense lower factor over the raveled position, or ``None``.
+    Both ``None``: unit mass.
+    """
+
+    scale: ArrayTree | None = None
+    lower: Array | None = None
+
+
+def check_gamma(gamma: Any, *, allow_zero: bool) -> None:
+    """Friction: a real finite scalar, positive (``>= 0`` with ``allow_zero``)."""
+    want = "a non-negative" if allow_zero else "a positive"
+    if gamma is None or callable(gamma) or np.ndim(gamma) != 0:
+        raise TypeError(f"`gamma` (friction) must be {want} finite scalar; got {describe(gamma)}.")
+    check_real(gamma, "gamma", positive=not allow_zero)
+    if allow_zero and not isinstance(gamma, jax.core.Tracer) and float(gamma) < 0:
+        raise ValueError(f"`gamma` (friction) must be {want} finite scalar; got {gamma}.")
+
+
+def check_scalar_step_size(step_size: StepSize) -> None:
+    """A positive finite scalar step, or a schedule of them (checked as in ``check_step_size``)."""
+    check_step_size(step_size)
+    if not callable(step_size) and np.ndim(step_size) != 0:
+        raise ValueError(
+            "`step_size` must be a scalar (or a schedule of scalars): per-coordinate scales "
+            f"go in `inverse_mass` or `cholesky`; got shape {np.shape(step_size)}."
+        )
+
+
+def scalar_step(step_size: StepSize, count: Array, position: ArrayTree) -> Array:
+    """The scalar step at ``count``, typed like the position."""
+    value = _move.step_size_at(step_size, count)
+    if callable(value) or np.ndim(value) != 0:
+        raise ValueError(
+            "`step_size` must be a scalar (or a schedule of scalars): per-coordinate scales "
+            f"go in `inverse_mass` or `cholesky`; got shape {np.shape(value)}."
+        )
+    check_real(value, "step_size")
+    return jnp.asarray(value, jnp.result_type(*jax.tree.leaves(position)))
+
+
+def check_metric_settings(inverse_mass: Any, cholesky: Any, bounds: Bounds | None = None) -> None:
+    """Values of a metric, before any position is known (shapes come at :func:`make_metric`)."""
+    if inverse_mass is not None and cholesky is not None:
+        raise ValueError(
+            "Pass either `inverse_mass` (a diagonal metric) or `cholesky` (a dense one), not both."
+        )
+    if inverse_mass is not None:
+        if callable(inverse_mass):
+            raise TypeError(
+                f"`inverse_mass` must be an array or pytree; got {describe(inverse_mass)}."
+            )
+        check_real(inverse_mass, "inverse_mass")
+    check_cholesky(cholesky)
+    if cholesky is not None and bounds is not None:
+        raise ValueError(
+            "`bounds` cannot be combined with `cholesky`: reflecting at a wall flips the "
+            "momentum coordinate by coordinate, which needs a diagonal metric (`inverse_mass`)."
+        )
+
+
+def make_metric(position: ArrayTree, inverse_mass: Any = None, cholesky: Any = None) -> Metric:
+    """The :class:`Metric` for ``position``, shape-checked and in its dtypes."""
+    check_metric_settings(inverse_mass, cholesky)
+    if inverse_mass is not None:
+        tree = broadcast_like(inverse_mass, position, "inverse_mass")
+        check_broadcasts(tree, position, "inverse_mass")
+        scale = jax.tree.map(
+            lambda c, x: jnp.sqrt(jnp.asarray(c, jnp.result_type(x))), tree, position
+        )
+        return Metric(scale=scale)
+    if cholesky is not None:
+        flat = ravel_pytree(position)[0]
+        size = flat.size
+        if np.shape(cholesky) != (size, size):
+            raise ValueError(
+                f"`cholesky` must be ({size}, {size}) for a position of total size {size}; "
+                f"got shape {np.shape(cholesky)}."
+            )
+        return Metric(lower=jnp.tril(jnp.asarray(cholesky, flat.dtype)))
+    return Metric()
+
+
+def _dense(vector_fn: Any, tree: ArrayTree) -> ArrayTree:
+    flat, unravel = ravel_pytree(tree)
+    return unravel(vector_fn(flat))
+
+
+def velocity(metric: Metric, momentum: ArrayTree) -> ArrayTree:
+    """``L u``: the position's rate of change."""
+    if metric.scale is not None:
+        return jax.tree.map(jnp.multiply, metric.scale, momentum)
+    if metric.lower is not None:
+        return _dense(lambda u: metric.lower @ u, momentum)
+    return momentum
+
+
+def force(metric: Metric, score: ArrayTree) -> ArrayTree:
+    """``Lᵀ s``: the momentum's rate of change from the score."""
+    if metric.scale is not None:
+        return jax.tree.map(jnp.multiply, metric.scale, score)
+    if metric.lower is not None:
+        return _dense(lambda s: metric.lower.T @ s, score)
+    return score
+
+
+def refresh(key: PRNGKey, momentum: ArrayTree, eta: Array) -> ArrayTree:
+    """O: ``eta u + sqrt(1 - eta²) xi``; ``eta = exp(-gamma t)`` (0: a fresh draw).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from jlangevin.kernels import _kinetic
+    >>> _kinetic.refresh(jax.random.key(0), jnp.ones(2), jnp.asarray(1.0))
+    Array([1., 1.], dtype=float32)
+    """
+    noise = normal_like(key, momentum)
+
+    def ou(u, xi):
+        e = jnp.asarray(eta, jnp.result_type(u))
+        return e * u + jnp.sqrt(1 - e**2) * xi
+
+    return jax.tree.map(ou, momentum, noise)
+
+
+def kick(momentum: ArrayTree, metric: Metric, score: ArrayTree, t: Array) -> ArrayTree:
+    """B: ``u + t Lᵀ s``."""
+    return jax.tree.map(lambda u, f: u + t * f, momentum, force(metric, score))
+
+
+def reflect_and_flip(x: Array, u: Array, low: Array, high: Array) -> tuple[Array, Array]:
+    """Fold ``x`` into ``[low, high]`` (as :func:`_bounds.reflect`) and negate ``u`` where
+    the fold leaves it moving the other way (an odd number of reflections).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._kinetic import reflect_and_flip
+    >>> x, u = reflect_and_flip(jnp.array([1.5, 3.5, 0.25]), jnp.ones(3), -1.0, 1.0)
+    >>> x.tolist(), u.tolist()
+    ([0.5, -0.5, 0.25], [-1.0, 1.0, 1.0])
+    """
+    low, high = jnp.asarray(low, x.dtype), jnp.asarray(high, x.dtype)
+    folded = _bounds.reflect(x, low, high)
+    both = jnp.isfinite(low) & jnp.isfinite(high)
+    width = jnp.where(both, high - low, 1.0)
+    phase = jnp.mod(x - jnp.where(both, low, 0.0), 2 * width)
+    one_sided = jnp.where(jnp.isfinite(low), x < low, x > high)
+    flip = jnp.where(both, phase > width, one_sided)
+    return folded, jnp.where(flip, -u, u).astype(u.dtype)
+
+
+def drift(
+    position: ArrayTree, momentum: ArrayTree, metric: Metric, t: Array, bounds: Bounds | None
+) -> tuple[ArrayTree, ArrayTree]:
+    """A: ``x + t L u``, reflected into ``bounds`` with the momentum flipped there."""
+    moved = jax.tree.map(lambda x, v: x + t * v, position, velocity(metric, momentum))
+    if bounds is None:
+        return moved, momentum
+    low, high = _bounds.bound_trees(bounds, position)
+    pairs = jax.tree.map(reflect_and_flip, moved, momentum, low, high)
+    return jax.tree.transpose(jax.tree.structure(position), jax.tree.structure((0, 0)), pairs)
+
+
+def kinetic_energy(momentum: ArrayTree) -> Array:
+    """``|u|² / 2`` (the whitened momentum's kinetic energy)."""
+    return 0.5 * tree_squared_norm(momentum)
+
+
+def initial_momentum(momentum: ArrayTree | None, position: ArrayTree) -> ArrayTree:
+    """Zeros like ``position``, or ``momentum`` checked to be shaped and typed like it."""
+    if momentum is None:
+        return jax.tree.map(jnp.zeros_like, position)
+    momentum = jax.tree.map(jnp.asarray, momentum)
+    check_like_position(momentum, position, "momentum")
+    return jax.tree.map(lambda u, x: u.astype(jnp.result_type(x)), momentum, position)
+
+
+__all__ = [
+    "Metric",
+    "check_gamma",
+    "check_metric_settings",
+    "check_scalar_step_size",
+    "drift",
+    "force",
+    "initial_momentum",
+    "kick",
+    "kinetic_energy",
+    "make_metric",
+    "reflect_and_flip",
+    "refresh",
+    "scalar_step",
+    "velocity",
+]

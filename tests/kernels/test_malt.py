@@ -1,0 +1,272 @@
+"""MALT: exact invariance from exact draws, on a correlated Gaussian and the walled quartic.
+
+Each check starts its chains at exact draws of the target, so any drift of the
+moments (or of the law, by KS against the exact CDF) away from the truth beyond
+the Monte Carlo error is the kernel's fault. Each has a broken companion that
+the same check rejects: the energy error of HMC (dropping the kinetic energy
+the O steps exchange), a leapfrog that is one half kick off (symplectic Euler:
+volume-preserving but not reversible), and walls that reflect the position
+without negating the momentum.
+"""
+
+import functools
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from mcmc_checks import Z_MAX, ks_pvalue, mean_z, var_z
+
+import jlangevin as jl
+from jlangevin.kernels import _kinetic, malt
+
+run_module = importlib.import_module("jlangevin.run")
+
+COV = np.array([[1.0, 0.6, 0.0], [0.6, 1.0, -0.3], [0.0, -0.3, 0.25]])
+MEAN = np.array([1.0, -2.0, 0.5])
+PRECOND = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 0.3]])  # not COV
+
+
+@pytest.fixture
+def fresh_compile():
+    """Compiled loops are cached on the kernel's settings: a patched kernel needs its own."""
+    run_module._compiled_chunk.cache_clear()
+    yield
+    run_module._compiled_chunk.cache_clear()
+
+
+def _gaussian_run(key=0, step_size=0.3, steps=5, gamma=1.0, **kwargs):
+    target = jl.targets.gaussian(MEAN, COV)
+    sampler = malt.sampler(target.logdensity, step_size, steps, gamma, **kwargs)
+    start = target.sample(jax.random.key(100 + key), 200)  # exact draws: no burn-in
+    return jl.run(jax.random.key(key), sampler, start, 200)
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_gaussian_run():
+    return _gaussian_run()
+
+
+def _gaussian_z(trace):
+    return np.concatenate(
+        [mean_z(trace.positions, MEAN), var_z(trace.positions, MEAN, np.diag(COV))]
+    )
+
+
+def test_leaves_a_correlated_gaussian_invariant():
+    trace = _reference_gaussian_run()
+    z = _gaussian_z(trace)
+    assert np.all(np.abs(z) < Z_MAX), z
+    assert 0.3 < float(trace.info.acceptance_rate.mean()) < 0.99
+
+
+def test_the_check_catches_the_hmc_energy_error(monkeypatch, fresh_compile):
+    """Companion: H(end) - H(start), as HMC has it, counts the O steps' kinetic changes."""
+
+    def hmc_energy(logdensity_start, logdensity_end, kinetic_before, kinetic_after):
+        return logdensity_start - logdensity_end + kinetic_after[-1] - kinetic_before[0]
+
+    monkeypatch.setattr(malt, "energy_error", hmc_energy)
+    z = _gaussian_z(_gaussian_run(key=1))
+    assert np.abs(z).max() > Z_MAX, z
+
+
+def test_rejected_steps_return_to_the_start():
+    trace = _reference_gaussian_run()
+    x = np.asarray(trace.positions)
+    start = jl.targets.gaussian(MEAN, COV).sample(jax.random.key(100), 200)
+    before = np.concatenate([np.asarray(start)[:, None], x[:, :-1]], axis=1)
+    moved = np.any(x != before, axis=-1)
+    accepted = np.asarray(trace.info.is_accepted)
+    np.testing.assert_array_equal(moved, accepted)
+    assert 0 < accepted.mean() < 1
+    np.testing.assert_allclose(
+        trace.info.acceptance_rate,
+        np.minimum(1.0, np.exp(-np.asarray(trace.info.energy_error, float))),
+        rtol=1e-5,
+    )
+
+
+QUARTIC = jl.targets.quartic()
+
+
+def _quartic_run(key=0):
+    target = QUARTIC
+    sampler = malt.sampler(target.logdensity, 0.2, 5, 1.0, bounds=target.support)
+    trace = jl.run(jax.random.key(key), sampler, target.sample(jax.random.key(100 + key), 32), 2000)
+    x = trace.positions[..., 0]
+    pvalue, n = ks_pvalue(x, target.cdf)
+    z = np.concatenate(
+        [
+            np.atleast_1d(mean_z(x, target.mean[0])),
+            np.atleast_1d(var_z(x, target.mean[0], target.var[0])),
+        ]
+    )
+    return trace, pvalue, n, z
+
+
+def test_walled_quartic_is_sampled_exactly():
+    # Mass sits against both walls of [-0.7, 1.5]: every trajectory bounces.
+    trace, pvalue, n, z = _quartic_run()
+    x = np.asarray(trace.positions)
+    assert x.min() >= -0.7 and x.max() <= 1.5
+    assert pvalue > 1e-3 and n > 500, (pvalue, n)
+    assert np.all(np.abs(z) < Z_MAX), z
+    assert not np.asarray(trace.info.diverged).any()
+
+
+def test_the_quartic_check_catches_walls_that_keep_the_momentum(monkeypatch, fresh_compile):
+    """Companion: reflecting the position but not the momentum breaks reversibility."""
+    reflect_and_flip = _kinetic.reflect_and_flip
+
+    def reflect_only(x, u, low, high):
+        return reflect_and_flip(x, u, low, high)[0], u
+
+    monkeypatch.setattr(_kinetic, "reflect_and_flip", reflect_only)
+    _, pvalue, _, z = _quartic_run(key=1)
+    assert pvalue < 1e-3 or np.abs(z).max() > Z_MAX, (pvalue, z)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gamma", [0.0, 4.0], ids=["hmc", "high-friction"])
+def test_friction_extremes_stay_exact(gamma):
+    z = _gaussian_z(_gaussian_run(key=2, gamma=gamma))
+    assert np.all(np.abs(z) < Z_MAX), z
+
+
+@pytest.mark.slow
+def test_the_check_catches_a_leapfrog_off_by_a_half_kick(monkeypatch, fresh_compile):
+    """Companion: B(h) A(h) (symplectic Euler) is volume-preserving but not reversible."""
+
+    def euler(position, momentum, score, h, metric, bounds, value_and_score):
+        u = _kinetic.kick(momentum, metric, score, h)
+        x, u = _kinetic.drift(position, u, metric, h, bounds)
+        value, score = value_and_score(x)
+        return x, u, value, score
+
+    monkeypatch.setattr(malt, "leapfrog", euler)
+    z = _gaussian_z(_gaussian_run(key=3))
+    assert np.abs(z).max() > Z_MAX, z
+
+
+def _moments(x):
+    """x (chains, draws, 3) -> x, x², x0 x1, x1 x2: functions whose means we know."""
+    return np.concatenate([x, x**2, x[..., :1] * x[..., 1:2], x[..., 1:2] * x[..., 2:]], axis=-1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", ["cholesky", "inverse_mass"])
+def test_metrics_stay_exact(metric):
+    target = jl.targets.gaussian(np.zeros(3), COV)
+    setting = (
+        {"cholesky": jnp.linalg.cholesky(jnp.asarray(PRECOND, jnp.float32))}
+        if metric == "cholesky"
+        else {"inverse_mass": jnp.asarray(np.diag(PRECOND), jnp.float32)}
+    )
+    sampler = malt.sampler(target.logdensity, 0.25, 6, 1.0, **setting)
+    trace = jl.run(jax.random.key(4), sampler, target.sample(jax.random.key(5), 128), 400)
+    assert 0.3 < float(trace.info.acceptance_rate.mean()) < 0.99
+    exact = np.concatenate([np.zeros(3), np.diag(COV), [COV[0, 1], COV[1, 2]]])
+    z = mean_z(_moments(np.asarray(trace.positions, float)), exact)
+    assert np.all(np.abs(z) < Z_MAX), z
+
+
+@pytest.mark.slow
+def test_float64_stays_exact():
+    with jax.enable_x64(True):
+        target = jl.targets.gaussian(jnp.asarray(MEAN), jnp.asarray(COV))
+        sampler = malt.sampler(target.logdensity, np.float64(0.3), 5, 1.0)
+        start = jnp.asarray(np.random.default_rng(6).multivariate_normal(MEAN, COV, 200))
+        trace = jl.run(jax.random.key(6), sampler, start, 200)
+        assert trace.positions.dtype == jnp.float64
+        assert trace.info.energy_error.dtype == jnp.float64
+    z = _gaussian_z(trace)
+    assert np.all(np.abs(z) < Z_MAX), z
+
+
+def test_dense_factor_of_a_diagonal_matches_the_diagonal_metric():
+    logp = lambda x: -0.5 * jnp.sum(x**2 / jnp.asarray([0.5, 2.0, 0.1]))  # noqa: E731
+    var = jnp.asarray([0.4, 3.0, 0.2])
+    state = malt.init(jnp.asarray([0.3, -1.0, 0.1]), logp)
+
+    @jax.jit
+    def both(key):
+        diag = malt.step(key, state, logp, 0.2, 3, 1.0, inverse_mass=var)
+        dense = malt.step(key, state, logp, 0.2, 3, 1.0, cholesky=jnp.diag(var**0.5))
+        return diag, dense
+
+    (diag, info_g), (dense, info_d) = both(jax.random.key(0))
+    np.testing.assert_allclose(dense.position, diag.position, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(info_d.energy_error, info_g.energy_error, atol=1e-5)
+    assert bool(info_g.is_accepted) == bool(info_d.is_accepted)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_dtypes_follow_the_position_under_x64(dtype):
+    logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    with jax.enable_x64(True):
+        sampler = malt.sampler(logp, 0.3, 2, 1.0)
+        state = sampler.init(jnp.zeros(2, dtype))
+        state, info = jax.eval_shape(sampler.step, jax.random.key(0), state)
+    assert state.position.dtype == state.logdensity.dtype == dtype
+    assert info.energy_error.dtype == info.acceptance_rate.dtype == dtype
+
+
+def test_chunked_runs_on_pytree_positions_are_bit_identical():
+    def logp(p):
+        return -0.5 * (jnp.sum(p["a"] ** 2) + jnp.sum((p["b"] / 2.0) ** 2))
+
+    sampler = malt.sampler(logp, 0.4, 3, 1.0, inverse_mass={"a": 1.0, "b": jnp.asarray([4.0])})
+    x0 = {"a": jnp.linspace(-1.0, 1.0, 8).reshape(4, 2), "b": jnp.ones((4, 1))}
+    whole = jl.run(jax.random.key(5), sampler, x0, 40)
+    chunked = jl.run(jax.random.key(5), sampler, x0, 40, chunk_size=20)
+    assert whole.positions["a"].shape == (4, 40, 2) and whole.positions["b"].shape == (4, 40, 1)
+    for leaf in ("a", "b"):
+        np.testing.assert_array_equal(whole.positions[leaf], chunked.positions[leaf])
+    np.testing.assert_array_equal(whole.info.energy_error, chunked.info.energy_error)
+    assert np.isfinite(whole.info.energy_error).all() and whole.info.is_accepted.any()
+
+
+def test_non_finite_trajectory_is_rejected_and_reported():
+    # log p is NaN beyond x = 1: trajectories ending there are rejected and flagged.
+    logp = lambda x: jnp.where(x[0] > 1.0, jnp.nan, -0.5 * x[0] ** 2)  # noqa: E731
+    sampler = malt.sampler(logp, 0.8, 2, 1.0)
+    diverged, accepted = [], []
+    state = sampler.init(jnp.zeros(1))
+    step = jax.jit(sampler.step)
+    for i in range(40):
+        state, info = step(jax.random.key(i), state)
+        assert float(state.position[0]) <= 1.0 and np.isfinite(float(state.logdensity))
+        diverged.append(bool(info.diverged))
+        accepted.append(bool(info.is_accepted))
+    assert any(diverged) and not any(a and d for a, d in zip(accepted, diverged, strict=True))
+
+
+def test_minus_inf_at_the_end_is_a_plain_rejection():
+    # The quartic without walls: trajectories leaving the support end at log p = -inf.
+    sampler = malt.sampler(QUARTIC.logdensity, 0.5, 2, 1.0)
+    state = sampler.init(jnp.full(1, 1.4))
+    step = jax.jit(sampler.step)
+    rejected = 0
+    for i in range(30):
+        state, info = step(jax.random.key(i), state)
+        assert not bool(info.diverged)
+        rejected += not bool(info.is_accepted)
+    assert rejected > 0
+
+
+def test_num_integration_steps_gradients_per_step():
+    calls = {"n": 0}
+
+    def logp(x):
+        calls["n"] += 1  # counts traces: the scan body traces the gradient once
+        return -0.5 * jnp.sum(x**2)
+
+    state = malt.init(jnp.zeros(2), logp)
+    calls["n"] = 0
+    jaxpr = jax.make_jaxpr(lambda k, s: malt.step(k, s, logp, 0.1, 7, 1.0))(
+        jax.random.key(0), state
+    )
+    assert calls["n"] == 1  # one gradient, inside a scan of length 7
+    assert "length=7" in str(jaxpr)
