@@ -6,7 +6,8 @@
 
 ``drift`` is the (optionally clipped) score, ``h`` a scalar, a per-coordinate
 array or pytree broadcasting against ``x``, or a schedule ``count -> h``, and
-``T`` a temperature.
+``T`` a temperature. :func:`add_noise` and :func:`drift_move` are its two halves,
+for kernels that take them in the other order (ULA's ``order="noise_first"``).
 """
 
 from __future__ import annotations
@@ -104,4 +105,66 @@ def langevin_move(
     return jax.tree.map(move, position, drift, steps, noise)
 
 
-__all__ = ["clip_score", "langevin_move", "mean_step", "step_size_at", "step_tree", "steps_ok"]
+def noise_sd(steps: ArrayTree, position: ArrayTree, temperature: Any = 1.0) -> ArrayTree:
+    """``sqrt(2 h T)`` leaf by leaf, in the position's dtypes: the Langevin noise scale.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._move import noise_sd
+    >>> noise_sd(0.5, jnp.zeros(2), 4.0)
+    Array(2., dtype=float32)
+    """
+
+    def sd(h, x):
+        dtype = jnp.result_type(x)
+        return jnp.sqrt(2 * jnp.asarray(h, dtype) * jnp.asarray(temperature, dtype))
+
+    return jax.tree.map(sd, steps, position)
+
+
+def add_noise(position: ArrayTree, scale: ArrayTree, noise: ArrayTree) -> ArrayTree:
+    """``x + scale * noise``, leaf by leaf, in the position's dtype.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._move import add_noise
+    >>> add_noise(jnp.zeros(2), 0.5, jnp.array([1.0, -2.0]))
+    Array([ 0.5, -1. ], dtype=float32)
+    """
+
+    def shake(x, s, xi):
+        return x + jnp.asarray(s, jnp.result_type(x)) * xi
+
+    return jax.tree.map(shake, position, broadcast_like(scale, position, "noise_scale"), noise)
+
+
+def drift_move(position: ArrayTree, drift: ArrayTree, steps: ArrayTree) -> ArrayTree:
+    """``x + h * drift``, leaf by leaf, in the position's dtype (the move without noise).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._move import drift_move
+    >>> drift_move(jnp.zeros(2), jnp.ones(2), jnp.full(2, 0.5))
+    Array([0.5, 0.5], dtype=float32)
+    """
+
+    def move(x, d, h):
+        return x + jnp.asarray(h, jnp.result_type(x)) * d
+
+    return jax.tree.map(move, position, drift, steps)
+
+
+__all__ = [
+    "add_noise",
+    "clip_score",
+    "drift_move",
+    "langevin_move",
+    "mean_step",
+    "noise_sd",
+    "step_size_at",
+    "step_tree",
+    "steps_ok",
+]
