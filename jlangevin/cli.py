@@ -473,6 +473,28 @@ def _check_out_folder(parser: argparse.ArgumentParser, out: Path) -> Path:
     return out
 
 
+#: The gallery's examples (``jlangevin.gallery.NAMES``, loaded only when run).
+GALLERY_NAMES = ("ebm", "ellipse", "quartic", "dice", "dsm")
+
+
+def gallery(name: str, out: Path, quick: bool = False, seed: int = 0) -> int:
+    """Run one gallery example (or ``"all"``), print its checks; 0 when every check passed."""
+    from jlangevin import gallery as examples
+
+    names = examples.NAMES if name == "all" else (name,)
+    failed = []
+    for one in names:
+        start = time.perf_counter()
+        result = examples.run(one, quick=quick, out=out, seed=seed)
+        print(result.report())
+        print(f"  ({time.perf_counter() - start:.1f} s)\n", flush=True)
+        if not result.passed:
+            failed.append(one)
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(prog="jlangevin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -505,12 +527,26 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="save draws to this .npz file (its folder must exist; checked before sampling)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    gallery_parser = sub.add_parser(
+        "gallery", help="run the reference examples: their pictures and quantitative checks"
+    )
+    p = gallery_parser
+    p.add_argument("name", choices=[*GALLERY_NAMES, "all"], help="an example, or all of them")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("gallery-output"),
+        help="folder for the pictures (created if missing; its parent must exist)",
+    )
+    p.add_argument("--quick", action="store_true", help="the small version the tests run")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     sub.add_parser(
         "bench",
         help="quick throughput and first-call latency tables (source checkout; see benchmarks/)",
         add_help=False,
     )
-    return parser, {"demo": demo_parser, "sample": sample_parser}
+    commands = {"demo": demo_parser, "sample": sample_parser, "gallery": gallery_parser}
+    return parser, commands
 
 
 def _checked_sample_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -536,6 +572,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         out = _check_out_folder(commands["demo"], args.out)
         return demo(out, args.seed, show_reports=not args.brief)
+    if args.command == "gallery":
+        out = _check_out_folder(commands["gallery"], args.out)
+        return gallery(args.name, out, quick=args.quick, seed=args.seed)
     _checked_sample_args(commands["sample"], args)
     return sample(args)
 

@@ -95,3 +95,25 @@ def test_flag_validators_accept_what_argparse_int_and_float_do():
     assert cli.positive_int("1_000") == 1000
     assert cli.nonnegative_int("0") == 0
     assert cli.finite_positive_float("1e-3") == 1e-3
+
+
+def test_gallery_names_are_the_packages():
+    from jlangevin import gallery
+
+    assert cli.GALLERY_NAMES == gallery.NAMES
+
+
+def test_gallery_runs_an_example_and_reports_its_checks(tmp_path, capsys):
+    assert cli.main(["gallery", "dice", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "gallery dice: PASSED" in out and "PASS " in out
+    assert sorted(p.name for p in tmp_path.iterdir())  # the pictures are there
+
+
+def test_a_failing_gallery_check_exits_1(tmp_path, monkeypatch, capsys):
+    from jlangevin import gallery
+
+    failed = gallery.Result("dice", (gallery.Check("x", 1.0, 0.5, False),))
+    monkeypatch.setattr(gallery, "run", lambda *a, **k: failed)
+    assert cli.main(["gallery", "dice", "--out", str(tmp_path)]) == 1
+    assert "FAILED: dice" in capsys.readouterr().out

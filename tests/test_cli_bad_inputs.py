@@ -57,6 +57,20 @@ CASES = [
         "bench repeats zero", lambda: cli.main(["bench", "--repeats", "0"]), SystemExit, "--repeats"
     ),
     Case("bench work nan", lambda: cli.main(["bench", "--work", "nan"]), SystemExit, "--work"),
+    Case("gallery unknown", lambda: cli.main(["gallery", "nope"]), SystemExit, "name"),
+    Case("gallery no name", lambda: cli.main(["gallery"]), SystemExit, "name"),
+    Case(
+        "gallery seed negative",
+        lambda: cli.main(["gallery", "dice", "--seed", "-1"]),
+        SystemExit,
+        "--seed",
+    ),
+    Case(
+        "gallery out in a missing folder",
+        lambda: cli.main(["gallery", "dice", "--out", str(MISSING)]),
+        SystemExit,
+        "--out",
+    ),
 ]
 
 
