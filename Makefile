@@ -8,7 +8,7 @@ VENV312  := .venv312
 STAMP312 := $(VENV312)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test test-fast test-312 lint bench slow clean
+.PHONY: demo test test-fast test-312 lint bench slow docs gallery clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,9 +47,19 @@ test-312:
 slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# The documentation site, built with warnings as errors (into site/).
+docs: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	tools/build-docs
+
+# The five reference examples in full: their checks, and their pictures for the docs.
+gallery: $(STAMP)
+	$(BIN)/jlangevin gallery all --out docs/img/gallery
+	$(BIN)/python tools/gallery-page
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/jlangevin bench
 
 clean:
-	rm -rf $(VENV) $(VENV312) demo-output .pytest_cache
+	rm -rf $(VENV) $(VENV312) demo-output gallery-output site .pytest_cache

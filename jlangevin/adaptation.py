@@ -734,6 +734,15 @@ def mala_warmup(
         One :class:`~jlangevin.SamplingWarning` gives the counts;
         :class:`WarmupInfo` records them and the per-chain acceptance.
 
+    Returns
+    -------
+    sampler : ``jl.mala(...)`` bound with the adapted step (``ε · var`` as a
+        per-coordinate pytree, or ``ε`` with ``cholesky=L``).
+    state : the batched ``MALAState`` after warm-up; pass it to ``jl.run``.
+    info : :class:`WarmupInfo`.
+
+    Notes
+    -----
     Numbers may be Python, numpy or 0-d JAX scalars; the positions must be
     finite floating-point arrays. Every bad argument is a ``ValueError`` or
     ``TypeError`` naming it, raised before anything is compiled. Under
@@ -743,13 +752,6 @@ def mala_warmup(
     relative to the largest and a Cholesky that falls back to the diagonal, so
     they stay finite in float32; an adapted step size that is still not
     positive and finite is a ``ValueError`` saying what to try.
-
-    Returns
-    -------
-    sampler : ``jl.mala(...)`` bound with the adapted step (``ε · var`` as a
-        per-coordinate pytree, or ``ε`` with ``cholesky=L``).
-    state : the batched ``MALAState`` after warm-up; pass it to ``jl.run``.
-    info : :class:`WarmupInfo`.
 
     Examples
     --------

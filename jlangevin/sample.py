@@ -160,14 +160,16 @@ def sample(
     target_acceptance, initial_step_size : of the MALA warm-up.
     progress, chunk_size : of :func:`jlangevin.run`.
 
-    Integer arguments take Python ints and numpy/JAX integer scalars. Every bad
-    argument is a ``ValueError``/``TypeError`` naming it, before anything runs.
-
     Returns
     -------
     Sampled
         ``trace``, ``warmup`` (``None`` when not adapted), ``sampler``, ``model``;
         ``.posterior`` (constrained draws), ``.to_arviz()`` and ``.summary()``.
+
+    Notes
+    -----
+    Integer arguments take Python ints and numpy/JAX integer scalars. Every bad
+    argument is a ``ValueError``/``TypeError`` naming it, before anything runs.
 
     Examples
     --------
