@@ -1097,11 +1097,23 @@ __all__ = [
     "chain_health",
     "dual_averaging_init",
     "dual_averaging_update",
+    "KernelWarmupInfo",  # noqa: F822 (loaded on first use, see __getattr__)
     "geometric_mean_metric",
     "mala_warmup",
     "regularized_covariance",
     "stable_cholesky",
     "welford_init",
+    "warmup",  # noqa: F822
     "welford_update",
     "window_schedule",
 ]
+
+
+def __getattr__(name: str):
+    # The generic warm-up (jlangevin._warmup) builds on this module's pieces, so it
+    # is loaded on first use rather than imported here (no import cycle).
+    if name in ("warmup", "KernelWarmupInfo"):
+        from jlangevin import _warmup
+
+        return getattr(_warmup, name)
+    raise AttributeError(f"module 'jlangevin.adaptation' has no attribute {name!r}")
