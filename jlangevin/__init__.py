@@ -18,6 +18,7 @@ from jlangevin.kernels.malt import sampler as malt
 from jlangevin.kernels.sghmc import sampler as sghmc
 from jlangevin.kernels.sgld import RMSProp
 from jlangevin.kernels.sgld import sampler as sgld
+from jlangevin.kernels.tempering import sampler as tempering
 from jlangevin.kernels.ula import sampler as ula
 from jlangevin.kernels.underdamped import sampler as underdamped
 from jlangevin.models import Model, from_numpyro
@@ -87,6 +88,7 @@ __all__ = [
     "sgld",
     "summary",
     "targets",
+    "tempering",
     "to_arviz",
     "ula",
     "underdamped",

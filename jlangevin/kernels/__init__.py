@@ -3,7 +3,8 @@
 Each module has NamedTuple ``State``/``Info`` types, ``init(position, ...)``,
 ``step(key, state, ...)`` and ``sampler(...)``, which binds the settings into a
 :class:`~jlangevin.types.Sampler` (``jl.ula``, ``jl.mala``, ``jl.sgld``, and the
-kinetic family ``jl.underdamped``, ``jl.malt``, ``jl.sghmc``, ``jl.barker``). The
+kinetic family ``jl.underdamped``, ``jl.malt``, ``jl.sghmc``, ``jl.barker``; replica
+exchange over any exact kernel, ``jl.tempering``). The
 pieces they share live in private modules, one responsibility each: the move
 (``_move``), box boundaries (``_bounds``), the Metropolis–Hastings accept step
 (``_metropolis``), input checks (``_checks``), pytree arithmetic (``_tree``) and the
@@ -14,7 +15,17 @@ kinetic kernels' momentum pieces (``_kinetic``).
 >>> state, info = mala.step(key, state, logdensity_fn, step_size)    # doctest: +SKIP
 """
 
-from jlangevin.kernels import barker, mala, malt, sghmc, sgld, ula, underdamped
+from jlangevin.kernels import barker, mala, malt, sghmc, sgld, tempering, ula, underdamped
 from jlangevin.types import Sampler
 
-__all__ = ["Sampler", "barker", "mala", "malt", "sghmc", "sgld", "ula", "underdamped"]
+__all__ = [
+    "Sampler",
+    "barker",
+    "mala",
+    "malt",
+    "sghmc",
+    "sgld",
+    "tempering",
+    "ula",
+    "underdamped",
+]
