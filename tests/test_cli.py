@@ -103,6 +103,7 @@ def test_gallery_names_are_the_packages():
     assert cli.GALLERY_NAMES == gallery.NAMES
 
 
+@pytest.mark.slow  # the dice's quick run itself is tests/gallery/test_dice.py
 def test_gallery_runs_an_example_and_reports_its_checks(tmp_path, capsys):
     assert cli.main(["gallery", "dice", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -117,3 +118,20 @@ def test_a_failing_gallery_check_exits_1(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(gallery, "run", lambda *a, **k: failed)
     assert cli.main(["gallery", "dice", "--out", str(tmp_path)]) == 1
     assert "FAILED: dice" in capsys.readouterr().out
+
+
+def test_gallery_prints_each_result_and_exits_0_when_all_pass(tmp_path, monkeypatch, capsys):
+    from jlangevin import gallery
+
+    seen = []
+
+    def fake_run(name, **kwargs):
+        seen.append((name, kwargs))
+        return gallery.Result(name, (gallery.Check("x", 0.1, 0.5, True),))
+
+    monkeypatch.setattr(gallery, "run", fake_run)
+    assert cli.main(["gallery", "all", "--quick", "--seed", "3", "--out", str(tmp_path)]) == 0
+    assert [name for name, _ in seen] == list(gallery.NAMES)
+    assert all(kw == {"quick": True, "out": tmp_path, "seed": 3} for _, kw in seen)
+    out = capsys.readouterr().out
+    assert all(f"gallery {name}: PASSED" in out for name in gallery.NAMES)

@@ -45,7 +45,16 @@ def test_thin_keeps_every_thin_th_state(name):
     np.testing.assert_array_equal(thinned.positions, full.positions[:, 2::3])
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLERS))
+# MALA here (burn-in, thinning, chunks of one draw and uneven chunks); every kernel is
+# chunked and resumed in tests/kernels/test_contract_all.py, so ULA and SGLD are slow-only.
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mala",
+        pytest.param("ula", marks=pytest.mark.slow),
+        pytest.param("sgld", marks=pytest.mark.slow),
+    ],
+)
 def test_chunked_runs_are_bit_identical(name):
     sampler = SAMPLERS[name]()
     x0 = jnp.linspace(-1, 1, 6).reshape(3, 2)

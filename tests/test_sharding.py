@@ -32,10 +32,13 @@ HEAD = """
 PARTS = {
     "draws": """
     for sampler in samplers:
-        for store in ("draws", "stats"):
+        # Every kernel one-shot; the first also with running stats and in chunks (the
+        # driver's paths do not depend on the kernel).
+        first_kernel = sampler is samplers[0]
+        for store in ("draws", "stats") if first_kernel else ("draws",):
             kw = dict(burnin=5, thin=2, store=store)
             ref = jl.run(jax.random.key(3), sampler, x0, 24, devices=one, **kw)
-            for chunk in (None, 5):
+            for chunk in (None, 5) if first_kernel else (None,):
                 out = jl.run(jax.random.key(3), sampler, x0, 24, chunk_size=chunk, **kw)
                 # Everything the same bits: draws, scores, counts, accept decisions and the
                 # log densities every kernel carries or reports.
