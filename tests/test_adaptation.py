@@ -340,3 +340,34 @@ def test_the_same_model_and_settings_reuse_the_compiled_warmup():
     # Another position layout is another program.
     jl.adaptation.mala_warmup(jax.random.key(0), logp, jnp.zeros((4, 2)), 30)
     assert adaptation._cached_warmup.cache_info().misses - after.misses == 1
+
+
+def test_a_short_dense_warmup_on_a_small_neural_network_works_in_float32():
+    """The issue's case: 30 dense warm-up steps on a network's posterior once ended in
+    "`cholesky` must be a lower Cholesky factor"; now the metric stays a factor."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3)).astype(np.float32)
+    y = np.sin(x @ np.array([1.0, -0.5, 0.3])).astype(np.float32)
+
+    def logp(p):
+        pred = jnp.tanh(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
+        prior = -0.5 * sum(jnp.sum(v**2) for v in jax.tree.leaves(p))
+        return prior - 0.5 * jnp.sum((y - pred) ** 2) / 0.1**2
+
+    keys = jax.random.split(jax.random.key(0), 8)
+    positions = jax.vmap(
+        lambda k: {
+            "w1": 0.5 * jax.random.normal(jax.random.fold_in(k, 1), (3, 16)),
+            "b1": jnp.zeros(16),
+            "w2": 0.5 * jax.random.normal(jax.random.fold_in(k, 2), (16,)),
+            "b2": jnp.zeros(()),
+        }
+    )(keys)
+    sampler, state, info = jl.adaptation.mala_warmup(
+        jax.random.key(1), logp, positions, 30, preconditioner="dense"
+    )
+    assert np.isfinite(float(info.step_size)) and float(info.step_size) > 0
+    trace = jl.run(jax.random.key(2), sampler, state, 20)
+    assert trace.num_diverged_chains == 0
+    assert float(np.mean(trace.info.acceptance_rate)) > 0.2
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(trace.positions))
