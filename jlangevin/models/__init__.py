@@ -5,11 +5,14 @@
   ``log_likelihood(positions)`` (per observation) and ``observed_data``. Build
   one from any log density (a PyMC or Stan model, your own JAX code).
 - :func:`from_numpyro`: a NumPyro model (NumPyro is imported only when called).
+- :func:`noncentered`: a NumPyro model with its loc-scale latent sites decentred
+  (the cure for funnels such as the centred eight schools).
 - :func:`jlangevin.models.arviz.to_inference_data`: a run of a model as ArviZ
   data under the model's names (imports ArviZ, so it is not loaded here).
 """
 
 from jlangevin.models._model import Model, init_uniform
 from jlangevin.models.numpyro import from_numpyro
+from jlangevin.models.reparam import noncentered
 
-__all__ = ["Model", "from_numpyro", "init_uniform"]
+__all__ = ["Model", "from_numpyro", "init_uniform", "noncentered"]
