@@ -1098,10 +1098,12 @@ __all__ = [
     "dual_averaging_init",
     "dual_averaging_update",
     "KernelWarmupInfo",  # noqa: F822 (loaded on first use, see __getattr__)
+    "TemperingWarmupInfo",  # noqa: F822
     "geometric_mean_metric",
     "mala_warmup",
     "regularized_covariance",
     "stable_cholesky",
+    "tempering_warmup",  # noqa: F822
     "welford_init",
     "warmup",  # noqa: F822
     "welford_update",
@@ -1116,4 +1118,8 @@ def __getattr__(name: str):
         from jlangevin import _warmup
 
         return getattr(_warmup, name)
+    if name in ("tempering_warmup", "TemperingWarmupInfo"):
+        from jlangevin import _tempering_warmup
+
+        return getattr(_tempering_warmup, name)
     raise AttributeError(f"module 'jlangevin.adaptation' has no attribute {name!r}")

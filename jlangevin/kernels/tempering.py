@@ -177,6 +177,47 @@ def _scaled_step(step_size: StepSize, beta: Array) -> StepSize:
     return jax.tree.map(lambda h: h / beta, step_size)
 
 
+def _times_step(step_size: StepSize, scale: Array) -> StepSize:
+    """``step_size * scale`` (a rung's own scale, see :func:`sampler`'s ``rung_scales``)."""
+    if callable(step_size):
+        return lambda count: jax.tree.map(lambda h: h * scale, step_size(count))
+    return jax.tree.map(lambda h: h * scale, step_size)
+
+
+def check_rung_scales(rung_scales: Any, num_rungs: int) -> np.ndarray:
+    """``rung_scales`` as a float64 array of ``num_rungs`` positive finite numbers.
+
+    Examples
+    --------
+    >>> from jlangevin.kernels.tempering import check_rung_scales
+    >>> check_rung_scales([1.0, 2.0], 2).tolist()
+    [1.0, 2.0]
+    """
+    check_concrete(rung_scales, "rung_scales")
+    if callable(rung_scales) or isinstance(rung_scales, str | bytes | dict):
+        raise TypeError(
+            f"`rung_scales` must be a 1-D array of numbers; got {describe(rung_scales)}."
+        )
+    try:
+        arr = np.asarray(rung_scales)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`rung_scales` must be a 1-D array of numbers; got {describe(rung_scales)}."
+        ) from None
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(f"`rung_scales` must hold real numbers; got dtype {arr.dtype}.")
+    if arr.shape != (num_rungs,):
+        raise ValueError(
+            f"`rung_scales` must have one scale per rung, shape ({num_rungs},); got {arr.shape}."
+        )
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"`rung_scales` must be positive and finite; got {arr}.")
+    return arr
+
+
 def replica_sampler(
     logdensity_fn: LogDensityFn,
     beta: Array,
@@ -370,6 +411,7 @@ def step(
     kernel: KernelFn | None = None,
     step_size: StepSize | None = None,
     swap_every: int = 1,
+    rung_scales: Array | None = None,
 ) -> tuple[TemperingState, TemperingInfo]:
     """One step of every replica, then a swap round.
 
@@ -383,6 +425,8 @@ def step(
         ``step_size / beta``.
     step_size : MALA's step at ``beta = 1`` (only without ``kernel``).
     swap_every : attempt swaps after every ``swap_every``-th step.
+    rung_scales : ``(K,)`` or ``None``: replica ``k``'s MALA step is
+        ``step_size * rung_scales[k]`` instead of ``step_size / betas[k]``.
 
     Examples
     --------
@@ -396,14 +440,54 @@ def step(
     >>> info.swapped.shape, state.ladder.position.shape
     ((2,), (3, 2))
     """
+    if rung_scales is None:
+
+        def one(key: PRNGKey, replica: Any, beta: Array, _: Any) -> tuple[Any, Any]:
+            return replica_sampler(logdensity_fn, beta, kernel, step_size).step(key, replica)
+
+    else:
+
+        def one(key: PRNGKey, replica: Any, beta: Array, scale: Array) -> tuple[Any, Any]:
+            logdensity_beta = tempered(logdensity_fn, beta)
+            step = _times_step(step_size, scale)
+            return mala.sampler(logdensity_beta, step_size=step).step(key, replica)
+
+        rung_scales = jnp.asarray(rung_scales, jnp.result_type(state.logdensity))
+    return ladder_step(key, state, betas, one, rung_scales, swap_every)
+
+
+def ladder_step(
+    key: PRNGKey,
+    state: TemperingState,
+    betas: Array,
+    replica_step: Callable[[PRNGKey, Any, Array, Any], tuple[Any, Any]],
+    rung_args: Any = None,
+    swap_every: int = 1,
+) -> tuple[TemperingState, TemperingInfo]:
+    """One move of every replica by ``replica_step``, then a swap round (:func:`step`'s core).
+
+    ``replica_step(key, replica, beta, args) -> (replica, info)`` is ``vmap``-ed
+    over the ladder with ``rung_args`` (a pytree with a leading ``(K,)`` axis, or
+    ``None``): a warm-up passes each rung's traced step size there.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from jlangevin.kernels import mala, tempering
+    >>> logp = lambda x: -0.5 * jnp.sum(x**2)
+    >>> def move(key, replica, beta, h):
+    ...     return mala.step(key, replica, tempering.tempered(logp, beta), h)
+    >>> state = tempering.init(jnp.zeros(2), logp, [1.0, 0.5], step_size=0.1)
+    >>> state, info = tempering.ladder_step(
+    ...     jax.random.key(0), state, jnp.array([1.0, 0.5]), move, jnp.array([0.1, 0.2]))
+    >>> info.replica_info.acceptance_rate.shape
+    (2,)
+    """
     betas = jnp.asarray(betas, jnp.result_type(state.logdensity))
     num = betas.shape[0]
     key_moves, key_swap = jax.random.split(key)
-
-    def one(beta: Array, key: PRNGKey, replica: Any) -> tuple[Any, Any]:
-        return replica_sampler(logdensity_fn, beta, kernel, step_size).step(key, replica)
-
-    ladder, replica_info = jax.vmap(one)(betas, jax.random.split(key_moves, num), state.ladder)
+    keys = jax.random.split(key_moves, num)
+    ladder, replica_info = jax.vmap(replica_step)(keys, state.ladder, betas, rung_args)
     ladder, attempted, swapped, acceptance = _swap_round(
         key_swap, ladder, betas, state.count, swap_every
     )
@@ -439,6 +523,7 @@ def sampler(
     *,
     kernel: KernelFn | None = None,
     swap_every: int = 1,
+    rung_scales: Any = None,
 ) -> Sampler:
     """Parallel tempering bound to a target: one chain of ``jl.run`` is one ladder.
 
@@ -455,6 +540,10 @@ def sampler(
         use ``jnp`` on it); its state needs ``position`` and ``logdensity``
         fields (see the module docstring). Pass ``step_size`` inside it.
     swap_every : attempt swaps after every ``swap_every``-th step (an int >= 1).
+    rung_scales : without ``kernel`` only: ``(K,)`` positive numbers, replica
+        ``k``'s step is ``step_size * rung_scales[k]`` rather than
+        ``step_size / betas[k]`` (a warm-up's per-rung steps; ``step_size`` is
+        then the shared per-coordinate part, a metric).
 
     ``jl.run(key, sampler, positions, n)`` takes positions ``(chains, *event)``
     and starts every replica of a ladder at its chain's point; the draws are the
@@ -485,10 +574,18 @@ def sampler(
         replica_sampler(logdensity_fn, 1.0, kernel)  # it builds a sampler (checked there)
     swap_every = as_int(swap_every, "swap_every", minimum=1)
     settings = {"betas": betas, "kernel": kernel, "step_size": step_size}
+    extra = {}
+    if rung_scales is not None:
+        if kernel is not None:
+            raise ValueError(
+                "`rung_scales` scales MALA's (the default kernel's) step; with `kernel`, set "
+                "each rung's step inside it."
+            )
+        extra["rung_scales"] = check_rung_scales(rung_scales, betas.size)
     return Sampler(
         init=functools.partial(init, logdensity_fn=logdensity_fn, **settings),
         step=functools.partial(
-            step, logdensity_fn=logdensity_fn, swap_every=swap_every, **settings
+            step, logdensity_fn=logdensity_fn, swap_every=swap_every, **settings, **extra
         ),
     )
 
@@ -521,8 +618,10 @@ __all__ = [
     "TemperingInfo",
     "TemperingState",
     "check_betas",
+    "check_rung_scales",
     "geometric_betas",
     "init",
+    "ladder_step",
     "replica_sampler",
     "sampler",
     "step",
