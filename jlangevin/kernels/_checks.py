@@ -25,6 +25,15 @@ from jlangevin.types import Array, ArrayTree, LogDensityFn, ScoreFn, StepSize
 SCHEDULE_CHECK_COUNTS = 101
 
 
+def require_logdensity(logdensity_fn: Any, kernel: str) -> None:
+    """A Metropolis-adjusted kernel's ``logdensity_fn``: present (a score alone cannot accept)."""
+    if logdensity_fn is None:
+        raise ValueError(
+            f"{kernel} needs `logdensity_fn` for its acceptance ratio (a score alone is not "
+            "enough; use ULA or SGLD with `score_fn`)."
+        )
+
+
 def check_callable(fn: Any, name: str) -> None:
     if not callable(fn):
         raise TypeError(f"`{name}` must be callable; got {type(fn).__name__}.")

@@ -66,6 +66,7 @@ from jlangevin.kernels._checks import (
     checked_init,
     checked_value_and_score,
     describe,
+    require_logdensity,
 )
 from jlangevin.kernels._metropolis import log_uniform, metropolis_hastings
 from jlangevin.kernels._tree import is_concrete, normal_like, tree_all_finite, tree_sum
@@ -222,11 +223,7 @@ def init(
     >>> float(state.logdensity)
     -1.0
     """
-    if logdensity_fn is None:
-        raise ValueError(
-            "Barker needs `logdensity_fn` for its acceptance ratio (a score alone is not "
-            "enough; use ULA or SGLD with `score_fn`)."
-        )
+    require_logdensity(logdensity_fn, "Barker")
     _bounds.check_inside(position, bounds)
     value, score = checked_init(position, logdensity_fn, score_fn)
     _check_cholesky_for(cholesky, position)

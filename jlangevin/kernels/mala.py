@@ -62,6 +62,7 @@ from jlangevin.kernels._checks import (
     check_step_size,
     checked_init,
     checked_value_and_score,
+    require_logdensity,
 )
 from jlangevin.kernels._metropolis import log_uniform, metropolis_hastings
 from jlangevin.kernels._tree import (
@@ -138,11 +139,7 @@ def init(
     >>> float(state.logdensity)
     -1.0
     """
-    if logdensity_fn is None:
-        raise ValueError(
-            "MALA needs `logdensity_fn` for its acceptance ratio (a score alone is "
-            "not enough; use ULA or SGLD with `score_fn`)."
-        )
+    require_logdensity(logdensity_fn, "MALA")
     _bounds.check_inside(position, bounds)
     value, score = checked_init(position, logdensity_fn, score_fn)
     if cholesky is not None:
