@@ -1,5 +1,6 @@
 """MALA warm-up: windows, dual averaging, Welford, and the acceptance claims."""
 
+import functools
 import itertools
 import warnings
 
@@ -38,11 +39,12 @@ def _best_scalar_min_ess(target, steps, num_draws, num_warmup):
     x0 = jax.random.normal(jax.random.key(0), (4, target.dim))
     best = 0.0
     for h in steps:
+        # An array step size is an argument of the compiled loop: one compilation serves
+        # every step (a Python or numpy float would be baked in, one program per value).
+        sampler = jl.mala(target.logdensity, jnp.asarray(h, jnp.float32))
         with warnings.catch_warnings():  # the small-enough scalar steps reject everything
             warnings.filterwarnings("ignore", message="jl.run: .* never moved")
-            trace = jl.run(
-                jax.random.key(1), jl.mala(target.logdensity, h), x0, num_draws, burnin=num_warmup
-            )
+            trace = jl.run(jax.random.key(1), sampler, x0, num_draws, burnin=num_warmup)
         best = max(best, _rhat_ess(trace.positions)[1])
     return best
 
@@ -189,10 +191,16 @@ def test_numpy_and_jax_scalars_are_numbers():
 SD64 = np.array([0.1, 1.0, 3.0])
 
 
+@functools.cache
+def _target64():
+    """Made once (under x64, where the tests call it): the same log density for every
+    warm-up below, so the compiled warm-up of the float64 tests is shared."""
+    return jl.targets.gaussian(np.zeros(3), scale=SD64)
+
+
 def _warmup_float64(dtype):
-    target = jl.targets.gaussian(np.zeros(3), scale=SD64)
     x0 = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), dtype)
-    return adaptation.mala_warmup(jax.random.key(1), target.logdensity, x0, 300)
+    return adaptation.mala_warmup(jax.random.key(1), _target64().logdensity, x0, 300)
 
 
 def _moment_z(trace) -> np.ndarray:

@@ -23,16 +23,25 @@ SAMPLERS = {
 }
 
 
+# Compilations are the cost of this file: the tests share a few run layouts, so that
+# ``jl.run``'s compiled loops (cached on the sampler's functions and static settings,
+# the layout of the chains and the steps of each chunk) serve several tests. Most runs
+# are 3 chains in 2-D; "30 steps after 7 of burn-in, every 3rd kept" and its chunked
+# forms, the same without thinning, and 20 steps from the start.
+X0 = jnp.zeros((3, 2))
+STEPS, BURNIN, THIN = 30, 7, 3
+
+
 def _tree_equal(a, b):
     chex.assert_trees_all_equal(a, b)
 
 
 def test_counts_and_layout():
-    trace = jl.run(jax.random.key(0), SAMPLERS["mala"](), jnp.zeros((3, 2)), 40, burnin=10, thin=4)
+    trace = jl.run(jax.random.key(0), SAMPLERS["mala"](), X0, STEPS, burnin=BURNIN, thin=THIN)
     assert trace.positions.shape == (3, 10, 2)
     assert trace.info.acceptance_rate.shape == (3, 10)
     assert trace.final_state.position.shape == (3, 2)
-    np.testing.assert_array_equal(trace.final_state.count, 50)
+    np.testing.assert_array_equal(trace.final_state.count, 37)
     np.testing.assert_array_equal(trace.diverged, 0)
     assert trace.num_chains == 3
 
@@ -40,8 +49,8 @@ def test_counts_and_layout():
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_thin_keeps_every_thin_th_state(name):
     sampler = SAMPLERS[name]()
-    full = jl.run(jax.random.key(1), sampler, jnp.zeros((2, 2)), 12, burnin=3)
-    thinned = jl.run(jax.random.key(1), sampler, jnp.zeros((2, 2)), 12, burnin=3, thin=3)
+    full = jl.run(jax.random.key(1), sampler, X0, STEPS, burnin=BURNIN)
+    thinned = jl.run(jax.random.key(1), sampler, X0, STEPS, burnin=BURNIN, thin=THIN)
     np.testing.assert_array_equal(thinned.positions, full.positions[:, 2::3])
 
 
@@ -58,9 +67,11 @@ def test_thin_keeps_every_thin_th_state(name):
 def test_chunked_runs_are_bit_identical(name):
     sampler = SAMPLERS[name]()
     x0 = jnp.linspace(-1, 1, 6).reshape(3, 2)
-    one = jl.run(jax.random.key(2), sampler, x0, 30, burnin=7, thin=3)
+    one = jl.run(jax.random.key(2), sampler, x0, STEPS, burnin=BURNIN, thin=THIN)
     for chunk in (1, 4):  # one draw per call; uneven chunks with a remainder
-        chunked = jl.run(jax.random.key(2), sampler, x0, 30, burnin=7, thin=3, chunk_size=chunk)
+        chunked = jl.run(
+            jax.random.key(2), sampler, x0, STEPS, burnin=BURNIN, thin=THIN, chunk_size=chunk
+        )
         _tree_equal(one.positions, chunked.positions)
         _tree_equal(one.info, chunked.info)
         _tree_equal(one.final_state, chunked.final_state)
@@ -69,19 +80,18 @@ def test_chunked_runs_are_bit_identical(name):
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_resume_continues_the_same_chains(name):
     sampler = SAMPLERS[name]()
-    x0 = jnp.zeros((3, 2))
-    whole = jl.run(jax.random.key(3), sampler, x0, 40, burnin=5)
-    first = jl.run(jax.random.key(3), sampler, x0, 15, burnin=5)
-    second = jl.run(jax.random.key(3), sampler, first.final_state, 25)
+    whole = jl.run(jax.random.key(3), sampler, X0, STEPS, burnin=BURNIN)
+    first = jl.run(jax.random.key(3), sampler, X0, 10, burnin=BURNIN)
+    second = jl.run(jax.random.key(3), sampler, first.final_state, STEPS - 10)
     resumed = np.concatenate([first.positions, second.positions], axis=1)
     np.testing.assert_array_equal(whole.positions, resumed)
 
 
 def test_run_equals_a_hand_written_jit_vmap_scan():
     sampler = SAMPLERS["mala"]()
-    x0 = jnp.ones((4, 2))
+    x0 = jnp.ones((3, 2))
     trace = jl.run(jax.random.key(4), sampler, x0, 20)
-    keys = chain_keys_for(jax.random.key(4), 4)
+    keys = chain_keys_for(jax.random.key(4), 3)
 
     @jax.jit
     def manual(state):
@@ -97,20 +107,19 @@ def test_run_equals_a_hand_written_jit_vmap_scan():
 
 def test_legacy_uint32_key_is_accepted():
     sampler = SAMPLERS["ula"]()
-    a = jl.run(jax.random.PRNGKey(5), sampler, jnp.zeros((2, 1)), 10)
-    b = jl.run(jax.random.wrap_key_data(jax.random.PRNGKey(5)), sampler, jnp.zeros((2, 1)), 10)
+    a = jl.run(jax.random.PRNGKey(5), sampler, X0, STEPS, burnin=BURNIN)
+    b = jl.run(jax.random.wrap_key_data(jax.random.PRNGKey(5)), sampler, X0, STEPS, burnin=BURNIN)
     np.testing.assert_array_equal(a.positions, b.positions)
 
 
 def test_store_stats_matches_the_draws():
     sampler = SAMPLERS["mala"]()
-    x0 = jnp.zeros((5, 3))
-    draws = jl.run(jax.random.key(6), sampler, x0, 200, burnin=20, thin=2)
-    stats = jl.run(
-        jax.random.key(6), sampler, x0, 200, burnin=20, thin=2, store="stats", chunk_size=30
-    )
+    kw = dict(burnin=BURNIN, thin=THIN)
+    draws = jl.run(jax.random.key(6), sampler, X0, STEPS, **kw)
+    # Two chunks of 5 draws: the running moments are carried from one chunk to the next.
+    stats = jl.run(jax.random.key(6), sampler, X0, STEPS, **kw, store="stats", chunk_size=5)
     assert stats.positions is None and stats.info is None
-    assert int(stats.stats.count) == 100
+    assert int(stats.stats.count) == 10
     np.testing.assert_allclose(stats.stats.mean, draws.positions.mean(axis=1), atol=1e-5)
     np.testing.assert_allclose(stats.stats.var, draws.positions.var(axis=1), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(
@@ -121,21 +130,20 @@ def test_store_stats_matches_the_draws():
 
 def test_store_positions_and_callable():
     sampler = SAMPLERS["mala"]()
-    x0 = jnp.zeros((2, 2))
-    ref = jl.run(jax.random.key(7), sampler, x0, 10)
-    only = jl.run(jax.random.key(7), sampler, x0, 10, store="positions")
+    ref = jl.run(jax.random.key(7), sampler, X0, 20)
+    only = jl.run(jax.random.key(7), sampler, X0, 20, store="positions")
     np.testing.assert_array_equal(only.positions, ref.positions)
     assert only.info is None
     norms = jl.run(
-        jax.random.key(7), sampler, x0, 10, store=lambda state, info: jnp.sum(state.position**2)
+        jax.random.key(7), sampler, X0, 20, store=lambda state, info: jnp.sum(state.position**2)
     )
     np.testing.assert_allclose(norms.values, jnp.sum(ref.positions**2, axis=-1), rtol=1e-6)
 
 
 def test_progress_bar_gives_the_same_draws(capsys):
     sampler = SAMPLERS["ula"]()
-    ref = jl.run(jax.random.key(8), sampler, jnp.zeros((2, 1)), 100, burnin=10)
-    shown = jl.run(jax.random.key(8), sampler, jnp.zeros((2, 1)), 100, burnin=10, progress=True)
+    ref = jl.run(jax.random.key(8), sampler, X0, STEPS, burnin=BURNIN)
+    shown = jl.run(jax.random.key(8), sampler, X0, STEPS, burnin=BURNIN, progress=True)
     np.testing.assert_array_equal(shown.positions, ref.positions)
 
 
@@ -149,9 +157,10 @@ def test_vmapped_and_jitted_sampler_step():
 
 
 def test_zero_kept_draws():
-    trace = jl.run(jax.random.key(0), SAMPLERS["ula"](), jnp.zeros((2, 3)), 0, burnin=5)
-    assert trace.positions.shape == (2, 0, 3)
-    np.testing.assert_array_equal(trace.final_state.count, 5)
+    # The burn-in alone: the first chunk of the chunked runs above (chunk_size=4).
+    trace = jl.run(jax.random.key(0), SAMPLERS["mala"](), X0, 0, burnin=BURNIN, thin=THIN)
+    assert trace.positions.shape == (3, 0, 2)
+    np.testing.assert_array_equal(trace.final_state.count, BURNIN)
 
 
 def test_float64_when_x64_is_enabled():
@@ -186,6 +195,9 @@ def _ar1_sampler(rho=0.5):
     return jl.Sampler(init=AR1State, step=step)
 
 
+AR1 = _ar1_sampler()  # one sampler for the file: its compiled loops are shared between tests
+
+
 def _ar1_checks(trace, rho=0.5):
     """z-scores: stationary variance 1, innovations of variance 1 with no lag-1 correlation."""
     x = np.asarray(trace.positions[..., 0], np.float64)  # (chains, draws)
@@ -202,7 +214,7 @@ def _ar1_checks(trace, rho=0.5):
 
 def test_a_user_kernel_gets_fresh_noise_and_its_exact_stationary_law():
     x0 = jax.random.normal(jax.random.key(10), (4000, 1))
-    trace = jl.run(jax.random.key(11), _ar1_sampler(), x0, 60)
+    trace = jl.run(jax.random.key(11), AR1, x0, 60)
     z = _ar1_checks(trace)
     assert np.all(np.abs(z) < Z_MAX), z
     np.testing.assert_array_equal(trace.diverged, 0)  # no `diverged` in its info: none counted
@@ -217,12 +229,12 @@ def test_the_contract_check_fails_when_every_step_reuses_the_chain_key(monkeypat
     """The companion: a driver that hands a chain the same key at every step is caught."""
     monkeypatch.setattr(run_module, "step_keys", lambda keys, counts: keys)
     x0 = jax.random.normal(jax.random.key(10), (4000, 1))
-    trace = jl.run(jax.random.key(11), _ar1_sampler(), x0, 60)
+    trace = jl.run(jax.random.key(11), AR1, x0, 60)
     assert np.abs(_ar1_checks(trace)).max() > Z_MAX
 
 
 def test_a_user_kernel_is_chunked_and_resumed_bit_identically():
-    sampler = _ar1_sampler()
+    sampler = AR1
     x0 = jnp.linspace(-1.0, 1.0, 6)[:, None]
     whole = jl.run(jax.random.key(12), sampler, x0, 30, burnin=4)
     _tree_equal(whole, jl.run(jax.random.key(12), sampler, x0, 30, burnin=4, chunk_size=7))
@@ -245,7 +257,7 @@ def test_diverged_is_counted_from_a_field_or_a_key_of_info():
     sampler = jl.Sampler(init=AR1State, step=step)
     trace = jl.run(jax.random.key(0), sampler, jnp.asarray([[1.0], [-1.0]]), 7, burnin=3)
     np.testing.assert_array_equal(trace.diverged, [10, 0])
-    mala_trace = jl.run(jax.random.key(0), SAMPLERS["mala"](), jnp.zeros((2, 1)), 5)
+    mala_trace = jl.run(jax.random.key(0), SAMPLERS["mala"](), X0, 20)
     np.testing.assert_array_equal(mala_trace.diverged, 0)
 
 
@@ -316,27 +328,28 @@ def test_moves_are_the_accepted_proposals_and_a_healthy_run_is_silent():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", run_module.SamplingWarning)
-        trace = jl.run(jax.random.key(1), SAMPLERS["mala"](), jnp.zeros((4, 2)), 50)
+        trace = jl.run(jax.random.key(1), SAMPLERS["mala"](), X0, 20)
     # MALA moves exactly when it accepts (an accepted proposal equal to the current
     # point has probability 0), so the kernel-agnostic count equals the kernel's own.
     np.testing.assert_array_equal(trace.moves, np.sum(trace.info.is_accepted, axis=1))
-    assert 0 < int(np.min(trace.moves)) < 50
+    assert 0 < int(np.min(trace.moves)) < 20
     assert trace.num_stuck_chains == 0
 
 
 def test_numpy_and_jax_integer_scalars_are_integers():
-    sampler = SAMPLERS["ula"]()
-    x0 = jnp.zeros((2, 1))
-    ref = jl.run(jax.random.key(0), sampler, x0, 8, burnin=2, thin=2, chunk_size=2)
+    # MALA in the chunks of test_chunked_runs_are_bit_identical: the loops are compiled once.
+    sampler = SAMPLERS["mala"]()
+    x0 = X0
+    ref = jl.run(jax.random.key(0), sampler, x0, STEPS, burnin=BURNIN, thin=THIN, chunk_size=4)
     for kind in (jnp.int32, np.int64, np.int16, np.asarray):
         got = jl.run(
             jax.random.key(0),
             sampler,
             x0,
-            kind(8),
-            burnin=kind(2),
-            thin=kind(2),
-            chunk_size=kind(2),
+            kind(STEPS),
+            burnin=kind(BURNIN),
+            thin=kind(THIN),
+            chunk_size=kind(4),
         )
         _tree_equal(got, ref)
     keys = chain_keys_for(jax.random.key(0), np.int64(3))
@@ -347,8 +360,9 @@ def test_numpy_and_jax_integer_scalars_are_integers():
 
 def test_nested_lists_are_positions():
     sampler = SAMPLERS["ula"]()
-    ref = jl.run(jax.random.key(0), sampler, jnp.asarray([[0.5], [-0.5]]), 5)
-    _tree_equal(jl.run(jax.random.key(0), sampler, [[0.5], [-0.5]], 5), ref)
+    nested = [[0.5, 0.0], [-0.5, 1.0], [0.0, 2.0]]
+    ref = jl.run(jax.random.key(0), sampler, jnp.asarray(nested), STEPS, burnin=BURNIN)
+    _tree_equal(jl.run(jax.random.key(0), sampler, nested, STEPS, burnin=BURNIN), ref)
 
 
 def test_ula_under_x64_keeps_its_dtypes_and_its_exact_discretisation_bias():
@@ -381,10 +395,11 @@ def test_ula_under_x64_keeps_its_dtypes_and_its_exact_discretisation_bias():
 def test_keep_initial_puts_the_start_first_and_steps_label_every_draw():
     x0 = jnp.arange(6.0).reshape(3, 2)
     sampler = SAMPLERS["mala"]()
-    plain = jl.run(jax.random.key(0), sampler, x0, 12, burnin=4, thin=3)
-    kept = jl.run(jax.random.key(0), sampler, x0, 12, burnin=4, thin=3, keep_initial=True)
-    np.testing.assert_array_equal(plain.steps, [7, 10, 13, 16])
-    np.testing.assert_array_equal(kept.steps, [0, 7, 10, 13, 16])
+    kw = dict(burnin=BURNIN, thin=THIN)
+    plain = jl.run(jax.random.key(0), sampler, x0, STEPS, **kw)
+    kept = jl.run(jax.random.key(0), sampler, x0, STEPS, **kw, keep_initial=True)
+    np.testing.assert_array_equal(plain.steps, [10, 13, 16, 19, 22, 25, 28, 31, 34, 37])
+    np.testing.assert_array_equal(kept.steps, [0, 10, 13, 16, 19, 22, 25, 28, 31, 34, 37])
     np.testing.assert_array_equal(kept.positions[:, 0], x0)
     np.testing.assert_array_equal(kept.positions[:, 1:], plain.positions)
     np.testing.assert_array_equal(kept.info.acceptance_rate[:, 0], 0.0)  # no step taken
@@ -392,9 +407,7 @@ def test_keep_initial_puts_the_start_first_and_steps_label_every_draw():
     _tree_equal(kept.without_initial(), plain)
     _tree_equal(plain.without_initial(), plain)
     # Chunked, and continued from a trace: draw 0 is where this call starts.
-    chunked = jl.run(
-        jax.random.key(0), sampler, x0, 12, burnin=4, thin=3, keep_initial=True, chunk_size=2
-    )
+    chunked = jl.run(jax.random.key(0), sampler, x0, STEPS, **kw, keep_initial=True, chunk_size=4)
     _tree_equal(chunked, kept)
     more = jl.run(jax.random.key(1), sampler, kept, 3, keep_initial=True, store="positions")
     np.testing.assert_array_equal(more.positions[:, 0], kept.final_state.position)
@@ -402,18 +415,18 @@ def test_keep_initial_puts_the_start_first_and_steps_label_every_draw():
 
 
 def test_the_diagnostics_leave_the_initial_positions_out():
-    x0 = jnp.full((4, 1), 30.0)  # far out: with the start kept, R-hat and the mean would show it
+    x0 = jnp.full((3, 2), 30.0)  # far out: with the start kept, R-hat and the mean would show it
     sampler = SAMPLERS["mala"]()
-    plain = jl.run(jax.random.key(0), sampler, jnp.zeros((4, 1)), 40)
+    plain = jl.run(jax.random.key(0), sampler, X0, 20)
     kept = plain._replace(
         positions=jnp.concatenate([x0[:, None], plain.positions], axis=1),
         info=jax.tree.map(lambda y: jnp.concatenate([y[:, :1] * 0, y], axis=1), plain.info),
-        steps=np.arange(41),
+        steps=np.arange(21),
     )
     assert np.allclose(jl.summary(kept)["mean"], jl.summary(plain)["mean"])
-    assert jl.to_arviz(kept).posterior.sizes["draw"] == 40
-    broken = kept._replace(steps=np.arange(1, 42))  # draw 0 not marked as the start
-    assert jl.to_arviz(broken).posterior.sizes["draw"] == 41
+    assert jl.to_arviz(kept).posterior.sizes["draw"] == 20
+    broken = kept._replace(steps=np.arange(1, 22))  # draw 0 not marked as the start
+    assert jl.to_arviz(broken).posterior.sizes["draw"] == 21
 
 
 def test_keep_initial_needs_stored_positions():
@@ -421,7 +434,7 @@ def test_keep_initial_needs_stored_positions():
         jl.run(
             jax.random.key(0),
             SAMPLERS["ula"](),
-            jnp.zeros((2, 1)),
+            X0,
             4,
             keep_initial=True,
             store="stats",
