@@ -8,6 +8,7 @@ where asked are saved in the current folder instead (status 1).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -223,6 +224,16 @@ TARGETS = {
 KERNELS = {"ula": jl.ula, "mala": jl.mala, "sgld": jl.sgld}
 
 
+@functools.cache
+def _cached_target(name: str, x64: bool) -> jl.targets.Target:
+    return TARGETS[name]()
+
+
+def _target(name: str) -> jl.targets.Target:
+    """One target object per name (and precision): repeated in-process runs share compiles."""
+    return _cached_target(name, bool(jax.config.jax_enable_x64))
+
+
 def _initial_positions(key, target: jl.targets.Target, num_chains: int) -> jax.Array:
     """Chains spread over the support (a box), or standard normal draws."""
     if target.support is None:
@@ -292,7 +303,7 @@ def save_draws(path: Path, arrays: dict[str, np.ndarray]) -> tuple[Path, int]:
 
 def sample(args: argparse.Namespace) -> int:
     """Sample a named target; save the draws (``.npz``) first, then print the check report."""
-    target = TARGETS[args.target]()
+    target = _target(args.target)
     sampler = KERNELS[args.kernel](
         target.logdensity, step_size=args.step_size, bounds=target.support
     )

@@ -857,13 +857,21 @@ class _Faults(NamedTuple):
     stuck_chains: int
 
 
+def _fault_counts(diverged: Array, moves: Array) -> tuple[Array, Array, Array]:
+    return jnp.sum(diverged > 0), jnp.sum(diverged), jnp.sum(moves == 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _fault_counter(shared: NamedSharding) -> Callable:
+    """One jitted reduction per mesh, so that repeated runs do not recompile it."""
+    return jax.jit(_fault_counts, out_shardings=shared)
+
+
 def _faults(diverged: Array, moves: Array, sharding: NamedSharding | None) -> _Faults:
     """The counts, readable in every process (reduced in a program of its own, not the loop)."""
     if jax.process_count() > 1 and sharding is not None:
         shared = NamedSharding(sharding.mesh, PartitionSpec())
-        counts = jax.jit(
-            lambda d, m: (jnp.sum(d > 0), jnp.sum(d), jnp.sum(m == 0)), out_shardings=shared
-        )(diverged, moves)
+        counts = _fault_counter(shared)(diverged, moves)
         return _Faults(*(int(c) for c in counts))
     d, m = np.asarray(diverged, np.int64), np.asarray(moves)
     return _Faults(int(np.sum(d > 0)), int(np.sum(d)), int(np.sum(m == 0)))
