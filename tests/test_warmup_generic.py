@@ -128,14 +128,24 @@ def test_broken_metric_fails_the_same_check_slow(kernel, broken):
 
 
 @pytest.mark.slow
-def test_adapted_malt_is_exact_and_on_target():
-    trace, info = _adapted(malt.sampler, logp_diagonal, _over_dispersed(DIAG_COV))
+@pytest.mark.parametrize("trajectory", ["meads", "chees"])
+def test_adapted_malt_is_exact_and_on_target(trajectory):
+    trace, info = _adapted(
+        malt.sampler, logp_diagonal, _over_dispersed(DIAG_COV), trajectory=trajectory
+    )
     passed, numbers = _check(trace, DIAG_COV, 0.65)
     assert passed, numbers
     np.testing.assert_allclose(np.sqrt(info.preconditioner) / SD, 1.0, atol=0.2)
-    # Whitened, the largest scale is ~1: gamma ~ 1 and T = L eps ~ 1 (one step, rounded up).
-    assert 0.7 < info.gamma < 1.3, info.gamma
-    assert info.num_integration_steps == int(np.ceil(1.0 / info.gamma / float(info.step_size)))
+    assert info.trajectory == trajectory
+    if trajectory == "meads":
+        # Whitened, the largest scale is ~1: gamma ~ 1 and T = L eps ~ 1 (one step, rounded up).
+        assert 0.7 < info.gamma < 1.3, info.gamma
+        assert info.num_integration_steps == int(np.ceil(1.0 / info.gamma / float(info.step_size)))
+    else:  # gamma = 1/T, L = ceil(T / (2 eps)) for ChEES' T
+        assert info.gamma == pytest.approx(1.0 / info.chees_trajectory_length, rel=1e-5)
+        assert info.num_integration_steps == int(
+            np.ceil(info.chees_trajectory_length / (2 * float(info.step_size)) - 1e-6)
+        )
 
 
 @pytest.mark.slow
@@ -146,13 +156,22 @@ def test_broken_malt_metric_fails_the_same_check(broken):
     assert not passed, numbers
 
 
-def test_malt_warmup_sets_trajectory_and_resumes():
+@pytest.mark.parametrize("trajectory", ["meads", "chees"])
+def test_malt_warmup_sets_trajectory_and_resumes(trajectory):
     """Short run (L capped at 1): MALT's own sampler comes back with L, gamma, T; it resumes."""
     x0 = _over_dispersed(DIAG_COV, 8)
     sampler, state, info = warmup(
-        jax.random.key(1), malt.sampler, logp_diagonal, x0, 200, max_integration_steps=1
+        jax.random.key(1),
+        malt.sampler,
+        logp_diagonal,
+        x0,
+        200,
+        max_integration_steps=1,
+        trajectory=trajectory,
     )
     assert info.kernel == "malt" and info.gamma > 0 and info.num_integration_steps == 1
+    assert info.trajectory == trajectory
+    assert np.all(np.asarray(info.integration_steps_trace) == 1)
     assert info.trajectory_length == pytest.approx(
         info.num_integration_steps * float(info.step_size), rel=1e-5
     )

@@ -35,6 +35,14 @@ The accept step is :func:`jlangevin.kernels._metropolis.metropolis_hastings`;
 the step draws its first momentum and the trajectory's noises from one half of
 ``jax.random.split(key)`` (split ``L`` ways) and its uniform from the other.
 
+:func:`dynamic_step` is the same kernel with a *traced* ``L`` (a
+``lax.fori_loop`` with a traced bound; the noise of leapfrog step ``i`` from
+``jax.random.fold_in`` of the path key with ``i``), for warm-ups that change
+``L`` at every step (ChEES' jittered trajectories): under ``vmap`` an ``L``
+shared by all chains stays one loop. It also returns the end of the
+trajectory (its position and momentum), which those warm-ups need. Its random
+stream differs from :func:`step`'s; :func:`step` is unchanged by it.
+
 References
 ----------
 L. Riou-Durand and J. Vogrinc (2022). Metropolis adjusted Langevin trajectories:
@@ -111,6 +119,23 @@ class Trajectory(NamedTuple):
     score: ArrayTree
     kinetic_before: Array
     kinetic_after: Array
+
+
+class DynamicTrajectory(NamedTuple):
+    """The end of a trajectory of traced length and its summed kinetic energy change.
+
+    Attributes
+    ----------
+    position, momentum, logdensity, score : the end point (``momentum`` whitened,
+        ``u = Lᵀ p``: the velocity of the whitened position ``L⁻¹ x``).
+    kinetic_change : ``sum_i (K_after_i - K_before_i)`` over the leapfrog steps.
+    """
+
+    position: ArrayTree
+    momentum: ArrayTree
+    logdensity: Array
+    score: ArrayTree
+    kinetic_change: Array
 
 
 def _require_logdensity(logdensity_fn: Any) -> None:
@@ -273,14 +298,21 @@ def step(
     key_path, key_accept = jax.random.split(key)
     path = trajectory(key_path, state, h, eta, num_steps, metric, bounds, value_and_score)
     delta = energy_error(state.logdensity, path.logdensity, path.kinetic_before, path.kinetic_after)
+    return _accept(key_accept, state, path, delta, h)
+
+
+def _accept(
+    key: PRNGKey, state: MALTState, path: Any, delta: Array, h: Array
+) -> tuple[MALTState, MALTInfo]:
+    """Accept or reject the trajectory's end ``path`` with energy error ``delta``."""
     sound = _move.steps_ok(h)
     finite = jnp.isfinite(delta) & tree_all_finite((path.position, path.score))
     diverged = ~sound | (~finite & ~(path.logdensity == -jnp.inf))
     log_alpha = jnp.where(sound & finite, -delta, -jnp.inf)
 
     proposal = MALTState(path.position, path.logdensity, path.score, state.count + 1)
-    current = MALTState(x, state.logdensity, state.score, state.count + 1)
-    log_u = log_uniform(key_accept, log_alpha.dtype)
+    current = MALTState(state.position, state.logdensity, state.score, state.count + 1)
+    log_u = log_uniform(key, log_alpha.dtype)
     new_state, acceptance = metropolis_hastings(log_u, log_alpha, proposal, current)
     info = MALTInfo(
         acceptance_rate=acceptance.acceptance_rate,
@@ -289,6 +321,102 @@ def step(
         energy_error=delta,
     )
     return new_state, info
+
+
+def _steps_of_any_kind(value: Any) -> Array | int:
+    """``L`` as a Python int (checked ``>= 1``) or a traced integer scalar (floored at 1)."""
+    if not isinstance(value, jax.core.Tracer):
+        return as_int(value, "num_integration_steps", minimum=1)
+    if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.integer):
+        raise TypeError(
+            "`num_integration_steps` must be an integer scalar (traced or not); "
+            f"got a traced {value.dtype} of shape {value.shape}."
+        )
+    return jnp.maximum(value, 1)
+
+
+def dynamic_trajectory(
+    key: PRNGKey,
+    state: MALTState,
+    h: Array,
+    eta: Array,
+    num_integration_steps: Array,
+    metric: _kinetic.Metric,
+    bounds: Bounds | None,
+    value_and_score: Any,
+) -> DynamicTrajectory:
+    """:func:`trajectory` with a traced ``L`` (a ``fori_loop``; noise ``i`` from ``fold_in``).
+
+    Under ``vmap`` keep ``num_integration_steps`` unbatched (one value for all
+    chains): the loop then runs ``L`` times for all of them.
+    """
+    zero = jax.tree.map(jnp.zeros_like, state.position)
+
+    def one(i, carry):
+        x, u, value, score, change = carry
+        u = _kinetic.refresh(jax.random.fold_in(key, i), u, jnp.where(i == 0, 0.0, eta))
+        before = _kinetic.kinetic_energy(u)
+        x, u, value, score = leapfrog(x, u, score, h, metric, bounds, value_and_score)
+        return x, u, value, score, change + (_kinetic.kinetic_energy(u) - before)
+
+    start = (state.position, zero, state.logdensity, state.score, jnp.zeros_like(h))
+    x, u, value, score, change = jax.lax.fori_loop(0, num_integration_steps, one, start)
+    return DynamicTrajectory(x, u, value, score, change)
+
+
+def dynamic_step(
+    key: PRNGKey,
+    state: MALTState,
+    logdensity_fn: LogDensityFn,
+    step_size: StepSize,
+    num_integration_steps: Array,
+    gamma: Any,
+    *,
+    score_fn: ScoreFn | None = None,
+    inverse_mass: Any | None = None,
+    cholesky: Array | None = None,
+    bounds: Bounds | None = None,
+) -> tuple[MALTState, MALTInfo, DynamicTrajectory]:
+    """One MALT step with a traced number of leapfrog steps; also the trajectory's end.
+
+    Parameters are those of :func:`step`, except that ``num_integration_steps``
+    may be a traced integer scalar (``>= 1``; a smaller value runs one step) and
+    ``gamma`` a traced scalar. The chain is exact for every ``L``, as
+    :func:`step` is; the noises come from ``fold_in`` rather than ``split``, so
+    the draws differ from :func:`step`'s for the same key.
+
+    Returns
+    -------
+    state, info : as :func:`step`.
+    path : :class:`DynamicTrajectory`, the proposal (accepted or not) and its
+        end momentum.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from jlangevin.kernels import malt
+    >>> logp = lambda x: -0.5 * jnp.sum(x**2)
+    >>> state = malt.init(jnp.zeros(2), logp)
+    >>> run = jax.jit(lambda k, s, n: malt.dynamic_step(k, s, logp, 0.3, n, 1.0))
+    >>> state, info, path = run(jax.random.key(0), state, jnp.int32(4))
+    >>> path.momentum.shape
+    (2,)
+    """
+    _require_logdensity(logdensity_fn)
+    value_and_score = checked_value_and_score(logdensity_fn, score_fn)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _bounds.check_bounds(bounds)
+    _kinetic.check_gamma(gamma, allow_zero=True)
+    num_steps = _steps_of_any_kind(num_integration_steps)
+    x = state.position
+    metric = _kinetic.make_metric(x, inverse_mass, cholesky)
+    h = _kinetic.scalar_step(step_size, state.count, x)
+    eta = jnp.exp(-jnp.asarray(gamma, h.dtype) * h)
+    key_path, key_accept = jax.random.split(key)
+    path = dynamic_trajectory(key_path, state, h, eta, num_steps, metric, bounds, value_and_score)
+    delta = energy_error(state.logdensity, path.logdensity, 0.0, path.kinetic_change)
+    new_state, info = _accept(key_accept, state, path, delta, h)
+    return new_state, info, path
 
 
 def sampler(
@@ -349,9 +477,12 @@ def sampler(
 
 
 __all__ = [
+    "DynamicTrajectory",
     "MALTInfo",
     "MALTState",
     "Trajectory",
+    "dynamic_step",
+    "dynamic_trajectory",
     "energy_error",
     "init",
     "leapfrog",

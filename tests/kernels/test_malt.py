@@ -270,3 +270,85 @@ def test_num_integration_steps_gradients_per_step():
     )
     assert calls["n"] == 1  # one gradient, inside a scan of length 7
     assert "length=7" in str(jaxpr)
+
+
+# --------------------------------------------------------------------------- #
+# The trajectory of traced length (the warm-up's jittered MALT)
+# --------------------------------------------------------------------------- #
+def _dynamic_gaussian_z(key, num_chains=200, num_steps=200):
+    """Exact draws, then ``num_steps`` dynamic steps whose ``L`` cycles 1..6 (shared)."""
+    target = jl.targets.gaussian(MEAN, COV)
+    logp = target.logdensity
+    start = target.sample(jax.random.key(100 + key), num_chains)
+    states = jax.vmap(lambda x: malt.init(x, logp))(start)
+    step = jax.vmap(lambda k, s, n: malt.dynamic_step(k, s, logp, 0.3, n, 1.0)[:2], (0, 0, None))
+
+    @jax.jit
+    def run(states):
+        def body(states, t):
+            keys = jax.random.split(jax.random.fold_in(jax.random.key(key), t), num_chains)
+            states, info = step(keys, states, 1 + t % 6)
+            return states, (states.position, info.acceptance_rate)
+
+        return jax.lax.scan(body, states, jnp.arange(num_steps))[1]
+
+    positions, accept = run(states)
+    x = np.swapaxes(np.asarray(positions), 0, 1)  # (chains, draws, 3)
+    z = np.concatenate([mean_z(x, MEAN), var_z(x, MEAN, np.diag(COV))])
+    return z, float(np.mean(accept))
+
+
+def test_dynamic_steps_leave_a_correlated_gaussian_invariant():
+    z, accept = _dynamic_gaussian_z(0)
+    assert np.all(np.abs(z) < Z_MAX), z
+    assert 0.3 < accept < 0.99
+
+
+def test_the_dynamic_check_catches_a_leapfrog_off_by_a_half_kick(monkeypatch):
+    """Companion: symplectic Euler inside the traced-length loop breaks reversibility."""
+
+    def euler(position, momentum, score, h, metric, bounds, value_and_score):
+        u = _kinetic.kick(momentum, metric, score, h)
+        x, u = _kinetic.drift(position, u, metric, h, bounds)
+        value, score = value_and_score(x)
+        return x, u, value, score
+
+    monkeypatch.setattr(malt, "leapfrog", euler)
+    z, _ = _dynamic_gaussian_z(1)
+    assert np.abs(z).max() > Z_MAX, z
+
+
+def test_dynamic_step_runs_the_traced_number_of_gradients():
+    """A while loop of ``n`` leapfrog steps after one momentum draw (``gamma = 0``: HMC)."""
+    logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    state = malt.init(jnp.zeros(2), logp)
+    run = jax.jit(lambda n: malt.dynamic_step(jax.random.key(0), state, logp, 0.3, n, 0.0))
+    jaxpr = str(jax.make_jaxpr(run)(jnp.int32(3)))
+    assert "while" in jaxpr  # a loop with a traced bound, not an unrolled scan
+    # gamma = 0: HMC. The momentum is drawn from fold_in(path key, 0), then n leapfrogs.
+    key_path = jax.random.split(jax.random.key(0))[0]
+    for n in (1, 2, 5):
+        _, info, path = run(jnp.int32(n))
+        x, u = jnp.zeros(2), jax.random.normal(jax.random.fold_in(key_path, 0), (2,))
+        u0 = u
+        for _ in range(n):
+            u = u + 0.15 * (-x)
+            x = x + 0.3 * u
+            u = u + 0.15 * (-x)
+        np.testing.assert_allclose(path.position, x, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(path.momentum, u, rtol=1e-5, atol=1e-6)
+        hmc_error = -logp(x) + logp(jnp.zeros(2)) + 0.5 * jnp.sum(u**2) - 0.5 * jnp.sum(u0**2)
+        np.testing.assert_allclose(info.energy_error, hmc_error, rtol=1e-4, atol=1e-6)
+
+
+def test_dynamic_step_under_vmap_shares_one_loop_bound():
+    logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    states = jax.vmap(lambda x: malt.init(x, logp))(jnp.ones((4, 2)))
+    keys = jax.random.split(jax.random.key(0), 4)
+    step = jax.vmap(lambda k, s, n: malt.dynamic_step(k, s, logp, 0.3, n, 1.0), (0, 0, None))
+    new, info, path = jax.jit(step)(keys, states, jnp.int32(3))
+    assert new.position.shape == path.momentum.shape == (4, 2)
+    assert info.acceptance_rate.shape == (4,)
+    # The static path is untouched: same key, same L, its own stream (split, not fold_in).
+    static, _ = malt.step(keys[0], malt.init(jnp.ones(2), logp), logp, 0.3, 3, 1.0)
+    assert static.position.shape == (2,)
