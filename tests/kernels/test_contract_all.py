@@ -30,7 +30,17 @@ def start():
     return {"a": jnp.linspace(-1.0, 1.0, 6).reshape(3, 2), "b": jnp.full((3,), 0.3)}
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLERS))
+# Tempering's three compiled loops are the largest here; its chunked and resumed runs are
+# checked bit for bit in the default suite by
+# tests/kernels/test_tempering.py::test_chunked_and_resumed_runs_are_bit_identical, so its
+# pytree case here is slow-only.
+NAMES = [
+    pytest.param(name, marks=pytest.mark.slow) if name == "tempering" else name
+    for name in sorted(SAMPLERS)
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_chunked_and_resumed_runs_are_bit_identical(name):
     # Three compiled programs per kernel: 12 steps from the start, 4 from the start, and
     # 4 continuing; the chunked and resumed runs are made of the last two.

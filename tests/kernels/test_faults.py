@@ -106,10 +106,24 @@ def test_annealed_particles_never_enter_a_nan_score_region():
 SCHEDULE_TURNS_AT = 150  # after the construction check's counts 0..100
 
 
+def _turning_schedule(t, late_step):
+    return jnp.where(t < SCHEDULE_TURNS_AT, 0.1, late_step)
+
+
+def _schedule_turning_to(late_step):
+    """``t -> 0.1``, then ``late_step`` from SCHEDULE_TURNS_AT on.
+
+    The late step is an array argument of one module-level function: ``jl.run`` then
+    compiles one loop per kernel for all the late steps (a fresh lambda each would
+    compile its own).
+    """
+    return jax.tree_util.Partial(_turning_schedule, late_step=jnp.asarray(late_step, jnp.float32))
+
+
 @pytest.mark.parametrize("late_step", [-0.1, 0.0, np.nan, np.inf])
 @pytest.mark.parametrize("kernel", ["ula", "mala", "sgld"])
 def test_a_schedule_turning_bad_late_is_counted_every_step(kernel, late_step):
-    schedule = lambda t: jnp.where(t < SCHEDULE_TURNS_AT, 0.1, late_step)  # noqa: E731
+    schedule = _schedule_turning_to(late_step)
     sampler = {"ula": jl.ula, "mala": jl.mala, "sgld": jl.sgld}[kernel](LOGP, step_size=schedule)
     trace = jl.run(KEY, sampler, jnp.zeros((3, 2)), 200)
     np.testing.assert_array_equal(trace.diverged, 200 - SCHEDULE_TURNS_AT)
@@ -122,7 +136,7 @@ def test_a_schedule_turning_bad_late_is_counted_every_step(kernel, late_step):
 def test_a_zero_step_is_counted_only_by_the_step_check(monkeypatch):
     """Companion: without the step check, a schedule that turns 0 freezes chains silently."""
     monkeypatch.setattr(_move, "steps_ok", lambda steps: jnp.asarray(True))
-    schedule = lambda t: jnp.where(t < SCHEDULE_TURNS_AT, 0.1, 0.0)  # noqa: E731
+    schedule = _schedule_turning_to(0.0)
     trace = jl.run(KEY, jl.ula(LOGP, step_size=schedule), jnp.zeros((3, 2)), 200)
     np.testing.assert_array_equal(trace.diverged, 0)
 
@@ -140,7 +154,8 @@ def test_mala_at_a_point_with_minus_inf_score_counts_every_step():
 def test_mala_non_finite_proposal_inside_bounds_is_counted():
     # A NaN score at x makes a NaN proposal, which is "outside" no box: it diverged.
     state = mala.MALAState(jnp.zeros(2), jnp.asarray(0.0), jnp.full(2, jnp.nan), jnp.int32(0))
-    _, info = mala.step(KEY, state, LOGP, 0.5, bounds=(-1.0, 1.0))
+    # Jitted: one compiled program instead of one per primitive run eagerly.
+    _, info = jax.jit(lambda k, s: mala.step(k, s, LOGP, 0.5, bounds=(-1.0, 1.0)))(KEY, state)
     assert bool(info.diverged) and not bool(info.is_accepted)
 
 

@@ -45,10 +45,14 @@ def test_dense_matches_diagonal_path_for_diagonal_factor():
     var = jnp.array([0.02, 1.5, 8.0, 0.2])
     h = 0.3
     state = mala.init(jnp.array([0.05, -1.0, 2.0, 0.3]), target.logdensity)
+
+    @jax.jit  # both steps in one compiled program, not one per primitive run eagerly
+    def both(key, state):
+        dense = mala.step(key, state, target.logdensity, h, cholesky=jnp.diag(var**0.5))
+        return dense, mala.step(key, state, target.logdensity, h * var)
+
     for i in range(20):
-        key = jax.random.key(i)
-        dense, info_d = mala.step(key, state, target.logdensity, h, cholesky=jnp.diag(var**0.5))
-        diag, info_g = mala.step(key, state, target.logdensity, h * var)
+        (dense, info_d), (diag, info_g) = both(jax.random.key(i), state)
         np.testing.assert_allclose(dense.position, diag.position, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(info_d.acceptance_rate, info_g.acceptance_rate, rtol=1e-4)
         assert bool(info_d.is_accepted) == bool(info_g.is_accepted)
@@ -144,10 +148,13 @@ def test_traced_factor_matches_concrete_factor():
     def step(k, s, c):
         return mala.step(k, s, target.logdensity, 0.15, cholesky=c)
 
+    # Jitted once, outside the loop: a fresh jit(vmap(...)) per iteration compiles anew.
+    concrete_step = jax.jit(jax.vmap(concrete.step))
+    traced_step = jax.jit(jax.vmap(step, (0, 0, None)))
     for i in range(5):
         keys = jax.random.split(jax.random.key(10 + i), len(keys))
-        a, info_a = jax.jit(jax.vmap(concrete.step))(keys, states)
-        b, info_b = jax.jit(jax.vmap(step, (0, 0, None)))(keys, states, jnp.asarray(chol))
+        a, info_a = concrete_step(keys, states)
+        b, info_b = traced_step(keys, states, jnp.asarray(chol))
         np.testing.assert_allclose(a.position, b.position, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(info_a.acceptance_rate, info_b.acceptance_rate, atol=1e-5)
         states = a

@@ -71,7 +71,7 @@ def test_names_and_init_shapes(schools):
         "theta_tilde": (CHAINS, 8),
     }
     assert len(np.unique(np.asarray(positions["mu"]))) == CHAINS  # chains start apart
-    log_p = jax.vmap(model.logdensity_fn)(positions)
+    log_p = jax.jit(jax.vmap(model.logdensity_fn))(positions)
     assert log_p.shape == (CHAINS,) and np.all(np.isfinite(log_p))
 
 

@@ -108,7 +108,8 @@ def test_vmap_over_a_parameter_equals_a_loop(spec):
     def at(value):
         return _values(spec.build({**spec.params, name: value}), spec.x)
 
-    batched = jax.vmap(at)(jnp.asarray(values, jnp.float32))
+    # Jitted: one compiled program instead of one per batched primitive run eagerly.
+    batched = jax.jit(jax.vmap(at))(jnp.asarray(values, jnp.float32))
     # The loop, each value a constant of the compiled function (the host-side target).
     looped = jax.jit(lambda: [at(value) for value in values])()
     for i, one in enumerate(looped):
@@ -133,7 +134,7 @@ def _finite_difference(spec, name: str, eps: float = 1e-6) -> np.ndarray:
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.id)
 def test_grad_in_the_parameters_matches_finite_differences(spec):
     logdensity = lambda p: spec.build(p).logdensity(jnp.asarray(spec.x))  # noqa: E731
-    grads = jax.grad(logdensity)(_as_jax(spec.params))
+    grads = jax.jit(jax.grad(logdensity))(_as_jax(spec.params))
     for name in spec.params:
         exact = _finite_difference(spec, name)
         np.testing.assert_allclose(grads[name], exact, rtol=1e-4, atol=1e-4, err_msg=name)
