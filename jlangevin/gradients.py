@@ -25,6 +25,7 @@ Python number does, and every error names the argument.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -175,6 +176,9 @@ def full(
 ) -> GradientEstimator:
     """The exact gradient as an estimator (ignores its key).
 
+    The same functions give the same estimator (cached on their identity), so
+    samplers built anew from one ``logdensity_fn`` share ``jl.run``'s compiled loop.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp
@@ -183,8 +187,20 @@ def full(
     >>> est(jax.random.key(0), jnp.ones(2))[1]
     Array([-1., -1.], dtype=float32)
     """
+    try:
+        return _full_cached(logdensity_fn, score_fn)
+    except TypeError as err:  # an unhashable callable: built afresh
+        if "unhashable" not in str(err):
+            raise
+        return _full(logdensity_fn, score_fn)
+
+
+def _full(logdensity_fn: LogDensityFn | None, score_fn: ScoreFn | None) -> GradientEstimator:
     value_and_score = value_and_score_fn(logdensity_fn, score_fn)
     return GradientEstimator(lambda key, position: value_and_score(position), uses_key=False)
+
+
+_full_cached = functools.lru_cache(maxsize=256)(_full)
 
 
 # --------------------------------------------------------------------------- #

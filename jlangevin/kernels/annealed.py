@@ -285,6 +285,12 @@ def sample(
     return x, AnnealedInfo(sig, hs, score_norm, diverged)
 
 
+#: :func:`sample` compiled once per score function, level length and ``denoise``
+#: (and shapes): the ladder and the step scale are arguments, so a new ladder or
+#: scale, or a new sampler of the same score, reuses the program.
+_jitted_sample = jax.jit(sample, static_argnames=("score_fn", "steps_per_level", "denoise"))
+
+
 def annealed_langevin(
     score_fn: NoiseScoreFn,
     sigmas: Any,
@@ -333,10 +339,6 @@ def annealed_langevin(
     steps = as_int(steps_per_level, "steps_per_level", minimum=1)
     denoise = as_flag(denoise, "denoise")
 
-    @jax.jit
-    def run(key: PRNGKey, positions: ArrayTree) -> tuple[ArrayTree, AnnealedInfo]:
-        return sample(key, positions, score_fn, sig, scale, steps, denoise)
-
     def sampler(key: PRNGKey, positions: ArrayTree) -> tuple[ArrayTree, AnnealedInfo]:
         _check_particles(positions)
         positions = jax.tree.map(jnp.asarray, positions)
@@ -351,7 +353,7 @@ def annealed_langevin(
                 f"{type(err).__name__}: {err}"
             ) from err
         check_like_position(out, one)
-        return run(key, positions)
+        return _jitted_sample(key, positions, score_fn, sig, scale, steps, denoise)
 
     return sampler
 
