@@ -2,6 +2,10 @@
 
 Targets (float32 throughout):
 
+* **eight schools, non-centred**: the centred model through
+  ``jl.models.noncentered`` (every sampler samples that model; the diagnostics
+  read the original ``mu``, ``tau``, ``theta``; its NumPyro NUTS run is the
+  reference of both eight-schools rows);
 * **eight schools, centred** (the funnel; from ``posteriors.py``);
 * **rotated Gaussian (100-D)**: a random rotation (numpy seed
   :data:`ROTATION_SEED`) of standard deviations log-spaced from 0.1 to 10
@@ -20,8 +24,9 @@ Samplers, all in this one process:
   ``jl.adaptation.warmup`` (``jlangevin/_warmup.py``; step size by dual
   averaging, a diagonal or dense metric, MALT's friction and trajectory length),
   then ``jl.run``; on the dice also replica exchange
-  (``jlangevin.kernels.tempering``, MALA within rungs, the step from a MALA
-  warm-up at ``beta = 1``);
+  (``jlangevin.kernels.tempering``, MALA within rungs, adapted by
+  ``jl.adaptation.tempering_warmup``: per-rung steps, a diagonal metric, the
+  ladder at equal swap rates);
 * BlackJAX MALA with a scalar step found by dual averaging on the mean
   acceptance over chains (as in ``ess.py``); BlackJAX GHMC after MEADS
   (``blackjax.meads_adaptation``, 4 folds); BlackJAX NUTS after
@@ -35,7 +40,8 @@ elsewhere; the jlangevin warm-ups and both NUTS adapt a metric of that kind
 Per run: max rank-normalised R-hat and min bulk ESS (ArviZ) over every scalar of
 every constrained variable; ESS per gradient evaluation, counted honestly over
 warm-up and draws (MALA, Barker, GHMC: one per chain and step; MALT: ``L`` per
-step, the warm-up's per-window ``L`` included; replica exchange: one per rung;
+step, the warm-up's per-window ``L`` included; replica exchange: one per rung
+and step, warm-up included;
 NUTS: the sum of its leapfrog steps); ESS per second of the compiled draw phase
 and of the whole call (initialisation, warm-up, compilation, draws); agreement:
 the largest |z| of the posterior means (and, for exact targets, the variances)
@@ -82,6 +88,8 @@ from jlangevin import _warmup
 from jlangevin.kernels import tempering
 
 ROTATION_SEED = 17
+NONCENTRED = "eight schools (non-centred)"
+SCHOOLS_NAMES = ("mu", "tau", "theta")
 IRT_SEED = 20240617
 DICE_MODES = np.arange(1, 7)
 
@@ -102,6 +110,11 @@ class HardTarget(NamedTuple):
         samples ``logdensity`` as a potential).
     preconditioner : the metric every adapting sampler uses.
     modes : whether to report the dice's mode weights.
+    names : the variables the diagnostics read (``None``: all of them); a
+        reparameterised model keeps its original ones, so that it is compared
+        with the original model on the same posterior.
+    reference_from : the target whose NumPyro NUTS run is this target's
+        reference (``None``: its own).
     """
 
     name: str
@@ -113,6 +126,8 @@ class HardTarget(NamedTuple):
     problem: Problem | None
     preconditioner: str
     modes: bool = False
+    names: tuple[str, ...] | None = None
+    reference_from: str | None = None
 
 
 # --------------------------------------------------------------------------- #
@@ -196,7 +211,13 @@ def from_target(
     )
 
 
-def from_problem(name: str, problem: Problem, preconditioner: str) -> HardTarget:
+def from_problem(
+    name: str,
+    problem: Problem,
+    preconditioner: str,
+    names: tuple[str, ...] | None = None,
+    reference_from: str | None = None,
+) -> HardTarget:
     """A NumPyro model on its raveled unconstrained position (``jl.from_numpyro``)."""
     model = jl_model(problem)
     prototype = jax.tree.map(lambda leaf: leaf[0], model.init(jax.random.key(0), 1))
@@ -212,7 +233,18 @@ def from_problem(name: str, problem: Problem, preconditioner: str) -> HardTarget
         tree = jax.vmap(jax.vmap(unravel))(jnp.asarray(draws))
         return {k: np.asarray(v) for k, v in model.constrain(tree).items()}
 
-    return HardTarget(name, logdensity, flat.size, init, variables, None, problem, preconditioner)
+    return HardTarget(
+        name,
+        logdensity,
+        flat.size,
+        init,
+        variables,
+        None,
+        problem,
+        preconditioner,
+        names=names,
+        reference_from=reference_from,
+    )
 
 
 def hard_targets() -> dict[str, HardTarget]:
@@ -222,6 +254,9 @@ def hard_targets() -> dict[str, HardTarget]:
         (EIGHT_SCHOOLS_SIGMA.astype(np.float32),),
         {"y": EIGHT_SCHOOLS_Y.astype(np.float32)},
     )
+    # The same model and data through jl.models.noncentered: theta (and mu) are
+    # sampled standardised; the diagnostics read the original mu, tau, theta.
+    noncentred = schools._replace(fn=jl.models.noncentered(eight_schools_centred))
     radon = radon_like()
     radon_problem = Problem(
         random_effects, (radon["group"], radon["x"], radon["num_groups"]), {"y": radon["y"]}
@@ -233,7 +268,8 @@ def hard_targets() -> dict[str, HardTarget]:
         {"y": irt["y"]},
     )
     out = [
-        from_problem("eight schools (centred)", schools, "diagonal"),
+        from_problem(NONCENTRED, noncentred, "diagonal", names=SCHOOLS_NAMES),
+        from_problem("eight schools (centred)", schools, "diagonal", reference_from=NONCENTRED),
         from_target(
             "rotated Gaussian (100-D)", rotated_gaussian(), _uniform_init(-2, 2, 100), "dense"
         ),
@@ -258,36 +294,16 @@ def warmup_function() -> tuple[Callable, str]:
     return _warmup.warmup, "jlangevin._warmup.warmup (not yet exported as jl.adaptation.warmup)"
 
 
-class _SegmentRecorder:
-    """Wraps ``_warmup._segment_fn`` to record each warm-up window's ``L`` (MALT's cost)."""
+def warmup_gradients(info: Any, chains: int) -> int:
+    """Gradients of a warm-up: chains x steps, times each step's ``L`` for MALT.
 
-    def __init__(self) -> None:
-        self.steps: list[int] = []
-        self.original = getattr(_warmup, "_segment_fn", None)
-
-    def __enter__(self) -> _SegmentRecorder:
-        if self.original is not None:
-
-            def recording(settings, num_integration_steps):
-                self.steps.append(int(num_integration_steps))
-                return self.original(settings, num_integration_steps)
-
-            _warmup._segment_fn = recording
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.original is not None:
-            _warmup._segment_fn = self.original
-
-
-def warmup_gradients(info: Any, chains: int, recorded: list[int]) -> int:
-    """Gradients of a warm-up: chains x steps, times each window's ``L`` for MALT."""
-    segments = [b - a for a, b in info.segments]
+    MALT's warm-up records the leapfrog steps of every warm-up step
+    (``info.integration_steps_trace``: a window's ``L`` under MEADS, the jittered
+    length under ChEES).
+    """
     if info.kernel != "malt":
-        return chains * sum(segments)
-    if len(recorded) != len(segments):  # no record: the final L's power of two, a guess
-        recorded = [2 ** int(np.ceil(np.log2(info.num_integration_steps)))] * len(segments)
-    return chains * sum(n * length for n, length in zip(recorded, segments, strict=True))
+        return chains * sum(b - a for a, b in info.segments)
+    return chains * int(np.sum(np.asarray(info.integration_steps_trace)))
 
 
 def run_timed(
@@ -326,13 +342,16 @@ def run_jlangevin(
 ) -> dict[str, Any]:
     """Generic warm-up of ``jl.<kernel>`` then ``jl.run``; the rerun times the draws."""
     adapt, _ = warmup_function()
-    constructor = {"mala": jl.mala, "barker": jl.barker, "malt": jl.malt}[kernel]
+    constructor = {"mala": jl.mala, "barker": jl.barker, "malt": jl.malt}[kernel.split("-")[0]]
     key_init, key_warm, key_run = jax.random.split(key, 3)
     x0 = target.init(key_init, chains)
     t0 = time.perf_counter()
-    with _SegmentRecorder() as recorder, warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", jl.SamplingWarning)
-        extra = {"max_integration_steps": max_integration_steps} if kernel == "malt" else {}
+        extra = {}
+        if kernel.startswith("malt"):
+            extra = {"max_integration_steps": max_integration_steps}
+            extra["trajectory"] = "chees" if kernel == "malt-chees" else "meads"
         sampler, state, info = adapt(
             key_warm,
             constructor,
@@ -348,13 +367,17 @@ def run_jlangevin(
     per_step = info.num_integration_steps or 1
     return {
         "draws": np.asarray(positions),
-        "gradients": warmup_gradients(info, chains, recorder.steps) + chains * draws * per_step,
+        "gradients": warmup_gradients(info, chains) + chains * draws * per_step,
         "seconds": seconds,
         "draw_seconds": draw_seconds,
         "acceptance": float(np.mean(np.asarray(info.acceptance_rate)[-max(warmup // 4, 1) :])),
         "step_size": float(info.step_size),
         "integration_steps": info.num_integration_steps,
-        "warmup_integration_steps": recorder.steps if kernel == "malt" else None,
+        "warmup_integration_steps": (
+            [int(n) for n in np.asarray(info.integration_steps_trace)]
+            if info.integration_steps_trace is not None
+            else None
+        ),
         "warmup_segments": [list(seg) for seg in info.segments],
         "restarted": int(info.num_restarted),
         "divergences": int(np.sum(np.asarray(trace.diverged))),
@@ -372,36 +395,36 @@ def run_tempering(
     beta_min: float,
     burnin: int,
 ) -> dict[str, Any]:
-    """Replica exchange, MALA in every rung with ``h / beta``; ``h`` from a MALA warm-up.
+    """Replica exchange, MALA in every rung, after ``jl.adaptation.tempering_warmup``.
 
-    The generic warm-up adapts ``h`` at ``beta = 1`` (all chains, each in its
-    mode), then ``burnin`` ladder steps run before the draws; every rung costs
-    one gradient per step.
+    The warm-up adapts every rung's step, a diagonal metric and the ladder
+    (equal swap rates between ``1`` and ``beta_min``); then ``burnin`` ladder
+    steps run before the draws. Every rung costs one gradient per step, in the
+    warm-up as after it.
     """
-    adapt, _ = warmup_function()
     key_init, key_warm, key_run = jax.random.split(key, 3)
     x0 = target.init(key_init, chains)
-    betas = tempering.geometric_betas(rungs, beta_min)
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", jl.SamplingWarning)
-        _, state, info = adapt(key_warm, jl.mala, target.logdensity, x0, warmup)
-        step = info.step_size * jnp.asarray(info.preconditioner)  # MALA's h = ε v (diagonal)
-        sampler = tempering.sampler(target.logdensity, betas, step)
+        sampler, state, info = jl.adaptation.tempering_warmup(
+            key_warm, target.logdensity, x0, warmup, num_rungs=rungs, beta_min=beta_min
+        )
         trace, draw_seconds, rerun_seconds = run_timed(
-            key_run, sampler, state.position, draws, burnin=burnin, store="draws"
+            key_run, sampler, state, draws, burnin=burnin, store="draws"
         )
         positions = np.asarray(trace.positions)
     seconds = time.perf_counter() - t0 - rerun_seconds
     return {
         "draws": np.asarray(positions),
-        "gradients": chains * warmup + chains * rungs * (burnin + draws),
+        "gradients": chains * rungs * (warmup + burnin + draws),
         "seconds": seconds,
         "draw_seconds": draw_seconds,
         "acceptance": float(np.mean(np.asarray(trace.info.acceptance_rate))),
-        "step_size": float(np.ravel(np.asarray(step))[0]),
-        "betas": [float(b) for b in betas],
+        "step_size": float(np.ravel(np.asarray(info.step_size))[0]),
+        "betas": [float(b) for b in np.asarray(info.betas)],
         "swap_rates": [float(r) for r in tempering.swap_rates(trace.info)],
+        "barrier": float(info.barrier),
         "burnin": burnin,
         "divergences": int(np.sum(np.asarray(trace.diverged))),
         "warnings": [str(w.message)[:200] for w in caught],
@@ -687,12 +710,13 @@ def mode_weights(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- #
 # The benchmark
 # --------------------------------------------------------------------------- #
-JL_KERNELS = ("mala", "barker", "malt")
+JL_KERNELS = ("mala", "barker", "malt", "malt-chees")
 PEERS = ("blackjax-mala", "meads-ghmc", "blackjax-nuts", "numpyro-nuts")
 LABELS = {
     "mala": "jl MALA",
     "barker": "jl Barker",
     "malt": "jl MALT",
+    "malt-chees": "jl MALT (ChEES)",
     "tempering": "jl replica exchange",
     "blackjax-mala": "BlackJAX MALA",
     "meads-ghmc": "BlackJAX GHMC (MEADS)",
@@ -709,6 +733,8 @@ def make_row(
     draws = result.pop("draws", None)
     if variables is None:
         variables = target.variables(draws)
+    if target.names is not None:
+        variables = {k: variables[k] for k in target.names}
     diag = diagnostics(variables)
     summary = summarise(diag)
     out = {"target": target.name, "sampler": sampler, "label": LABELS[sampler], "chains": chains}
@@ -754,6 +780,7 @@ def print_row(r: dict[str, Any]) -> None:
 def benchmark(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Every target: NumPyro NUTS first (the reference), the other peers, then jlangevin."""
     rows = []
+    references: dict[str, Any] = {}
     key = jax.random.key(args.seed)
     for t, (name, target) in enumerate(hard_targets().items()):
         if args.targets and not any(s in name for s in args.targets):
@@ -761,7 +788,7 @@ def benchmark(args: argparse.Namespace) -> list[dict[str, Any]]:
         if args.preconditioner != "auto":
             target = target._replace(preconditioner=args.preconditioner)
         target_key = jax.random.fold_in(key, t)
-        reference = None
+        reference = references.get(target.reference_from)
         for s, sampler in enumerate(args.samplers):
             run_key = jax.random.fold_in(target_key, s)
             chains = args.nuts_chains if sampler.endswith("nuts") else args.chains
@@ -809,8 +836,8 @@ def benchmark(args: argparse.Namespace) -> list[dict[str, Any]]:
                 continue
             r, diag = make_row(target, sampler, chains, result, reference)
             r.update(warmup=warmup, num_draws=draws, preconditioner=target.preconditioner)
-            if sampler == "numpyro-nuts":
-                reference = diag
+            if sampler == "numpyro-nuts" and target.reference_from is None:
+                reference = references[name] = diag
             print_row(r)
             rows.append(r)
     return rows
@@ -906,18 +933,29 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, env: dict, to
         f"jlangevin and BlackJAX MALA / GHMC: {args.chains} chains x {args.warmup} warm-up + "
         f"{args.draws} draws; both NUTS: {args.nuts_chains} chains x {args.nuts_warmup} + "
         f"{args.nuts_draws}. Replica exchange: {args.rungs} rungs, beta_min {args.beta_min}, "
-        f"MALA warm-up {args.warmup} steps at beta = 1, then {args.tempering_burnin} ladder "
+        f"jl.adaptation.tempering_warmup for {args.warmup} steps (per-rung steps, diagonal "
+        f"metric, ladder at equal swap rates), then {args.tempering_burnin} ladder "
         f"steps of burn-in and {args.draws} draws. jlangevin warm-up: {how}. Metric: dense on "
         "the rotated Gaussian, diagonal elsewhere (jlangevin and both NUTS; BlackJAX MALA: "
         "scalar step; MEADS: diagonal). Gradients: MALA, Barker, GHMC one per chain and step; "
-        "MALT L per step (warm-up windows at their own L; "
+        "MALT L per step (in warm-up each step's own L: a window's under MEADS, jittered "
+        "under ChEES; "
         f"L capped at {args.malt_max_steps}); replica exchange one per rung and "
-        "step; NUTS the sum of its leapfrog steps (vmapped BlackJAX NUTS pays the longest "
-        "chain's tree at every step; not counted). ESS / s (draws): a compiled rerun of the "
-        "draw phase (jlangevin: a quarter of it, from the trace's end, x4; NumPyro: its "
-        "`MCMC.run` call, which compiles anew); (whole call): "
+        "step (warm-up included); NUTS the sum of its leapfrog steps (vmapped BlackJAX NUTS "
+        "pays the longest chain's tree at every step; not counted). ESS / s (draws): a "
+        "compiled rerun of the draw phase (jlangevin: a quarter of it, from the trace's end, "
+        "x4; NumPyro: its `MCMC.run` call, which compiles anew); (whole call): "
         "initialisation, warm-up, compilation and draws. z against the exact mean and variance "
-        "(analytic targets) or NumPyro NUTS's means (models); dice: also the mode weights. "
+        "(analytic targets) or NumPyro NUTS's means (models; the centred eight schools against "
+        "NumPyro NUTS on the non-centred one, the same posterior of mu, tau and theta); dice: "
+        "also the mode weights. The non-centred eight schools is the centred model through "
+        "`jl.models.noncentered` (mu and theta sampled standardised; every sampler, NUTS "
+        "included, samples that model; the diagnostics read mu, tau and theta). MEADS runs "
+        "with BlackJAX's defaults: its step size is 0.5 / sqrt of the largest eigenvalue of "
+        "the preconditioned scores' second moment within a fold, so a few chains still far in "
+        "the tails set it for all (on the random effects, with 1000 warm-up steps, 5 of 64 "
+        "chains end at log densities of -5e3 to -8e5 with scores up to 2e6, and the step at "
+        "0.00095); it has no restarts. "
         f"**fails**: max R-hat > {RHAT_FAIL} or max |z| > {Z_FAIL}. float32. Seed {args.seed}, "
         f"one run each; total {total:.0f} s. {device_line(env)}.",
     ]

@@ -25,7 +25,7 @@ def test_quick_run_reports_every_column_and_writes_its_files(tmp_path, capsys):
     rows = hard_posteriors.main(["--quick", "--out", str(tmp_path)])
     assert not [r for r in rows if "error" in r]
     targets = {r["target"] for r in rows}
-    assert targets == {"eight schools (centred)", "dice (1-D, 6 modes)"}
+    assert targets == {hard_posteriors.NONCENTRED, "eight schools (centred)", "dice (1-D, 6 modes)"}
     for target in targets:
         samplers = [r["sampler"] for r in rows if r["target"] == target]
         expected = [*reversed(hard_posteriors.PEERS), *hard_posteriors.JL_KERNELS]
@@ -37,18 +37,26 @@ def test_quick_run_reports_every_column_and_writes_its_files(tmp_path, capsys):
         assert r["draw_seconds"] <= r["seconds"] + 1e-9 or r["sampler"] == "numpyro-nuts"
     by = {(r["target"], r["sampler"]): r for r in rows}
     schools = "eight schools (centred)"
-    assert by[schools, "numpyro-nuts"]["max_z"] is None  # the reference itself
+    # The reference is NumPyro NUTS on the non-centred model (the same mu, tau, theta).
+    assert by[hard_posteriors.NONCENTRED, "numpyro-nuts"]["max_z"] is None  # the reference itself
+    assert by[schools, "numpyro-nuts"]["z_against"] == "NumPyro NUTS"
+    # Only the original variables are compared, not the decentred ones.
+    assert (
+        by[hard_posteriors.NONCENTRED, "mala"]["max_z_at"].split("[")[0]
+        in hard_posteriors.SCHOOLS_NAMES
+    )
     assert by[schools, "mala"]["z_against"] == "NumPyro NUTS"
     assert by[schools, "mala"]["gradients"] == 16 * (150 + 100)
-    malt = by[schools, "malt"]
-    lengths = [b - a for a, b in malt["warmup_segments"]]
-    assert sum(lengths) == 150 and len(malt["warmup_integration_steps"]) == len(lengths)
-    warm = sum(n * k for n, k in zip(malt["warmup_integration_steps"], lengths, strict=True))
-    assert malt["gradients"] == 16 * warm + 16 * 100 * malt["integration_steps"]
+    for kernel in ("malt", "malt-chees"):  # L per step, the warm-up's own included
+        malt = by[schools, kernel]
+        assert sum(b - a for a, b in malt["warmup_segments"]) == 150
+        warm = malt["warmup_integration_steps"]
+        assert len(warm) == 150 and min(warm) >= 1
+        assert malt["gradients"] == 16 * sum(warm) + 16 * 100 * malt["integration_steps"]
     dice = by["dice (1-D, 6 modes)", "tempering"]
     assert dice["z_against"] == "exact" and len(dice["mode_weights"]) == 6
     assert np.isclose(sum(dice["mode_weights"]), 1.0)
-    assert dice["gradients"] == 16 * 150 + 16 * 4 * (20 + 100)
+    assert dice["gradients"] == 16 * 4 * (150 + 20 + 100)  # every rung, warm-up included
     report = json.loads((tmp_path / "hard_posteriors.json").read_text())
     assert len(report["rows"]) == len(rows) and report["environment"]["versions"]["jax"]
     assert (tmp_path / "hard_posteriors.png").stat().st_size > 0
