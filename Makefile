@@ -6,9 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 VENV312  := .venv312
 STAMP312 := $(VENV312)/.installed
-# loadfile: each test file on one worker, so its module fixtures and cached loops are built once
-# (tests/kernels, targets and models: 3:35 against 4:19 with the default split).
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test test-fast test-312 lint bench slow docs gallery clean
 

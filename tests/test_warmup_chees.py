@@ -273,12 +273,12 @@ def test_broken_chees_misses_the_optimum(broken):
 
 
 @pytest.mark.slow
-def test_meads_is_the_default():
+def test_chees_is_the_default():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jl.SamplingWarning)
         _, _, info = warmup(jax.random.key(1), malt.sampler, logp, _over_dispersed(), WARMUP)
-    assert info.trajectory == "meads" and info.chees_trajectory_length is None  # the default
-    assert 0.7 < info.gamma < 1.3, info.gamma
+    assert info.trajectory == "chees" and info.chees_trajectory_length is not None
+    assert info.gamma == pytest.approx(1.0 / info.chees_trajectory_length, rel=1e-5)
 
 
 # --------------------------------------------------------------------------- #
