@@ -439,6 +439,39 @@ def _aot(fn: Callable, *args: Any) -> Any:
     return jax.jit(fn).lower(*args).compile()
 
 
+def _run_peer(
+    adapt: Callable,
+    sample: Callable,
+    key_warm: jax.Array,
+    key_run: jax.Array,
+    x0: jax.Array,
+    chains: int,
+    warmup: int,
+    draws: int,
+) -> tuple[dict[str, Any], Any]:
+    """A one-gradient-per-step peer timed as jlangevin is: warm-up, compiled draws, a rerun.
+
+    ``adapt(key, x0) -> (states, settings, acceptance per step)`` and
+    ``sample(key, states, settings) -> (positions (draws, chains, ...), acceptance)``.
+    """
+    t0 = time.perf_counter()
+    states, settings, acc = jax.jit(adapt)(key_warm, x0)
+    compiled = _aot(sample, key_run, states, settings)
+    positions, _ = jax.block_until_ready(compiled(key_run, states, settings))
+    seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    jax.block_until_ready(compiled(jax.random.fold_in(key_run, 1), states, settings))
+    draw_seconds = time.perf_counter() - t1
+    out = {
+        "draws": np.swapaxes(np.asarray(positions), 0, 1),
+        "gradients": chains * (warmup + draws),
+        "seconds": seconds,
+        "draw_seconds": draw_seconds,
+        "acceptance": float(np.mean(np.asarray(acc)[-max(warmup // 4, 1) :])),
+    }
+    return out, settings
+
+
 def run_blackjax_mala(
     key: jax.Array, target: HardTarget, chains: int, warmup: int, draws: int
 ) -> dict[str, Any]:
@@ -475,22 +508,8 @@ def run_blackjax_mala(
 
         return jax.lax.scan(body, states, jax.random.split(key, draws))[1]
 
-    t0 = time.perf_counter()
-    states, step, acc = jax.jit(adapt)(key_warm, x0)
-    compiled = _aot(sample, key_run, states, step)
-    positions, _ = jax.block_until_ready(compiled(key_run, states, step))
-    seconds = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    jax.block_until_ready(compiled(jax.random.fold_in(key_run, 1), states, step))
-    draw_seconds = time.perf_counter() - t1
-    return {
-        "draws": np.swapaxes(np.asarray(positions), 0, 1),
-        "gradients": chains * (warmup + draws),
-        "seconds": seconds,
-        "draw_seconds": draw_seconds,
-        "acceptance": float(np.mean(np.asarray(acc)[-max(warmup // 4, 1) :])),
-        "step_size": float(step),
-    }
+    out, step = _run_peer(adapt, sample, key_warm, key_run, x0, chains, warmup, draws)
+    return {**out, "step_size": float(step)}
 
 
 def run_meads(
@@ -521,22 +540,8 @@ def run_meads(
 
         return jax.lax.scan(body, states, jax.random.split(key, draws))[1]
 
-    t0 = time.perf_counter()
-    states, params, acc = jax.jit(adapt)(key_warm, x0)
-    compiled = _aot(sample, key_run, states, params)
-    positions, _ = jax.block_until_ready(compiled(key_run, states, params))
-    seconds = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    jax.block_until_ready(compiled(jax.random.fold_in(key_run, 1), states, params))
-    draw_seconds = time.perf_counter() - t1
-    return {
-        "draws": np.swapaxes(np.asarray(positions), 0, 1),
-        "gradients": chains * (warmup + draws),
-        "seconds": seconds,
-        "draw_seconds": draw_seconds,
-        "acceptance": float(np.mean(np.asarray(acc)[-max(warmup // 4, 1) :])),
-        "step_size": float(params["step_size"]),
-    }
+    out, params = _run_peer(adapt, sample, key_warm, key_run, x0, chains, warmup, draws)
+    return {**out, "step_size": float(params["step_size"])}
 
 
 def run_blackjax_nuts(
