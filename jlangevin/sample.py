@@ -1,55 +1,126 @@
-"""``jl.sample``: initialise, warm up and run many chains in one call.
+"""``jl.sample``: the front door. Initialise, warm up, run, and say whether it converged.
 
-``sample(key, model, ...)`` is the three lines a user would write anyway::
+``sample(key, model)`` is what a careful user would write by hand::
 
-    positions = model.init(key_init, num_chains)                  # or your own positions
-    sampler, state, warmup = mala_warmup(key, logdensity_fn, positions, num_warmup)
-    trace = jl.run(key, sampler, state, num_draws * thin, thin=thin)
+    positions = model.init(key_init, num_chains)
+    sampler, state, warmup = jl.adaptation.warmup(key, kernel, logdensity_fn, positions)
+    trace = jl.run(key, sampler, state, num_draws)
+    # ... then R-hat, nested R-hat, bulk and tail ESS and divergences
 
-and returns them together as a :class:`Sampled`, which knows the model and so
-converts itself to ArviZ data and summaries under the model's own names.
-
-Kernels: ``"mala"`` (the default) is adapted by :func:`jlangevin.adaptation.mala_warmup`
-unless a ``step_size`` is given, in which case the ``num_warmup`` steps are plain
-burn-in. ``"ula"`` has no Metropolis correction and so no acceptance to adapt
-to: it needs a ``step_size`` and uses ``num_warmup`` as burn-in.
+with choices made from measurements (``benchmarks/posteriordb_bench.py``): MALT
+with ChEES trajectories over 64 chains, the metric dense or diagonal as the chains
+show (``preconditioner="auto"``). The result is a :class:`Sampled`; ``print`` it
+for a short report with the verdict. A run that did not converge warns
+(:class:`~jlangevin.SamplingWarning`) naming what failed and what to try; with
+``max_draws`` it keeps sampling, chunk by chunk, until the gate holds or the
+budget is spent (the chunks continue the chains exactly: the draws equal one
+longer run's).
 """
 
 from __future__ import annotations
 
+import time
+import warnings
 from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 
-from jlangevin._checks import as_flag, as_int, one_of
-from jlangevin.adaptation import MIN_WARMUP_STEPS, PRECONDITIONERS, WarmupInfo, mala_warmup
-from jlangevin.kernels import mala as mala_kernel
-from jlangevin.kernels import ula as ula_kernel
+from jlangevin._checks import as_flag, as_int, check_key, describe
+from jlangevin.adaptation.metric import PRECONDITIONERS
+from jlangevin.adaptation.warmup import WarmupInfo, resolve_kernel, warmup
+from jlangevin.adaptation.windows import MIN_WARMUP_STEPS
+from jlangevin.kernels import EXACT_KERNELS, barker, mala, ula
 from jlangevin.models import Model
 from jlangevin.models._model import check_num_chains
-from jlangevin.run import Trace, _check_key, run
-from jlangevin.types import ArrayTree, PRNGKey, Sampler
+from jlangevin.run import SamplingWarning, Trace, run
+from jlangevin.types import ArrayTree, PRNGKey, Sampler, Tuning
 
-KERNELS = ("mala", "ula")
-DEFAULT_NUM_CHAINS = 4
+#: What ``kernel="auto"`` runs (the strongest on the reference posteriors).
+AUTO_KERNEL = "malt"
+#: Chains by default: enough for the many-chain warm-up's pooled estimates and for
+#: nested R-hat (8 superchains of 8).
+DEFAULT_NUM_CHAINS = 64
+#: The kernels by name: every exact kernel's declaration, and ULA (no warm-up).
+KERNELS = ("auto", *EXACT_KERNELS, "ula")
+#: The convergence gate: every coordinate's R-hat (and nested R-hat with 16 chains or
+#: more) below ``RHAT_MAX``, bulk and tail ESS at least ``ESS_MIN`` (Vehtari et al.
+#: 2021: 100 per chain for four chains), and divergences at most ``DIVERGENCE_MAX`` of
+#: the transitions.
+RHAT_MAX = 1.01
+ESS_MIN = 400
+DIVERGENCE_MAX = 0.001
+NESTED_MIN_CHAINS = 16
+
+
+class Convergence(NamedTuple):
+    """The convergence gate: measurements (worst unconstrained coordinate) and verdict.
+
+    Attributes
+    ----------
+    rhat : the largest rank-normalised split R-hat.
+    nested_rhat : the largest nested R-hat (``None`` under 16 chains).
+    ess_bulk, ess_tail : the smallest bulk and tail ESS.
+    divergences : diverged transitions after warm-up, over all chains.
+    transitions : transitions after warm-up, over all chains.
+    failures : what failed, one line each (empty when converged).
+    """
+
+    rhat: float
+    nested_rhat: float | None
+    ess_bulk: float
+    ess_tail: float
+    divergences: int
+    transitions: int
+    failures: tuple[str, ...]
+
+    @property
+    def converged(self) -> bool:
+        """Whether every check of the gate held."""
+        return not self.failures
+
+
+class GradientCount(NamedTuple):
+    """Gradient evaluations of a :func:`sample` call, over all chains."""
+
+    warmup: int
+    draws: int
+
+    @property
+    def total(self) -> int:
+        """Warm-up and draws together."""
+        return self.warmup + self.draws
 
 
 class Sampled(NamedTuple):
-    """What :func:`sample` returns.
+    """What :func:`sample` returns. ``print(result)`` is a short report with the verdict.
 
     Attributes
     ----------
     trace : the :class:`~jlangevin.Trace` of the kept draws (unconstrained).
-    warmup : the :class:`~jlangevin.adaptation.WarmupInfo` of the MALA
-        warm-up, or ``None`` when nothing was adapted.
-    sampler : the sampler that drew the trace (adapted step size bound in).
+    warmup : the :class:`~jlangevin.adaptation.WarmupInfo`, or ``None`` when nothing
+        was adapted (ULA, or a given ``step_size``).
+    sampler : the sampler that drew the trace (the adapted settings bound in).
     model : the :class:`~jlangevin.Model` sampled, or ``None`` for a plain log density.
+    kernel : the kernel's name (what ``"auto"`` chose).
+    convergence : the gate's :class:`Convergence`.
+    num_grads : :class:`GradientCount` of the warm-up and the draws.
+    seconds : wall time of the warm-up (with initialisation), the draws and the gate.
     """
 
     trace: Trace
     warmup: WarmupInfo | None
     sampler: Sampler
     model: Model | None
+    kernel: str
+    convergence: Convergence
+    num_grads: GradientCount
+    seconds: dict[str, float]
+
+    @property
+    def converged(self) -> bool:
+        """Whether the convergence gate held."""
+        return self.convergence.converged
 
     @property
     def posterior(self) -> Any:
@@ -67,17 +138,126 @@ class Sampled(NamedTuple):
         return to_arviz(self.trace, **kwargs)
 
     def summary(self, **kwargs: Any) -> Any:
-        """A summary table: ``jlangevin.diagnostics.summary`` if present, else ``az.summary``."""
+        """A summary table under the model's names (``jlangevin.diagnostics.summary``)."""
         from jlangevin import diagnostics
 
-        summary = getattr(diagnostics, "summary", None)
-        if summary is not None:
-            return summary(self.trace, model=self.model, **kwargs)
-        import arviz as az
+        return diagnostics.summary(self.trace, model=self.model, **kwargs)
 
-        return az.summary(self.to_arviz(), **kwargs)
+    def __str__(self) -> str:
+        c = self.convergence
+        chains, draws = _shape(self.trace)
+        verdict = "converged" if c.converged else "NOT converged"
+        lines = [
+            f"jl.sample: {self.kernel}, {chains} chains x {draws} draws: {verdict}",
+            f"  R-hat max {c.rhat:.4f}"
+            + (f", nested R-hat max {c.nested_rhat:.4f}" if c.nested_rhat is not None else "")
+            + f"; ESS min bulk {c.ess_bulk:.0f}, tail {c.ess_tail:.0f}; "
+            f"{c.divergences} divergent of {c.transitions:,}",
+            f"  gradients {self.num_grads.warmup:,} warm-up + {self.num_grads.draws:,} draws; "
+            f"{self.seconds['warmup']:.1f} s + {self.seconds['draws']:.1f} s",
+        ]
+        if self.warmup is not None:
+            w = self.warmup
+            line = f"  step size {float(w.step_size):.3g}, metric {w.metric_kind}"
+            if w.trajectory is not None:
+                line += f", trajectory {w.num_integration_steps} steps ({w.trajectory})"
+            if w.num_restarted:
+                line += f", {w.num_restarted} chain restart(s) in warm-up"
+            lines.append(line)
+        lines += [f"  FAILED: {failure}" for failure in c.failures]
+        return "\n".join(lines)
 
 
+def _shape(trace: Trace) -> tuple[int, int]:
+    leaf = jax.tree.leaves(trace.positions)[0]
+    return int(leaf.shape[0]), int(leaf.shape[1])
+
+
+# --------------------------------------------------------------------------- #
+# The convergence gate
+# --------------------------------------------------------------------------- #
+def _flat_draws(positions: ArrayTree) -> np.ndarray:
+    """``(chains, draws, k)``: every scalar coordinate of every leaf."""
+    leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(positions)]
+    return np.concatenate([x.reshape(x.shape[0], x.shape[1], -1) for x in leaves], axis=-1)
+
+
+def convergence(trace: Trace, divergences: int | None = None) -> Convergence:
+    """Judge a trace: R-hat, nested R-hat (16 chains or more), bulk and tail ESS, divergences.
+
+    Constant coordinates (a chain that never moves) count as not converged.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> import jlangevin as jl
+    >>> sampler = jl.mala(lambda x: -0.5 * jnp.sum(x**2), step_size=0.8)
+    >>> trace = jl.run(jax.random.key(0), sampler, jnp.zeros((8, 2)), 2000)
+    >>> from jlangevin.sample import convergence
+    >>> convergence(trace).converged
+    True
+    """
+    from jlangevin.diagnostics import ess, nested_rhat, rhat
+
+    draws = _flat_draws(trace.positions)
+    chains, num_draws, _ = draws.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = np.asarray(rhat(draws), np.float64)
+        bulk = np.asarray(ess(draws, method="bulk"), np.float64)
+        tail = np.asarray(ess(draws, method="tail"), np.float64)
+        nested = None
+        if chains >= NESTED_MIN_CHAINS:
+            nested = np.asarray(nested_rhat(draws), np.float64)
+    worst = lambda x, f: float(f(np.where(np.isfinite(x), x, np.inf if f is np.max else -np.inf)))  # noqa: E731
+    r_max, bulk_min, tail_min = worst(r, np.max), worst(bulk, np.min), worst(tail, np.min)
+    nested_max = None if nested is None else worst(nested, np.max)
+    if divergences is None:
+        divergences = int(np.sum(np.asarray(trace.diverged)))
+    transitions = chains * num_draws
+    failures = []
+    if not r_max < RHAT_MAX:
+        failures.append(f"R-hat {r_max:.4f} >= {RHAT_MAX} (chains disagree)")
+    if nested_max is not None and not nested_max < RHAT_MAX:
+        failures.append(f"nested R-hat {nested_max:.4f} >= {RHAT_MAX} (superchains disagree)")
+    if not bulk_min >= ESS_MIN:
+        failures.append(f"bulk ESS {bulk_min:.0f} < {ESS_MIN}")
+    if not tail_min >= ESS_MIN:
+        failures.append(f"tail ESS {tail_min:.0f} < {ESS_MIN}")
+    if divergences > DIVERGENCE_MAX * transitions:
+        failures.append(
+            f"{divergences} divergent transitions of {transitions:,} (over {DIVERGENCE_MAX:.1%})"
+        )
+    return Convergence(
+        r_max, nested_max, bulk_min, tail_min, divergences, transitions, tuple(failures)
+    )
+
+
+def _advice(result: Sampled) -> str:
+    """What to try, from what failed."""
+    tips = []
+    c, w = result.convergence, result.warmup
+    if c.rhat >= RHAT_MAX or (c.nested_rhat or 0.0) >= RHAT_MAX:
+        tips.append("a longer warm-up (num_warmup)")
+        if w is not None and w.metric_kind == "diagonal":
+            tips.append("preconditioner='dense'")
+        if result.model is not None:
+            tips.append(
+                "jl.models.noncentered(model) if it is hierarchical (a funnel defeats every "
+                "sampler in centred coordinates)"
+            )
+    if c.ess_bulk < ESS_MIN or c.ess_tail < ESS_MIN:
+        tips.append("more draws (num_draws, or max_draws to keep sampling until converged)")
+    if c.divergences:
+        tips.append(
+            "a reparameterisation or float64 (divergences mark regions the step cannot cross)"
+        )
+    return "; ".join(dict.fromkeys(tips))
+
+
+# --------------------------------------------------------------------------- #
+# Checks
+# --------------------------------------------------------------------------- #
 def _check_target(model: Any) -> tuple[Any, Model | None]:
     if isinstance(model, Model):
         return model.logdensity_fn, model
@@ -87,6 +267,24 @@ def _check_target(model: Any) -> tuple[Any, Model | None]:
         "`model` must be a jl.Model (e.g. jl.from_numpyro(...)) or a log density "
         f"`position -> log p`; got {type(model).__name__}."
     )
+
+
+def _check_kernel(kernel: Any) -> tuple[str, Tuning | None]:
+    """``(name, declaration)``: ``None`` for ULA (no warm-up)."""
+    if isinstance(kernel, str):
+        if kernel not in KERNELS:
+            raise ValueError(f"`kernel` must be one of {KERNELS} or a jl.Tuning; got {kernel!r}.")
+        if kernel == "ula":
+            return "ula", None
+        kernel = AUTO_KERNEL if kernel == "auto" else kernel
+    try:
+        tuning = resolve_kernel(kernel)
+    except TypeError:
+        raise TypeError(
+            f"`kernel` must be one of {KERNELS}, a tunable constructor such as jl.malt, or a "
+            f"jl.Tuning; got {describe(kernel)}."
+        ) from None
+    return tuning.name, tuning
 
 
 def _check_positions(positions: Any, model: Model | None, num_chains: Any) -> Any:
@@ -119,116 +317,170 @@ def _check_positions(positions: Any, model: Model | None, num_chains: Any) -> An
     return positions
 
 
+#: Kernels whose only setting is a step size: a given ``step_size`` runs them unadapted.
+STEP_SIZE_ONLY = {"mala": mala.sampler, "barker": barker.sampler, "ula": ula.sampler}
+
+
+def _fixed_sampler(name: str, logdensity_fn: Any, step_size: Any) -> Sampler:
+    """The sampler for a given ``step_size`` (no warm-up)."""
+    if step_size is None:
+        raise ValueError(
+            "`step_size` is required with kernel='ula' (ULA has no acceptance to adapt "
+            "to); use an exact kernel (the default) for an adapted step size."
+        )
+    if name not in STEP_SIZE_ONLY:
+        raise ValueError(
+            f"`step_size` skips the warm-up only for kernel {tuple(STEP_SIZE_ONLY)} (a "
+            f"single step size is all they need); {name!r} has more settings: leave "
+            "`step_size` out and let the warm-up adapt them."
+        )
+    return STEP_SIZE_ONLY[name](logdensity_fn, step_size)
+
+
+def _concat(first: Trace, more: Trace) -> Trace:
+    """Two consecutive traces of the same chains as one (draws appended, counts summed)."""
+
+    def cat(a: Any, b: Any) -> Any:
+        if a is None:
+            return None
+        return jax.tree.map(lambda x, y: jax.numpy.concatenate([x, y], axis=1), a, b)
+
+    steps = None
+    if first.steps is not None and more.steps is not None:
+        offset = int(first.steps[-1]) if len(first.steps) else 0
+        steps = np.concatenate([first.steps, np.asarray(more.steps) + offset])
+    return more._replace(
+        positions=cat(first.positions, more.positions),
+        info=cat(first.info, more.info),
+        diverged=first.diverged + more.diverged,
+        moves=None if first.moves is None else first.moves + more.moves,
+        steps=steps,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# The front door
+# --------------------------------------------------------------------------- #
 def sample(
     key: PRNGKey,
     model: Model | Any,
     *,
+    kernel: str | Any = "auto",
     num_chains: int | None = None,
     num_warmup: int = 1000,
     num_draws: int = 1000,
-    kernel: str = "mala",
-    preconditioner: str = "diagonal",
+    max_draws: int | None = None,
+    preconditioner: str = "auto",
     thin: int = 1,
     positions: ArrayTree | None = None,
     step_size: Any = None,
-    target_acceptance: float = 0.574,
-    initial_step_size: float = 1.0,
+    target_acceptance: float | None = None,
+    warn: bool = True,
     progress: bool = False,
     chunk_size: int | None = None,
 ) -> Sampled:
-    """Sample a model in one call: initialise, warm up (MALA), run.
+    """Sample a model in one call: initialise, warm up, run, judge convergence.
 
     Parameters
     ----------
     key : a JAX random key. ``split(key)`` gives the init key and the chains' key;
-        the warm-up and the run share the chains' key, so the run continues the
-        warmed-up chains with fresh numbers (as :func:`jlangevin.run` does).
-    model : a :class:`~jlangevin.Model` (``jl.from_numpyro(...)``), or a plain
-        log density ``position -> log p`` (then ``positions`` is required).
-    num_chains : chains to run (default 4, or the chains of ``positions``).
-    num_warmup : warm-up steps (default 1000): MALA adaptation (>= 20 steps),
-        else burn-in.
+        the warm-up and the run share the chains' key (as :func:`jlangevin.run` does).
+    model : a :class:`~jlangevin.Model` (``jl.from_numpyro(...)``), or a plain log
+        density ``position -> log p`` (then ``positions`` is required).
+    kernel : ``"auto"`` (default: MALT, the strongest on the reference posteriors),
+        an exact kernel by name (``"mala"``, ``"barker"``, ``"malt"``, ...), any
+        tunable kernel (``jl.malt``, a :class:`~jlangevin.types.Tuning`), or
+        ``"ula"`` (needs ``step_size``; no warm-up, asymptotically biased).
+    num_chains : chains (default 64, or the chains of ``positions``).
+    num_warmup : warm-up steps (default 1000; at least 20 when adapting).
     num_draws : draws kept per chain (default 1000); ``num_draws * thin`` steps run.
-    kernel : ``"mala"`` (adapted: step size by dual averaging and a
-        ``preconditioner``) or ``"ula"`` (needs ``step_size``; no adaptation).
-    preconditioner : ``"diagonal"`` or ``"dense"`` (MALA warm-up).
+    max_draws : keep sampling, ``num_draws`` at a time, until the convergence gate
+        holds or this many draws per chain are kept (default: one run of ``num_draws``).
+    preconditioner : ``"auto"`` (default: dense or diagonal as the chains show; the
+        warm-up info says which and why), ``"diagonal"`` or ``"dense"``.
     thin : keep every ``thin``-th step (default 1).
-    positions : initial positions, leaves ``(chains, *event)``; default
-        ``model.init``.
-    step_size : a fixed step size (any ``jl.mala``/``jl.ula`` step): skips the
-        adaptation, ``num_warmup`` steps become burn-in. Required for ``"ula"``.
-    target_acceptance, initial_step_size : of the MALA warm-up.
+    positions : initial positions, leaves ``(chains, *event)``; default ``model.init``.
+    step_size : a fixed step size for ``"mala"``, ``"barker"`` or ``"ula"``: skips the
+        warm-up (``num_warmup`` steps become burn-in).
+    target_acceptance : of the warm-up (default: the kernel's).
+    warn : warn (:class:`~jlangevin.SamplingWarning`) when the gate fails (default True).
     progress, chunk_size : of :func:`jlangevin.run`.
 
     Returns
     -------
     Sampled
-        ``trace``, ``warmup`` (``None`` when not adapted), ``sampler``, ``model``;
-        ``.posterior`` (constrained draws), ``.to_arviz()`` and ``.summary()``.
+        ``trace``, ``warmup``, ``sampler``, ``model``, ``kernel``, ``convergence``,
+        ``num_grads``, ``seconds``; ``.converged``, ``.posterior`` (constrained draws),
+        ``.to_arviz()``, ``.summary()``; ``print(result)`` for a report.
 
     Notes
     -----
-    Integer arguments take Python ints and numpy/JAX integer scalars. Every bad
-    argument is a ``ValueError``/``TypeError`` naming it, before anything runs.
+    The gate (:class:`Convergence`): every coordinate's rank-normalised split R-hat
+    below 1.01, nested R-hat too with 16 chains or more (superchains of consecutive
+    chains), bulk and tail ESS at least 400, divergences at most 0.1% of the
+    transitions. Every bad argument is a ``ValueError``/``TypeError`` naming it,
+    before anything runs.
 
     Examples
     --------
     >>> import jax, jax.numpy as jnp
     >>> import jlangevin as jl
-    >>> from jlangevin.sample import sample
-    >>> out = sample(jax.random.key(0), lambda x: -0.5 * jnp.sum(x**2),
-    ...              positions=jnp.zeros((2, 3)), num_warmup=100, num_draws=50)
-    >>> out.trace.positions.shape
-    (2, 50, 3)
+    >>> logp = lambda x: -0.5 * (x[0] ** 2 + (x[1] / 10.0) ** 2)
+    >>> result = jl.sample(jax.random.key(0), logp, positions=jnp.ones((16, 2)),
+    ...                    num_warmup=300, num_draws=300, warn=False)
+    >>> result.trace.positions.shape, result.kernel
+    ((16, 300, 2), 'malt')
     """
-    key = _check_key(key)
+    check_key(key)
     logdensity_fn, the_model = _check_target(model)
-    kernel = one_of(kernel, "kernel", KERNELS)
-    preconditioner = one_of(preconditioner, "preconditioner", PRECONDITIONERS)
+    name, tuning = _check_kernel(kernel)
+    if not isinstance(preconditioner, str) or preconditioner not in PRECONDITIONERS:
+        raise ValueError(
+            f"`preconditioner` must be one of {PRECONDITIONERS}; got {describe(preconditioner)}."
+        )
     num_warmup = as_int(num_warmup, "num_warmup", minimum=0)
     num_draws = as_int(num_draws, "num_draws", minimum=1)
     thin = as_int(thin, "thin", minimum=1)
+    if max_draws is not None:
+        max_draws = as_int(max_draws, "max_draws", minimum=num_draws)
     progress = as_flag(progress, "progress")
+    warn = as_flag(warn, "warn")
     if num_chains is not None:
         num_chains = check_num_chains(num_chains)
-    adapt = kernel == "mala" and step_size is None
-    if kernel == "ula" and step_size is None:
-        raise ValueError(
-            "`step_size` is required with kernel='ula' (ULA has no acceptance to adapt "
-            "to); use kernel='mala' for an adapted step size."
-        )
+    adapt = tuning is not None and step_size is None
     if adapt and num_warmup < MIN_WARMUP_STEPS:
         raise ValueError(
-            f"`num_warmup` must be >= {MIN_WARMUP_STEPS} for the MALA warm-up; got "
-            f"{num_warmup} (give a `step_size` to skip the adaptation)."
+            f"`num_warmup` must be >= {MIN_WARMUP_STEPS} for the warm-up; got {num_warmup} "
+            "(give a `step_size` to kernel 'mala' or 'barker' to skip the adaptation)."
         )
-    # Built now so a bad step size or setting is named before anything runs.
-    bound = None
-    if not adapt:
-        make = mala_kernel.sampler if kernel == "mala" else ula_kernel.sampler
-        bound = make(logdensity_fn, step_size)
+    fixed = None if adapt else _fixed_sampler(name, logdensity_fn, step_size)
     positions = _check_positions(positions, the_model, num_chains)
 
+    start_time = time.perf_counter()
     key_init, key_chains = jax.random.split(key)
     if positions is None:
         positions = the_model.init(key_init, num_chains or DEFAULT_NUM_CHAINS)
-    warmup = None
+    info = None
     if adapt:
-        bound, start, warmup = mala_warmup(
+        sampler, start, info = warmup(
             key_chains,
+            tuning,
             logdensity_fn,
             positions,
             num_warmup,
-            target_acceptance,
+            target_acceptance=target_acceptance,
             preconditioner=preconditioner,
-            initial_step_size=initial_step_size,
         )
         burnin = 0
     else:
-        start, burnin = positions, num_warmup
+        sampler, start, burnin = fixed, positions, num_warmup
+    jax.block_until_ready(start)
+    warmup_seconds = time.perf_counter() - start_time
+
+    start_time = time.perf_counter()
     trace = run(
         key_chains,
-        bound,
+        sampler,
         start,
         num_draws * thin,
         burnin=burnin,
@@ -236,7 +488,60 @@ def sample(
         progress=progress,
         chunk_size=chunk_size,
     )
-    return Sampled(trace, warmup, bound, the_model)
+    chains, _ = _shape(trace)
+    per_step = (
+        1 if info is None or info.num_integration_steps is None else info.num_integration_steps
+    )
+    draws_seconds = time.perf_counter() - start_time
+    gate_start = time.perf_counter()
+    verdict = convergence(trace)
+    while not verdict.converged and max_draws is not None and _shape(trace)[1] < max_draws:
+        more = min(num_draws, max_draws - _shape(trace)[1])
+        start_time = time.perf_counter()
+        extra = run(
+            key_chains,
+            sampler,
+            trace.final_state,
+            more * thin,
+            thin=thin,
+            progress=progress,
+            chunk_size=chunk_size,
+        )
+        trace = _concat(trace, extra)
+        draws_seconds += time.perf_counter() - start_time
+        verdict = convergence(trace)
+    steps = (_shape(trace)[1] * thin + burnin) * chains
+    result = Sampled(
+        trace=trace,
+        warmup=info,
+        sampler=sampler,
+        model=the_model,
+        kernel=name,
+        convergence=verdict,
+        num_grads=GradientCount(0 if info is None else info.num_grads, steps * per_step),
+        seconds={
+            "warmup": warmup_seconds,
+            "draws": draws_seconds,
+            "gate": time.perf_counter() - gate_start,
+        },
+    )
+    if warn and not verdict.converged:
+        warnings.warn(
+            f"jl.sample ({name}) did not converge: {'; '.join(verdict.failures)}. "
+            f"Try {_advice(result)}. print(result) shows the report.",
+            SamplingWarning,
+            stacklevel=2,
+        )
+    return result
 
 
-__all__ = ["KERNELS", "Sampled", "sample"]
+__all__ = [
+    "AUTO_KERNEL",
+    "DEFAULT_NUM_CHAINS",
+    "KERNELS",
+    "Convergence",
+    "GradientCount",
+    "Sampled",
+    "convergence",
+    "sample",
+]

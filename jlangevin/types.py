@@ -68,14 +68,105 @@ class Sampler(NamedTuple):
     step: Callable[[PRNGKey, Any], tuple[Any, Any]]
 
 
+class MetricRoot(NamedTuple):
+    """A root ``R`` of a preconditioner ``M = R Rᵀ`` over the raveled position.
+
+    ``M`` stands for the target's covariance: a kernel run with it sees the
+    whitened position ``z = R⁻¹ x``. Exactly one form is set:
+
+    - diagonal: ``scale``, the ``(d,)`` standard deviations (``R = diag(scale)``);
+    - dense: ``lower``, a ``(d, d)`` lower-triangular ``R``, with ``inverse = R⁻¹``
+      (made once per metric, so no step solves a triangular system).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.types import MetricRoot
+    >>> MetricRoot(scale=jnp.ones(3)).is_dense
+    False
+    """
+
+    scale: Array | None = None
+    lower: Array | None = None
+    inverse: Array | None = None
+
+    @property
+    def is_dense(self) -> bool:
+        """Whether this is the dense form (``lower``/``inverse``)."""
+        return self.lower is not None
+
+
+class TuningParams(NamedTuple):
+    """The values a warm-up adapts, in a kernel-agnostic form (one step's settings).
+
+    Attributes
+    ----------
+    step_size : ``ε``, a positive scalar: the step of the whitened position.
+    metric : the :class:`MetricRoot` in use.
+    trajectory_length : ``T``, the trajectory time (kernels that tune "trajectory").
+    num_integration_steps : the integration steps this step runs, an integer
+        scalar (traced inside a warm-up, where it changes from step to step).
+    """
+
+    step_size: Array
+    metric: MetricRoot
+    trajectory_length: Array
+    num_integration_steps: Array
+
+
+class Tuning(NamedTuple):
+    """What an exact kernel lets a warm-up adapt, and how to use what it adapted.
+
+    A kernel module declares one beside its ``init``/``step`` (``jl.kernels.mala.tuning``);
+    :func:`jlangevin.adaptation.warmup` reads it and nothing else, so a kernel written
+    anywhere becomes tunable by declaring one.
+
+    Attributes
+    ----------
+    name : the kernel's name, for reports.
+    init : ``(position, logdensity_fn, *, score_fn, bounds) -> state``; the state has
+        ``position``, ``logdensity``, ``score`` and ``count`` fields.
+    step : ``(key, state, logdensity_fn, params, *, score_fn, bounds) -> (state, info, end)``
+        with ``params`` a :class:`TuningParams` whose fields may be traced. ``info``
+        has ``acceptance_rate`` and ``diverged``; ``end`` is ``None``, or for a
+        trajectory kernel the proposal's end: a pytree with ``position`` (like the
+        state's) and ``momentum``, the velocity of the whitened position ``R⁻¹ x``
+        there (ChEES differentiates through it).
+    sampler : ``(logdensity_fn, params, *, score_fn, bounds) -> Sampler`` for ``jl.run``,
+        from concrete adapted ``params`` (``num_integration_steps`` a Python int).
+    target_acceptance : the mean acceptance probability the step size aims at.
+    tunes : what may be adapted: ``"step_size"``, ``"metric"`` and, for kernels whose
+        step runs a trajectory of ``num_integration_steps``, ``"trajectory"``.
+    metrics_with_bounds : the metric forms (``"diagonal"``, ``"dense"``) the kernel
+        can run inside a box (``bounds``).
+
+    Examples
+    --------
+    >>> import jlangevin as jl
+    >>> jl.kernels.malt.tuning.tunes
+    ('step_size', 'metric', 'trajectory')
+    """
+
+    name: str
+    init: Callable[..., Any]
+    step: Callable[..., tuple[Any, Any, Any]]
+    sampler: Callable[..., Sampler]
+    target_acceptance: float
+    tunes: tuple[str, ...] = ("step_size", "metric")
+    metrics_with_bounds: tuple[str, ...] = ("diagonal", "dense")
+
+
 __all__ = [
     "Array",
     "ArrayTree",
     "Bounds",
     "LogDensityFn",
+    "MetricRoot",
     "PRNGKey",
     "Sampler",
     "Schedule",
     "ScoreFn",
     "StepSize",
+    "Tuning",
+    "TuningParams",
 ]

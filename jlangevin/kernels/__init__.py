@@ -15,14 +15,37 @@ kinetic kernels' momentum pieces (``_kinetic``).
 >>> state, info = mala.step(key, state, logdensity_fn, step_size)    # doctest: +SKIP
 """
 
-from jlangevin.kernels import barker, mala, malt, sghmc, sgld, tempering, ula, underdamped
-from jlangevin.types import Sampler
+from jlangevin.kernels import (
+    barker,
+    mala,
+    malt,
+    mams,
+    mclmc,
+    sghmc,
+    sgld,
+    tempering,
+    ula,
+    underdamped,
+)
+from jlangevin.types import Sampler, Tuning
+
+#: The exact kernels a warm-up can tune, by name (``jl.sample(kernel=...)``, the CLI):
+#: each module's :class:`~jlangevin.types.Tuning` declaration. The one registry of them.
+EXACT_KERNELS: dict[str, Tuning] = {
+    "mala": mala.tuning,
+    "barker": barker.tuning,
+    "malt": malt.tuning,
+    "mams": mams.tuning,
+}
 
 __all__ = [
+    "EXACT_KERNELS",
     "Sampler",
     "barker",
     "mala",
     "malt",
+    "mams",
+    "mclmc",
     "sghmc",
     "sgld",
     "tempering",

@@ -80,6 +80,7 @@ from jlangevin.types import (
     Sampler,
     ScoreFn,
     StepSize,
+    Tuning,
 )
 
 
@@ -381,7 +382,50 @@ def sampler(
     )
 
 
+# --------------------------------------------------------------------------- #
+# Tuning declaration: what jlangevin.adaptation.warmup may adapt
+# --------------------------------------------------------------------------- #
+def _tuned_init(position, logdensity_fn, *, score_fn=None, bounds=None) -> BarkerState:
+    return init(position, logdensity_fn, score_fn=score_fn, bounds=bounds)
+
+
+def _tuned_step(key, state, logdensity_fn, params, *, score_fn=None, bounds=None):
+    """Barker with ``σ = ε scale`` (a standard deviation; diagonal) or ``cholesky = R`` (dense)."""
+    metric = params.metric
+    if metric.is_dense:
+        new, info = step(
+            key,
+            state,
+            logdensity_fn,
+            params.step_size,
+            score_fn=score_fn,
+            bounds=bounds,
+            cholesky=metric.lower,
+        )
+    else:
+        sigma = ravel_pytree(state.position)[1](params.step_size * metric.scale)
+        new, info = step(key, state, logdensity_fn, sigma, score_fn=score_fn, bounds=bounds)
+    return new, info, None
+
+
+def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=None) -> Sampler:
+    metric = params.metric
+    if metric.is_dense:
+        return sampler(
+            logdensity_fn, params.step_size, score_fn=score_fn, bounds=bounds, cholesky=metric.lower
+        )
+    sigma = ravel_pytree(position)[1](params.step_size * metric.scale)
+    return sampler(logdensity_fn, sigma, score_fn=score_fn, bounds=bounds)
+
+
+#: Barker's tuning declaration: step size and metric. Target 0.574: the proposal has
+#: MALA's ``d^(-1/3)`` scaling and the same optimal acceptance (Vogrinc, Livingstone
+#: & Zanella 2023), the default of the authors' ``rmcmc`` package too.
+tuning = Tuning("barker", _tuned_init, _tuned_step, _tuned_sampler, 0.574)
+sampler.tuning = tuning
+
 __all__ = [
+    "tuning",
     "BarkerInfo",
     "BarkerState",
     "init",

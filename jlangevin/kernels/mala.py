@@ -81,6 +81,7 @@ from jlangevin.types import (
     Sampler,
     ScoreFn,
     StepSize,
+    Tuning,
 )
 
 
@@ -449,7 +450,50 @@ def sampler(
     )
 
 
+# --------------------------------------------------------------------------- #
+# Tuning declaration: what jlangevin.adaptation.warmup may adapt
+# --------------------------------------------------------------------------- #
+def _tuned_init(position, logdensity_fn, *, score_fn=None, bounds=None) -> MALAState:
+    return init(position, logdensity_fn, score_fn=score_fn, bounds=bounds)
+
+
+def _tuned_step(key, state, logdensity_fn, params, *, score_fn=None, bounds=None):
+    """MALA with ``h = ε M``: ``h_i = ε scale_i²`` (diagonal) or ``cholesky = R`` (dense)."""
+    metric = params.metric
+    if metric.is_dense:
+        new, info = step(
+            key,
+            state,
+            logdensity_fn,
+            params.step_size,
+            score_fn=score_fn,
+            bounds=bounds,
+            cholesky=metric.lower,
+            inverse=metric.inverse,
+        )
+    else:
+        steps = ravel_pytree(state.position)[1](params.step_size * metric.scale**2)
+        new, info = step(key, state, logdensity_fn, steps, score_fn=score_fn, bounds=bounds)
+    return new, info, None
+
+
+def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=None) -> Sampler:
+    metric = params.metric
+    if metric.is_dense:
+        return sampler(
+            logdensity_fn, params.step_size, score_fn=score_fn, bounds=bounds, cholesky=metric.lower
+        )
+    steps = ravel_pytree(position)[1](params.step_size * metric.scale**2)
+    return sampler(logdensity_fn, steps, score_fn=score_fn, bounds=bounds)
+
+
+#: MALA's tuning declaration: step size and metric; target acceptance 0.574, optimal
+#: in high dimension (Roberts & Rosenthal 1998).
+tuning = Tuning("mala", _tuned_init, _tuned_step, _tuned_sampler, 0.574)
+sampler.tuning = tuning
+
 __all__ = [
+    "tuning",
     "MALAInfo",
     "MALAState",
     "check_cholesky",

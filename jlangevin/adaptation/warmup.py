@@ -1,0 +1,742 @@
+"""One warm-up for every exact kernel: step size, metric and trajectory, across all chains.
+
+:func:`warmup` reads a kernel's :class:`~jlangevin.types.Tuning` declaration and
+adapts what it declares, across all chains at once (``vmap``), in Stan's windows
+(:mod:`~jlangevin.adaptation.windows`):
+
+- the step ``ε`` by pooled dual averaging toward the kernel's target acceptance
+  (:mod:`~jlangevin.adaptation.dual_averaging`);
+- the metric ``M = R Rᵀ`` (diagonal, dense, or chosen from the chains) at the end
+  of each slow window (:mod:`~jlangevin.adaptation.metric`);
+- the trajectory time ``T`` by ChEES or MEADS (:mod:`~jlangevin.adaptation.trajectory`);
+- chain health at every window end, bad chains restarted from healthy ones
+  (:mod:`~jlangevin.adaptation.health`).
+
+The kernel sees only :class:`~jlangevin.types.TuningParams`; nothing here names
+a kernel. Each window is one compiled loop (its bounds are traced, so every
+window of a warm-up, and every warm-up of the same model and settings, runs the
+same program); the few decisions between windows are made on the host.
+
+Keys are those of :func:`jlangevin.run`: chain ``c`` holds ``fold_in(key, c)``
+and draws step ``t`` from it and its step count ``t``. The returned state has
+``count = num_steps``, so ``jl.run`` with the same key continues with fresh numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from jlangevin._checks import as_flag, as_int, as_positive, check_key, describe
+from jlangevin.adaptation import dual_averaging as da_
+from jlangevin.adaptation import health as health_
+from jlangevin.adaptation import metric as metric_
+from jlangevin.adaptation import trajectory as traj_
+from jlangevin.adaptation.windows import segments as make_segments
+from jlangevin.adaptation.windows import window_schedule
+from jlangevin.gradients import check_position
+from jlangevin.kernels import EXACT_KERNELS
+from jlangevin.kernels._bounds import check_bounds, check_inside
+from jlangevin.run import SamplingWarning, chain_keys_for, step_keys
+from jlangevin.types import (
+    Array,
+    ArrayTree,
+    Bounds,
+    LogDensityFn,
+    MetricRoot,
+    PRNGKey,
+    Sampler,
+    ScoreFn,
+    Tuning,
+    TuningParams,
+)
+
+
+class WarmupInfo(NamedTuple):
+    """What :func:`warmup` found and how it got there. ``print(info)`` gives a short report.
+
+    Attributes
+    ----------
+    kernel : the kernel's name (from its declaration).
+    target_acceptance : the mean acceptance aimed at.
+    step_size : the adapted scalar ``ε``.
+    metric_kind : ``"diagonal"`` or ``"dense"``; ``metric_reason`` says why (for
+        ``preconditioner="auto"``: the dimension or the chains' correlation).
+    preconditioner : ``M`` over the raveled position: variances ``(d,)`` or ``(d, d)``.
+    cholesky : the dense lower root ``R`` of ``M``, else ``None``.
+    metric_root : the :class:`~jlangevin.types.MetricRoot` the sampler runs.
+    correlation_condition : the condition number of the chains' correlation matrix
+        in the first slow window (``"auto"`` with dense statistics), else ``None``.
+    acceptance_rate : ``(num_steps,)`` mean acceptance over chains per step.
+    step_size_trace : ``(num_steps,)`` the ``ε`` used at each step.
+    diverged : ``(chains,)`` diverged proposals per chain.
+    windows : the slow windows ``(start, end)``; ``segments``: every stretch.
+    window_acceptance_rate : ``(segments, chains)`` each chain's mean acceptance per stretch.
+    chain_acceptance_rate : ``(chains,)`` each chain's mean acceptance overall.
+    check_steps : the steps (end excluded) at which chains were checked.
+    restarted : ``(chains,)`` restarts per chain.
+    num_restarted : restarts over all chains and checks; by reason: ``num_stuck``,
+        ``num_low`` (far below the others' log density), ``num_high`` (far above:
+        collapsed into a spike), ``num_scale`` (spread far off the others');
+        ``num_outliers = num_low + num_high + num_scale``.
+    num_stuck_at_end : chains that did not move in the final window (restarted).
+    trajectory : the trajectory rule (``"chees"``/``"meads"``), else ``None``.
+    trajectory_length : the sampler's ``T`` (``None`` without a trajectory).
+    num_integration_steps : the sampler's ``L`` (``None`` without a trajectory).
+    trajectory_capped : the rule wanted longer trajectories than
+        ``max_integration_steps`` allows.
+    trajectory_length_trace : ``(num_steps,)`` ``T`` at each step (trajectory kernels).
+    integration_steps_trace : ``(num_steps,)`` the steps each trajectory ran (1 otherwise).
+    num_grads : gradient evaluations of the warm-up over all chains.
+    notes : what the warm-up warned about, one line each.
+    """
+
+    kernel: str
+    target_acceptance: float
+    step_size: Array
+    metric_kind: str
+    metric_reason: str
+    preconditioner: Array
+    cholesky: Array | None
+    metric_root: MetricRoot
+    correlation_condition: float | None
+    acceptance_rate: Array
+    step_size_trace: Array
+    diverged: Array
+    windows: tuple[tuple[int, int], ...]
+    segments: tuple[tuple[int, int], ...]
+    window_acceptance_rate: Array
+    chain_acceptance_rate: Array
+    check_steps: tuple[int, ...]
+    restarted: Array
+    num_restarted: int
+    num_stuck: int
+    num_low: int
+    num_high: int
+    num_scale: int
+    num_stuck_at_end: int
+    trajectory: str | None
+    trajectory_length: float | None
+    num_integration_steps: int | None
+    trajectory_capped: bool
+    trajectory_length_trace: Array
+    integration_steps_trace: Array
+    num_grads: int
+    notes: tuple[str, ...]
+
+    @property
+    def num_outliers(self) -> int:
+        """Restarts for a log density or spread far from the others'."""
+        return self.num_low + self.num_high + self.num_scale
+
+    def __str__(self) -> str:
+        chains = int(self.diverged.shape[0])
+        steps = int(self.acceptance_rate.shape[0])
+        tail = max(1, steps // 10)
+        recent = float(np.mean(np.asarray(self.acceptance_rate[-tail:])))
+        lines = [
+            f"warm-up of {self.kernel}: {chains} chains x {steps} steps, "
+            f"{self.num_grads:,} gradients",
+            f"  step size {float(self.step_size):.3g}; acceptance {recent:.2f} "
+            f"over the last {tail} steps (target {self.target_acceptance:.2f})",
+            f"  metric {self.metric_kind} ({self.metric_reason})",
+        ]
+        if self.trajectory is not None:
+            capped = " (capped by max_integration_steps)" if self.trajectory_capped else ""
+            lines.append(
+                f"  trajectory {self.trajectory}: T = {self.trajectory_length:.3g}, "
+                f"L = {self.num_integration_steps} steps{capped}"
+            )
+        if self.num_restarted:
+            lines.append(f"  restarted {self.num_restarted} chain(s): {_restart_reasons(self)}")
+        divs = int(np.sum(np.asarray(self.diverged)))
+        if divs:
+            lines.append(f"  {divs} diverged proposal(s)")
+        return "\n".join(lines)
+
+
+def _restart_reasons(info: WarmupInfo) -> str:
+    parts = [
+        (info.num_stuck, "stuck"),
+        (info.num_low, "far below the others' log density"),
+        (info.num_high, "far above the others' log density (collapsed)"),
+        (info.num_scale, "spread far from the others'"),
+    ]
+    text = ", ".join(f"{n} {why}" for n, why in parts if n)
+    if info.num_stuck_at_end:
+        text += f"; {info.num_stuck_at_end} of them had not moved in the final window"
+    return text
+
+
+# --------------------------------------------------------------------------- #
+# Settings
+# --------------------------------------------------------------------------- #
+def resolve_kernel(kernel: Any) -> Tuning:
+    """The :class:`~jlangevin.types.Tuning` of ``kernel``: a declaration, a name in
+    :data:`jlangevin.kernels.EXACT_KERNELS`, or anything with a ``tuning`` attribute
+    (``jl.malt``, the module ``jl.kernels.malt``).
+
+    Examples
+    --------
+    >>> import jlangevin as jl
+    >>> from jlangevin.adaptation import resolve_kernel
+    >>> resolve_kernel(jl.malt).name, resolve_kernel("mala").name
+    ('malt', 'mala')
+    """
+    if isinstance(kernel, Tuning):
+        return kernel
+    if isinstance(kernel, str):
+        if kernel in EXACT_KERNELS:
+            return EXACT_KERNELS[kernel]
+        raise ValueError(f"`kernel` must be one of {tuple(EXACT_KERNELS)}; got {kernel!r}.")
+    tuning = getattr(kernel, "tuning", None)
+    if isinstance(tuning, Tuning):
+        return tuning
+    raise TypeError(
+        "`kernel` must be a tunable kernel: a name in "
+        f"{tuple(EXACT_KERNELS)}, a constructor such as jl.malt, or a jl.Tuning "
+        f"declaration; got {describe(kernel)}."
+    )
+
+
+class _Layout(NamedTuple):
+    """One chain's position as a hashable key: the tree and its leaves' shapes and dtypes."""
+
+    tree: Any
+    leaves: tuple[tuple[tuple[int, ...], Any], ...]
+
+
+class _Settings(NamedTuple):
+    """Everything static about one window's program: the key of the compiled-loop cache."""
+
+    tuning: Tuning
+    logdensity_fn: LogDensityFn
+    score_fn: Any
+    bounds: Any
+    layout: _Layout
+    dtype: Any
+    target: float
+    dense: bool  # the root's form
+    full_stats: bool  # the draws' full covariance
+    score_stats: bool  # the scores' covariance (geometric-mean dense estimate)
+    rule: str | None  # "chees", "meads" or None (no trajectory)
+    max_integration_steps: int
+
+
+def _flat(tree: ArrayTree) -> Array:
+    return jax.vmap(lambda p: ravel_pytree(p)[0])(tree)
+
+
+def _build_window(s: _Settings):
+    """Jitted ``(keys, states, dual averaging, ChEES, root, T, start, end, collect, traces)``.
+
+    Steps ``start .. end - 1`` of all chains: the kernel's declared step with the
+    current ``TuningParams``, dual averaging on the mean acceptance, ChEES on
+    ``log T`` (``rule="chees"``), the window's sums when ``collect``, and the
+    per-step traces.
+    """
+    step = functools.partial(s.tuning.step, score_fn=s.score_fn, bounds=s.bounds)
+    step_all = jax.vmap(
+        lambda key, state, params: step(key, state, s.logdensity_fn, params), (0, 0, None)
+    )
+    dtype = s.dtype
+
+    @jax.jit
+    def window(chain_keys, states, da, chees, root, length, start, end, collect, traces):
+        num_chains = chain_keys.shape[0]
+        eps_start = jnp.exp(da.log_step_avg)
+        log_cap = jnp.log(s.max_integration_steps * eps_start)
+
+        def body(i, carry):
+            states, da, chees, stats, accept_sum, diverged, capped, traces = carry
+            eps = jnp.exp(da.log_step)
+            if s.rule == "chees":
+                length_now = jnp.exp(chees.log_length)
+                num_l = traj_.jittered_steps(i, length_now, eps, True, s.max_integration_steps)
+            elif s.rule == "meads":
+                length_now = length
+                num_l = traj_.jittered_steps(i, length, eps, False, s.max_integration_steps)
+            else:
+                length_now, num_l = jnp.ones((), dtype), jnp.ones((), jnp.int32)
+            params = TuningParams(eps, root, length_now.astype(dtype), num_l)
+            keys = step_keys(chain_keys, states.count)
+            new, infos, end_point = step_all(keys, states, params)
+            chain_accept = jnp.asarray(infos.acceptance_rate, dtype)
+            if s.rule == "chees":
+                z = metric_.whiten(_flat(states.position), root)
+                z_new = metric_.whiten(_flat(end_point.position), root)
+                velocity = _flat(end_point.momentum)
+                grad = traj_.chees_gradient(z, z_new, velocity, chain_accept, num_l * eps)
+                chees = traj_.chees_update(chees, grad, jnp.log(eps_start), log_cap)
+                capped = capped + (chees.log_length >= log_cap - 1e-3).astype(jnp.int32)
+            elif s.rule == "meads":
+                wanted = jnp.ceil(length / eps)
+                capped = capped + (wanted > s.max_integration_steps).astype(jnp.int32)
+            da = da_.dual_averaging_update(da, jnp.mean(chain_accept), s.target)
+            stats = jax.lax.cond(
+                collect,
+                lambda st: metric_.stats_update(st, _flat(new.position), _flat(new.score), root),
+                lambda st: st,
+                stats,
+            )
+            diverged = diverged + jnp.asarray(infos.diverged, jnp.int32)
+            accept_trace, eps_trace, length_trace, steps_trace = traces
+            traces = (
+                accept_trace.at[i].set(jnp.mean(chain_accept)),
+                eps_trace.at[i].set(eps),
+                length_trace.at[i].set(length_now.astype(dtype)),
+                steps_trace.at[i].set(num_l),
+            )
+            return new, da, chees, stats, accept_sum + chain_accept, diverged, capped, traces
+
+        dim = root.lower.shape[0] if root.is_dense else root.scale.shape[0]
+        stats = metric_.stats_init(num_chains, dim, dtype, s.full_stats, s.score_stats)
+        zeros = jnp.zeros((num_chains,), dtype)
+        carry = (
+            states,
+            da,
+            chees,
+            stats,
+            zeros,
+            jnp.zeros((num_chains,), jnp.int32),
+            jnp.zeros((), jnp.int32),
+            traces,
+        )
+        return jax.lax.fori_loop(start, end, body, carry)
+
+    return window
+
+
+#: Compiled window loops, one per settings (so a second warm-up compiles nothing).
+cached_window = functools.lru_cache(maxsize=64)(_build_window)
+
+
+def _window_fn(settings: _Settings):
+    try:
+        return cached_window(settings)
+    except TypeError as err:  # unhashable settings (array bounds, say): build afresh
+        if "unhashable" not in str(err):
+            raise
+        return _build_window(settings)
+
+
+@functools.partial(jax.jit, static_argnames=("dense", "shrinkage"))
+def _end_window(stats, root, healthy, *, dense, shrinkage):
+    return metric_.update_root(stats, root, healthy, dense, shrinkage)
+
+
+@functools.partial(jax.jit, static_argnames=("shrinkage",))
+def _condition(stats, healthy, *, shrinkage):
+    return metric_.correlation_condition(metric_.window_estimate(stats, healthy, shrinkage))
+
+
+def _num_chains(tree: Any) -> int:
+    leaves = jax.tree.leaves(tree)
+    if not leaves or any(jnp.ndim(leaf) == 0 for leaf in leaves):
+        raise ValueError(
+            "`positions` needs a leading chain axis on every leaf (chains, *event); "
+            "for one chain use x[None]."
+        )
+    sizes = {jnp.shape(leaf)[0] for leaf in leaves}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(
+            "Every leaf of `positions` needs the same, non-zero leading chain axis; got shapes "
+            f"{[jnp.shape(leaf) for leaf in leaves]}."
+        )
+    return sizes.pop()
+
+
+def _is_state(value: Any) -> bool:
+    return isinstance(value, tuple) and all(
+        hasattr(value, f) for f in ("position", "logdensity", "score", "count")
+    )
+
+
+def initial_states(
+    tuning: Tuning,
+    positions: Any,
+    logdensity_fn: LogDensityFn,
+    score_fn: ScoreFn | None,
+    bounds: Bounds | None,
+) -> Any:
+    """Batched states of the kernel at ``positions`` (or a batched state passed through).
+
+    The positions are checked as :func:`jlangevin.run` checks them; a log density
+    that is not finite at some start is a ``ValueError`` naming the chains.
+    """
+    if _is_state(positions):
+        check_position(positions.position, "positions")
+        return positions
+    leaves = jax.tree.leaves(positions)
+    if isinstance(positions, list | tuple) and leaves and all(np.ndim(x) == 0 for x in leaves):
+        positions = jnp.asarray(positions)  # a nested list of numbers is one array
+    check_position(positions, "positions")
+    _num_chains(positions)
+    for leaf in jax.tree.leaves(positions):
+        if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
+            raise ValueError("`positions` holds non-finite (NaN or inf) values.")
+    first = jax.tree.map(lambda x: x[0], positions)
+    check_inside(first, bounds)
+    tuning.init(first, logdensity_fn, score_fn=score_fn, bounds=bounds)  # concrete errors
+    init_one = functools.partial(tuning.init, score_fn=score_fn, bounds=bounds)
+    states = jax.jit(jax.vmap(lambda p: init_one(p, logdensity_fn)))(positions)
+    bad = np.flatnonzero(~np.isfinite(np.asarray(states.logdensity)))
+    if bad.size:
+        raise ValueError(
+            f"The log density is not finite at the initial positions of {bad.size} chains "
+            f"(first: {bad[:5].tolist()}); start inside the support."
+        )
+    return states
+
+
+def _check_options(
+    tuning: Tuning,
+    preconditioner: Any,
+    trajectory: Any,
+    max_integration_steps: Any,
+    bounds: Any,
+) -> tuple[str, str | None, int]:
+    if not isinstance(preconditioner, str) or preconditioner not in metric_.PRECONDITIONERS:
+        raise ValueError(
+            f"`preconditioner` must be one of {metric_.PRECONDITIONERS}; got {preconditioner!r}."
+        )
+    if preconditioner != "diagonal" and "metric" not in tuning.tunes:
+        if preconditioner == "dense":
+            raise ValueError(
+                f"`preconditioner`: the {tuning.name} kernel does not tune a metric "
+                f"(its declaration tunes {tuning.tunes}); got 'dense'."
+            )
+        preconditioner = "diagonal"
+    if bounds is not None and "dense" not in tuning.metrics_with_bounds:
+        if preconditioner == "dense":
+            raise ValueError(
+                f"`preconditioner='dense'` cannot be combined with `bounds` for {tuning.name} "
+                f"(inside a box it runs {tuning.metrics_with_bounds} metrics only)."
+            )
+        preconditioner = "diagonal"
+    has_trajectory = "trajectory" in tuning.tunes
+    if not has_trajectory:
+        for name, value in (
+            ("trajectory", trajectory),
+            ("max_integration_steps", max_integration_steps),
+        ):
+            if value is not None:
+                raise ValueError(
+                    f"`{name}` applies to kernels that tune a trajectory; {tuning.name} "
+                    f"declares {tuning.tunes}. Got {name}={value!r}."
+                )
+        return preconditioner, None, 1
+    rule = traj_.check_trajectory(traj_.DEFAULT_TRAJECTORY if trajectory is None else trajectory)
+    max_steps = as_int(
+        traj_.MAX_INTEGRATION_STEPS if max_integration_steps is None else max_integration_steps,
+        "max_integration_steps",
+        minimum=1,
+    )
+    return preconditioner, rule, max_steps
+
+
+# --------------------------------------------------------------------------- #
+# The warm-up
+# --------------------------------------------------------------------------- #
+def warmup(
+    key: PRNGKey,
+    kernel: Any,
+    logdensity_fn: LogDensityFn,
+    positions: ArrayTree,
+    num_steps: int = 1000,
+    *,
+    target_acceptance: float | None = None,
+    preconditioner: str = "auto",
+    trajectory: str | None = None,
+    max_integration_steps: int | None = None,
+    initial_step_size: float = 1.0,
+    shrinkage: float = 0.01,
+    restart_chains: bool = True,
+    score_fn: ScoreFn | None = None,
+    bounds: Bounds | None = None,
+) -> tuple[Sampler, Any, WarmupInfo]:
+    """Adapt an exact kernel's step size, metric and trajectory across all chains at once.
+
+    Parameters
+    ----------
+    key : a JAX random key; chain ``c`` draws what ``jl.run`` with this key would.
+    kernel : what to tune: ``jl.mala``, ``jl.barker``, ``jl.malt`` (or their names
+        ``"mala"``, ...), or any :class:`~jlangevin.types.Tuning` declaration.
+    logdensity_fn : ``position -> log p`` of one position (any pytree).
+    positions : initial positions with a leading chain axis (``(chains, *event)``
+        leaves), or a batched state of the kernel (an earlier warm-up's).
+    num_steps : warm-up steps, at least 20 (default 1000).
+    target_acceptance : the mean acceptance aimed at, in ``(0, 1)``; default the
+        kernel's (MALA and Barker 0.574, MALT 0.65).
+    preconditioner : ``"auto"`` (default: dense at small dimension or when the
+        chains' correlation matrix in the first slow window is ill-conditioned,
+        else diagonal; ``info.metric_reason`` says which and why), ``"diagonal"``
+        or ``"dense"``.
+    trajectory : for kernels that tune a trajectory: ``"chees"`` (default) or
+        ``"meads"`` (see :mod:`jlangevin.adaptation.trajectory`).
+    max_integration_steps : the cap on a trajectory's steps (default 64).
+    initial_step_size : ``ε`` to start dual averaging from (with ``M = I``).
+    shrinkage : ``λ`` in ``[0, 1]``, how far dense estimates are shrunk toward
+        their diagonals in each window.
+    restart_chains : judge the chains at every window end and restart the bad
+        ones from healthy chains (see :mod:`jlangevin.adaptation.health`).
+    score_fn, bounds : as in the kernels (an exact score; a box support).
+
+    Returns
+    -------
+    sampler : the kernel's sampler bound with the adapted settings, for ``jl.run``.
+    state : the chains' batched states after warm-up (``count = num_steps``).
+    info : :class:`WarmupInfo` (``print(info)`` for a short report).
+
+    Notes
+    -----
+    One :class:`~jlangevin.SamplingWarning` says, once and plainly, what the
+    warm-up hit: chains restarted (and why), chains that had not moved by its
+    end, a trajectory capped by ``max_integration_steps``. Every bad argument is
+    a ``ValueError``/``TypeError`` naming it, before anything is compiled.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> import jlangevin as jl
+    >>> logp = lambda x: -0.5 * jnp.sum((x / jnp.array([0.1, 10.0])) ** 2)
+    >>> sampler, state, info = jl.adaptation.warmup(
+    ...     jax.random.key(0), jl.mala, logp, jnp.ones((8, 2)), 300)
+    >>> trace = jl.run(jax.random.key(0), sampler, state, 200)
+    >>> info.kernel, info.metric_kind
+    ('mala', 'dense')
+    """
+    check_key(key)
+    tuning = resolve_kernel(kernel)
+    if not callable(logdensity_fn):
+        raise TypeError(
+            "`logdensity_fn` must be a callable `position -> log p`; "
+            f"got {type(logdensity_fn).__name__}."
+        )
+    if score_fn is not None and not callable(score_fn):
+        raise TypeError(f"`score_fn` must be callable or None; got {type(score_fn).__name__}.")
+    check_bounds(bounds)
+    preconditioner, rule, max_steps = _check_options(
+        tuning, preconditioner, trajectory, max_integration_steps, bounds
+    )
+    target = da_.check_target_acceptance(
+        tuning.target_acceptance if target_acceptance is None else target_acceptance
+    )
+    initial_step_size = as_positive(initial_step_size, "initial_step_size")
+    shrinkage = metric_.check_shrinkage(shrinkage)
+    restart = as_flag(restart_chains, "restart_chains")
+    windows = window_schedule(num_steps)
+    num_steps = as_int(num_steps, "num_steps")
+
+    states = initial_states(tuning, positions, logdensity_fn, score_fn, bounds)
+    num_chains = _num_chains(states.position)
+    chain_keys = chain_keys_for(key, num_chains)
+    typed = key if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else jax.random.wrap_key_data(key)
+    restart_key = jax.random.split(typed)[1]  # no chain uses it: theirs are fold_in(key, c)
+
+    one_position = jax.tree.map(lambda x: x[0], states.position)
+    flat = ravel_pytree(one_position)[0]
+    dim, dtype = flat.size, flat.dtype
+    layout = _Layout(
+        jax.tree.structure(one_position),
+        tuple((np.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(one_position)),
+    )
+    kind, reason = _initial_kind(preconditioner, dim)
+    root = metric_.unit_root(dim, dtype, kind == "dense")
+    da = da_.dual_averaging_init(jnp.asarray(initial_step_size, dtype))
+    chees = traj_.chees_init(
+        jnp.asarray(initial_step_size * traj_.INITIAL_INTEGRATION_STEPS, dtype)
+    )
+    length = jnp.asarray(initial_step_size * min(traj_.INITIAL_INTEGRATION_STEPS, max_steps), dtype)
+    condition = None
+
+    traces = (
+        jnp.zeros((num_steps,), dtype),
+        jnp.zeros((num_steps,), dtype),
+        jnp.zeros((num_steps,), dtype),
+        jnp.zeros((num_steps,), jnp.int32),
+    )
+    window_accept, checks = [], []
+    diverged = jnp.zeros((num_chains,), jnp.int32)
+    restarted = np.zeros(num_chains, np.int64)
+    counts = {"stuck": 0, "low": 0, "high": 0, "scale": 0}
+    stuck_at_end = 0
+    capped_final = 0
+    segments = make_segments(num_steps, windows)
+    for seg in segments:
+        undecided = kind == "auto"
+        settings = _Settings(
+            tuning,
+            logdensity_fn,
+            score_fn,
+            bounds,
+            layout,
+            dtype,
+            target,
+            root.is_dense,
+            full_stats=kind == "dense"
+            or undecided
+            or (rule is not None and dim <= metric_.DENSE_MAX_DIM),
+            score_stats=kind == "dense" or undecided,
+            rule=rule,
+            max_integration_steps=max_steps,
+        )
+        run_window = _window_fn(settings)
+        states, da, chees, stats, accept_sum, div, capped, traces = run_window(
+            chain_keys, states, da, chees, root, length, seg.start, seg.end, seg.slow, traces
+        )
+        diverged = diverged + div
+        chain_accept = accept_sum / (seg.end - seg.start)
+        window_accept.append(chain_accept)
+        last = seg.end == num_steps
+        if last:
+            capped_final = int(capped)
+        bad = jnp.zeros((num_chains,), bool)
+        if restart:
+            checks.append(seg.end)
+            spread = metric_.chain_spread(stats.draws) if seg.slow else None
+            health = health_.chain_health(chain_accept, states.logdensity, spread)
+            bad = health.bad & (jnp.sum(~health.bad) > 0)
+            if bool(jnp.any(bad)):
+                states = health_.restart_chains(
+                    jax.random.fold_in(restart_key, seg.end - 1), states, bad
+                )
+                restarted += np.asarray(bad)
+                for name in counts:
+                    counts[name] += int(jnp.sum(bad & getattr(health, name)))
+                if last:
+                    stuck_at_end = int(jnp.sum(bad & health.stuck))
+        if last:
+            break
+        if seg.slow:
+            if undecided:
+                condition = float(_condition(stats, ~bad, shrinkage=shrinkage))
+                kind, reason = _decide_kind(condition)
+                if kind == "dense":
+                    root = metric_.as_dense(root)
+            root, lam = _end_window(stats, root, ~bad, dense=kind == "dense", shrinkage=shrinkage)
+            sigma = jnp.sqrt(jnp.maximum(lam, 1e-12)).astype(dtype)
+            if rule == "chees":  # a new time scale: climb again from MEADS' T = σ_max
+                chees = traj_.chees_init(sigma)
+            elif rule == "meads":
+                length = sigma
+        if seg.slow or bool(jnp.any(bad)):
+            da = da_.restart(da)
+
+    step_size = jnp.exp(da.log_step_avg)
+    eps = float(step_size)
+    factor = root.lower if root.is_dense else root.scale
+    if not np.isfinite(eps) or eps <= 0 or not np.all(np.isfinite(np.asarray(factor))):
+        raise ValueError(
+            f"warm-up of {tuning.name} failed: the adapted step size ({eps}) or metric is not "
+            "positive and finite. Try a smaller `initial_step_size`, more warm-up steps, "
+            "starting points nearer the posterior, or float64."
+        )
+    total_length, num_l, capped_rule = 1.0, 1, False
+    if rule is not None:
+        final = float(jnp.exp(chees.log_length_avg)) if rule == "chees" else float(length)
+        total_length, num_l, capped_rule = traj_.sampler_steps(rule, final, eps, max_steps)
+    final_len = num_steps - segments[-1].start
+    trajectory_capped = rule is not None and (capped_rule or capped_final > 0.1 * final_len)
+    params = TuningParams(step_size, root, jnp.asarray(total_length, dtype), num_l)
+    sampler = tuning.sampler(
+        logdensity_fn, params, position=one_position, score_fn=score_fn, bounds=bounds
+    )
+    num_grads = int(num_chains * np.sum(np.asarray(traces[3], np.int64)))
+    info = WarmupInfo(
+        kernel=tuning.name,
+        target_acceptance=target,
+        step_size=step_size,
+        metric_kind=kind,
+        metric_reason=reason,
+        preconditioner=metric_.matrix(root),
+        cholesky=root.lower if root.is_dense else None,
+        metric_root=root,
+        correlation_condition=condition,
+        acceptance_rate=traces[0],
+        step_size_trace=traces[1],
+        diverged=diverged,
+        windows=windows,
+        segments=tuple((s.start, s.end) for s in segments),
+        window_acceptance_rate=jnp.stack(window_accept),
+        chain_acceptance_rate=sum(
+            w * (s.end - s.start) for w, s in zip(window_accept, segments, strict=True)
+        )
+        / num_steps,
+        check_steps=tuple(checks),
+        restarted=jnp.asarray(restarted, jnp.int32),
+        num_restarted=sum(counts.values()),
+        num_stuck=counts["stuck"],
+        num_low=counts["low"],
+        num_high=counts["high"],
+        num_scale=counts["scale"],
+        num_stuck_at_end=stuck_at_end,
+        trajectory=rule,
+        trajectory_length=total_length if rule is not None else None,
+        num_integration_steps=num_l if rule is not None else None,
+        trajectory_capped=bool(trajectory_capped),
+        trajectory_length_trace=traces[2],
+        integration_steps_trace=traces[3],
+        num_grads=num_grads,
+        notes=(),
+    )
+    notes = _notes(info, max_steps)
+    if notes:
+        warnings.warn(
+            f"warm-up of {tuning.name}: " + " ".join(notes), SamplingWarning, stacklevel=2
+        )
+    return sampler, states, info._replace(notes=tuple(notes))
+
+
+def _initial_kind(preconditioner: str, dim: int) -> tuple[str, str]:
+    """The metric's form before any window, and why (``"auto"``: still undecided)."""
+    if preconditioner != "auto":
+        return preconditioner, "as asked"
+    if dim <= metric_.DENSE_SMALL_DIM:
+        return "dense", f"auto: dimension {dim} <= {metric_.DENSE_SMALL_DIM}"
+    if dim > metric_.DENSE_MAX_DIM:
+        return "diagonal", f"auto: dimension {dim} > {metric_.DENSE_MAX_DIM}"
+    return "auto", ""
+
+
+def _decide_kind(condition: float) -> tuple[str, str]:
+    """``"auto"`` above the small dimensions: dense when the chains are strongly correlated."""
+    if not math.isfinite(condition) or condition >= metric_.DENSE_MIN_CONDITION:
+        return "dense", (
+            f"auto: the chains' correlation matrix has condition number {condition:.3g} "
+            f">= {metric_.DENSE_MIN_CONDITION:g}"
+        )
+    return "diagonal", (
+        f"auto: the chains' correlation matrix has condition number {condition:.3g} "
+        f"< {metric_.DENSE_MIN_CONDITION:g}"
+    )
+
+
+def _notes(info: WarmupInfo, max_steps: int) -> list[str]:
+    """What the warm-up hit, in plain words (empty when nothing)."""
+    chains = int(info.diverged.shape[0])
+    notes = []
+    if info.num_restarted:
+        notes.append(
+            f"restarted {info.num_restarted} chain(s) of {chains} from healthy ones "
+            f"({_restart_reasons(info)}); `info.restarted` says which. Many restarts usually "
+            "mean starts far from the posterior or a multimodal target."
+        )
+    if info.trajectory_capped:
+        notes.append(
+            f"the {info.trajectory} rule wanted trajectories longer than "
+            f"max_integration_steps={max_steps} steps of size {float(info.step_size):.3g}: the "
+            "posterior is strongly correlated or badly scaled for this metric; try "
+            "preconditioner='dense', a larger max_integration_steps, or a reparameterisation."
+        )
+    return notes
+
+
+__all__ = ["WarmupInfo", "initial_states", "resolve_kernel", "warmup"]
