@@ -47,8 +47,8 @@ def summarize(trace: jl.Trace, seconds: float, **extra) -> dict:
 def adapted(target: jl.targets.Target, preconditioner: str) -> dict:
     start = time.perf_counter()
     x0 = jax.random.normal(jax.random.key(0), (CHAINS, DIM))
-    sampler, state, info = jl.adaptation.mala_warmup(
-        jax.random.key(1), target.logdensity, x0, WARMUP, preconditioner=preconditioner
+    sampler, state, info = jl.adaptation.warmup(
+        jax.random.key(1), jl.mala, target.logdensity, x0, WARMUP, preconditioner=preconditioner
     )
     trace = jl.run(jax.random.key(2), sampler, state, DRAWS)
     jax.block_until_ready(trace.positions)

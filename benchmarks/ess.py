@@ -2,7 +2,7 @@
 
 Targets: the quartic on ``[-0.7, 1.5]`` (1-D, bimodal), an ill-conditioned
 10-D Gaussian (scales from 0.01 to 1, condition number 10^4) and the 2-D
-banana. jlangevin runs :func:`jlangevin.adaptation.mala_warmup` (step size by
+banana. jlangevin runs :func:`jlangevin.adaptation.warmup` of MALA (step size by
 dual averaging toward acceptance 0.574, plus its diagonal preconditioner) and
 then ``jl.run``; BlackJAX runs ``blackjax.mala`` with a *scalar* step found by
 the same acceptance search (the same dual-averaging recursion, on the mean
@@ -60,12 +60,13 @@ def start(target: jl.targets.Target, chains: int) -> jax.Array:
 
 def jlangevin_job(target, chains: int, warmup: int, draws: int) -> tuple[Callable, Callable]:
     def adapt(key, x0):
-        sampler, state, info = jl.adaptation.mala_warmup(
+        sampler, state, info = jl.adaptation.warmup(
             key,
+            jl.mala,
             target.logdensity,
             x0,
             warmup,
-            TARGET_ACCEPTANCE,
+            target_acceptance=TARGET_ACCEPTANCE,
             preconditioner="diagonal",
             bounds=target.support,
         )

@@ -21,7 +21,7 @@ Targets (float32 throughout):
 Samplers, all in this one process:
 
 * jlangevin MALA, Barker and MALT, each adapted by the generic warm-up
-  ``jl.adaptation.warmup`` (``jlangevin/_warmup.py``; step size by dual
+  ``jl.adaptation.warmup`` (``jlangevin/adaptation/``; step size by dual
   averaging, a diagonal or dense metric, MALT's friction and trajectory length),
   then ``jl.run``; on the dice also replica exchange
   (``jlangevin.kernels.tempering``, MALA within rungs, adapted by
@@ -84,7 +84,6 @@ from posteriors import (
 )
 
 import jlangevin as jl
-from jlangevin import _warmup
 from jlangevin.kernels import tempering
 
 ROTATION_SEED = 17
@@ -287,23 +286,13 @@ def hard_targets() -> dict[str, HardTarget]:
 # jlangevin
 # --------------------------------------------------------------------------- #
 def warmup_function() -> tuple[Callable, str]:
-    """``jl.adaptation.warmup`` where exported, else the module's own."""
-    exported = getattr(jl.adaptation, "warmup", None)
-    if exported is not None:
-        return exported, "jl.adaptation.warmup"
-    return _warmup.warmup, "jlangevin._warmup.warmup (not yet exported as jl.adaptation.warmup)"
+    """``jl.adaptation.warmup`` and its name."""
+    return jl.adaptation.warmup, "jl.adaptation.warmup"
 
 
 def warmup_gradients(info: Any, chains: int) -> int:
-    """Gradients of a warm-up: chains x steps, times each step's ``L`` for MALT.
-
-    MALT's warm-up records the leapfrog steps of every warm-up step
-    (``info.integration_steps_trace``: a window's ``L`` under MEADS, the jittered
-    length under ChEES).
-    """
-    if info.kernel != "malt":
-        return chains * sum(b - a for a, b in info.segments)
-    return chains * int(np.sum(np.asarray(info.integration_steps_trace)))
+    """Gradients of a warm-up over all chains (``info.num_grads``: each step's ``L``)."""
+    return int(info.num_grads)
 
 
 def run_timed(

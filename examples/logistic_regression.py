@@ -73,7 +73,7 @@ def main() -> None:
     def logpost(params):
         return logprior(params) + jnp.sum(jax.vmap(loglik, (None, 0))(params, data))
 
-    mala, state, _ = jl.adaptation.mala_warmup(jax.random.key(2), logpost, start, 1_000)
+    mala, state, _ = jl.adaptation.warmup(jax.random.key(2), jl.mala, logpost, start, 1_000)
     mala_trace = jl.run(jax.random.key(3), mala, state, 4_000)
     print(f"MALA acceptance {float(mala_trace.info.acceptance_rate.mean()):.2f}")
 
