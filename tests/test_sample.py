@@ -9,7 +9,7 @@ import pytest
 from bad_inputs import Case, case_id, check
 
 import jlangevin as jl
-from jlangevin.sample import Sampled, sample
+from jlangevin.sample import DEFAULT_NUM_CHAINS, Sampled, sample
 
 numpyro = pytest.importorskip("numpyro")
 dist = pytest.importorskip("numpyro.distributions")
@@ -32,17 +32,20 @@ SIGMA8 = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
 
 def test_eight_schools_in_one_call():
     model = jl.from_numpyro(eight_schools, SIGMA8, y=Y8)
-    out = sample(KEY, model, num_chains=4, num_warmup=1000, num_draws=2000)
+    out = sample(KEY, model, num_warmup=500, num_draws=500)
     assert isinstance(out, Sampled) and out.model is model
-    assert out.warmup is not None and out.warmup.chain_acceptance_rate.shape == (4,)
+    assert out.kernel == "malt" and out.warmup.kernel == "malt"
+    assert out.warmup.chain_acceptance_rate.shape == (DEFAULT_NUM_CHAINS,)
+    assert out.converged, str(out)
     posterior = out.posterior
     assert set(posterior) == {"mu", "tau", "theta_tilde", "theta"}
-    assert posterior["theta"].shape == (4, 2000, 8) and np.all(posterior["tau"] > 0)
-    rhat = jl.diagnostics.rhat(out.trace)
-    assert max(float(np.max(v)) for v in rhat.values()) < 1.05, rhat
+    assert posterior["theta"].shape == (64, 500, 8) and np.all(posterior["tau"] > 0)
+    assert out.num_grads.warmup == out.warmup.num_grads > 0
+    assert out.num_grads.draws == 64 * 500 * out.warmup.num_integration_steps
     idata = out.to_arviz()
     assert "theta" in idata.posterior and "tau" in idata.posterior
-    assert out.summary() is not None
+    report = str(out)
+    assert "converged" in report and "malt" in report and len(report.splitlines()) < 10
 
 
 # Conjugate: y_i ~ N(mu, 1), mu ~ N(0, 1): mu | y ~ N(sum(y) / (n + 1), 1 / (n + 1)).
@@ -58,15 +61,17 @@ def no_prior(x):  # the broken companion: the prior dropped
     return -0.5 * jnp.sum((Y - x[0]) ** 2)
 
 
-def _mean_z(logdensity_fn):
-    out = sample(KEY, logdensity_fn, positions=jnp.zeros((4, 1)), num_warmup=500, num_draws=2000)
+def _mean_z(logdensity_fn, kernel="auto"):
+    start = jnp.zeros((16, 1))
+    out = sample(KEY, logdensity_fn, kernel=kernel, positions=start, num_warmup=300)
     mean = float(np.mean(out.trace.positions))
     mcse = float(jl.diagnostics.mcse(out.trace.positions)[0])
     return (mean - EXACT_MEAN) / mcse
 
 
-def test_conjugate_normal_mean_within_4_mcse():
-    z = _mean_z(conjugate)
+@pytest.mark.parametrize("kernel", ["auto", "mala", "barker"])
+def test_conjugate_normal_mean_within_4_mcse(kernel):
+    z = _mean_z(conjugate, kernel)
     assert abs(z) < 4, z
 
 
@@ -75,22 +80,122 @@ def test_conjugate_check_catches_the_dropped_prior():
     assert abs(z) > 4, z
 
 
+# The user's own correlated 2-D Gaussian (correlation 0.9): the defaults must get it right.
+RHO = 0.9
+
+
+def correlated(rho):
+    precision = jnp.linalg.inv(jnp.array([[1.0, rho], [rho, 1.0]]))
+    return lambda x: -0.5 * x @ precision @ x
+
+
+def _moment_z(rho_sampled):
+    start = jax.random.normal(jax.random.key(1), (64, 2)) * 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jl.SamplingWarning)
+        out = sample(KEY, correlated(rho_sampled), positions=start)
+    x = np.asarray(out.trace.positions, np.float64)
+    products = {"x0 x1": x[..., 0] * x[..., 1], "x0^2": x[..., 0] ** 2, "x1": x[..., 1]}
+    exact = {"x0 x1": RHO, "x0^2": 1.0, "x1": 0.0}
+    z = {
+        k: (float(v.mean()) - exact[k]) / float(jl.diagnostics.mcse(v[..., None])[0])
+        for k, v in products.items()
+    }
+    return out, z
+
+
+def test_correlated_gaussian_passes_with_the_defaults():
+    out, z = _moment_z(RHO)
+    assert out.converged and out.convergence.rhat < 1.01, str(out)
+    assert out.warmup.metric_kind == "dense"
+    assert all(abs(v) < 4 for v in z.values()), z
+
+
+def test_correlated_gaussian_check_catches_a_wrong_correlation():
+    _, z = _moment_z(0.8)  # sampled with 0.8, judged against 0.9
+    assert abs(z["x0 x1"]) > 4, z
+
+
+# --------------------------------------------------------------------------- #
+# The convergence gate
+# --------------------------------------------------------------------------- #
+def bimodal(x):  # two modes 20 sd apart: chains started in each never meet
+    return jnp.logaddexp(-0.5 * jnp.sum((x - 10.0) ** 2), -0.5 * jnp.sum((x + 10.0) ** 2))
+
+
+def test_gate_warns_naming_what_failed():
+    start = jnp.concatenate([jnp.full((8, 1), 10.0), jnp.full((8, 1), -10.0)])
+    with pytest.warns(jl.SamplingWarning, match="did not converge: R-hat") as caught:
+        out = sample(KEY, bimodal, kernel="mala", positions=start, num_warmup=200, num_draws=200)
+    assert not out.converged and out.convergence.rhat > 1.5
+    assert any("nested R-hat" in f for f in out.convergence.failures)
+    message = str(caught[0].message)
+    assert "num_warmup" in message and "print(result)" in message
+    assert "NOT converged" in str(out) and "FAILED: R-hat" in str(out)
+
+
+def test_gate_passes_a_good_run_silently():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", jl.SamplingWarning)
+        out = sample(KEY, correlated(0.0), positions=jnp.zeros((16, 2)), num_warmup=300)
+    assert out.converged and out.convergence.failures == ()
+
+
+def test_max_draws_keeps_sampling_until_converged_and_equals_one_long_run():
+    start = jnp.zeros((16, 2))
+    logp = correlated(0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jl.SamplingWarning)
+        short = sample(KEY, logp, kernel="mala", positions=start, num_warmup=200, num_draws=10)
+        grown = sample(
+            KEY, logp, kernel="mala", positions=start, num_warmup=200, num_draws=10, max_draws=400
+        )
+    assert not short.converged and any("ESS" in f for f in short.convergence.failures)
+    assert grown.converged, str(grown)
+    total = grown.trace.positions.shape[1]
+    assert 10 < total <= 400 and total % 10 == 0
+    once = sample(KEY, logp, kernel="mala", positions=start, num_warmup=200, num_draws=total)
+    np.testing.assert_array_equal(grown.trace.positions, once.trace.positions)
+    np.testing.assert_array_equal(grown.trace.steps, once.trace.steps)
+    assert grown.num_grads.draws == 16 * total
+
+
+def test_kernels_by_name_constructor_and_declaration():
+    logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    start = jnp.zeros((4, 2))
+    for kernel, name in [
+        ("malt", "malt"),
+        (jl.malt, "malt"),
+        (jl.kernels.barker.tuning, "barker"),
+        ("mala", "mala"),
+    ]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", jl.SamplingWarning)
+            out = sample(KEY, logp, kernel=kernel, positions=start, num_warmup=50, num_draws=5)
+        assert out.kernel == name and out.warmup.kernel == name
+
+
 def test_fixed_step_ula_and_mala_and_thinning():
     logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
     x0 = jnp.zeros((2, 3))
-    ula = sample(
-        KEY,
-        logp,
-        kernel="ula",
-        step_size=0.1,
-        positions=x0,
-        num_warmup=10,
-        num_draws=20,
-        thin=np.int32(2),
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jl.SamplingWarning)
+        ula = sample(
+            KEY,
+            logp,
+            kernel="ula",
+            step_size=0.1,
+            positions=x0,
+            num_warmup=10,
+            num_draws=20,
+            thin=np.int32(2),
+        )
+        fixed = sample(
+            KEY, logp, kernel="mala", step_size=0.5, positions=x0, num_warmup=0, num_draws=5
+        )
     assert ula.warmup is None and ula.trace.positions.shape == (2, 20, 3)
     assert np.all(np.asarray(ula.trace.step_count) == 10 + 40)
-    fixed = sample(KEY, logp, step_size=0.5, positions=x0, num_warmup=0, num_draws=jnp.asarray(5))
+    assert ula.num_grads == (0, 2 * 50)
     assert fixed.warmup is None and fixed.trace.positions.shape == (2, 5, 3)
 
 
@@ -140,7 +245,10 @@ CASES = [
         "num_warmup",
     ),
     Case(
-        "num_warmup negative", lambda: call(num_warmup=-1, step_size=0.1), ValueError, "num_warmup"
+        "num_warmup negative",
+        lambda: call(num_warmup=-1, kernel="mala", step_size=0.1),
+        ValueError,
+        "num_warmup",
     ),
     Case("num_warmup float", lambda: call(num_warmup=100.0), TypeError, "num_warmup"),
     Case("num_draws zero", lambda: call(num_draws=0), ValueError, "num_draws"),
@@ -160,19 +268,21 @@ CASES = [
     ),
     Case("num_chains differs from positions", lambda: call(num_chains=3), ValueError, "num_chains"),
     Case("ula without step_size", lambda: call(kernel="ula"), ValueError, "step_size"),
-    Case("step_size negative", lambda: call(step_size=-0.1), ValueError, "step_size"),
+    Case(
+        "step_size negative", lambda: call(kernel="mala", step_size=-0.1), ValueError, "step_size"
+    ),
+    Case("step_size with malt", lambda: call(step_size=0.1), ValueError, "step_size"),
+    Case("kernel not tunable", lambda: call(kernel=jl.sgld), TypeError, "kernel"),
+    Case("kernel a number", lambda: call(kernel=3), TypeError, "kernel"),
+    Case("max_draws below num_draws", lambda: call(max_draws=2), ValueError, "max_draws"),
+    Case("max_draws a float", lambda: call(max_draws=10.0), TypeError, "max_draws"),
+    Case("warn not a bool", lambda: call(warn="no"), TypeError, "warn"),
     Case("progress not a bool", lambda: call(progress="yes"), TypeError, "progress"),
     Case(
         "target_acceptance above 1",
         lambda: call(target_acceptance=1.5),
         ValueError,
         "target_acceptance",
-    ),
-    Case(
-        "initial_step_size zero",
-        lambda: call(initial_step_size=0.0),
-        ValueError,
-        "initial_step_size",
     ),
     Case(
         "model positions missing a site",
