@@ -50,8 +50,6 @@ TRAJECTORY_RULES = ("chees", "meads")
 DEFAULT_TRAJECTORY = "chees"
 #: The cap on ``L`` (per trajectory) unless the caller sets one.
 MAX_INTEGRATION_STEPS = 64
-#: ``L`` before any rule has a time to go by (the initial fast window).
-INITIAL_INTEGRATION_STEPS = 8
 #: ChEES' optimiser, as the authors' implementation (TFP's
 #: ``GradientBasedTrajectoryLengthAdaptation``).
 CHEES_LEARNING_RATE = 0.025
@@ -251,7 +249,6 @@ def sampler_steps(
 __all__ = [
     "CHEES_SAMPLER_FRACTION",
     "DEFAULT_TRAJECTORY",
-    "INITIAL_INTEGRATION_STEPS",
     "MAX_INTEGRATION_STEPS",
     "TRAJECTORY_RULES",
     "ChEESState",

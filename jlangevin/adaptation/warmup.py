@@ -249,7 +249,7 @@ def _build_window(s: _Settings):
     dtype = s.dtype
 
     @jax.jit
-    def window(chain_keys, states, da, chees, root, length, start, end, collect, traces):
+    def window(chain_keys, states, da, chees, root, length, start, end, collect, traces, free):
         num_chains = chain_keys.shape[0]
         eps_start = jnp.exp(da.log_step_avg)
         log_cap = jnp.log(s.max_integration_steps * eps_start)
@@ -257,12 +257,12 @@ def _build_window(s: _Settings):
         def body(i, carry):
             states, da, chees, stats, accept_sum, diverged, capped, traces = carry
             eps = jnp.exp(da.log_step)
-            if s.rule == "chees":
-                length_now = jnp.exp(chees.log_length)
+            if s.rule == "chees":  # one-step trajectories until ``free``
+                length_now = jnp.where(free, jnp.exp(chees.log_length), eps)
                 num_l = traj_.jittered_steps(i, length_now, eps, True, s.max_integration_steps)
             elif s.rule == "meads":
-                length_now = length
-                num_l = traj_.jittered_steps(i, length, eps, False, s.max_integration_steps)
+                length_now = jnp.where(free, length, eps)
+                num_l = traj_.jittered_steps(i, length_now, eps, False, s.max_integration_steps)
             else:
                 length_now, num_l = jnp.ones((), dtype), jnp.ones((), jnp.int32)
             params = TuningParams(eps, root, length_now.astype(dtype), num_l)
@@ -274,11 +274,12 @@ def _build_window(s: _Settings):
                 z_new = metric_.whiten(_flat(end_point.position), root)
                 velocity = _flat(end_point.momentum)
                 grad = traj_.chees_gradient(z, z_new, velocity, chain_accept, num_l * eps)
-                chees = traj_.chees_update(chees, grad, jnp.log(eps_start), log_cap)
-                capped = capped + (chees.log_length >= log_cap - 1e-3).astype(jnp.int32)
+                updated = traj_.chees_update(chees, grad, jnp.log(eps_start), log_cap)
+                chees = jax.tree.map(lambda a, b: jnp.where(free, a, b), updated, chees)
+                capped = capped + (free & (chees.log_length >= log_cap - 1e-3)).astype(jnp.int32)
             elif s.rule == "meads":
                 wanted = jnp.ceil(length / eps)
-                capped = capped + (wanted > s.max_integration_steps).astype(jnp.int32)
+                capped = capped + (free & (wanted > s.max_integration_steps)).astype(jnp.int32)
             da = da_.dual_averaging_update(da, jnp.mean(chain_accept), s.target)
             stats = jax.lax.cond(
                 collect,
@@ -551,10 +552,10 @@ def warmup(
     kind, reason = _initial_kind(preconditioner, dim)
     root = metric_.unit_root(dim, dtype, kind == "dense")
     da = da_.dual_averaging_init(jnp.asarray(initial_step_size, dtype))
-    chees = traj_.chees_init(
-        jnp.asarray(initial_step_size * traj_.INITIAL_INTEGRATION_STEPS, dtype)
-    )
-    length = jnp.asarray(initial_step_size * min(traj_.INITIAL_INTEGRATION_STEPS, max_steps), dtype)
+    # Trajectories start one step long: before the first metric, long ones are waste
+    # (dual averaging shrinks ε while T stays, so L = T / ε would run to the cap).
+    chees = traj_.chees_init(jnp.asarray(initial_step_size, dtype))
+    length = jnp.asarray(initial_step_size, dtype)
     condition = None
 
     traces = (
@@ -589,8 +590,21 @@ def warmup(
             max_integration_steps=max_steps,
         )
         run_window = _window_fn(settings)
+        # The trajectory rule starts with the first metric: before it, in the raw
+        # coordinates, ε is set by the narrowest scale and T by the widest, so ChEES'
+        # trajectories would be long and cost more than the exploration they buy.
         states, da, chees, stats, accept_sum, div, capped, traces = run_window(
-            chain_keys, states, da, chees, root, length, seg.start, seg.end, seg.slow, traces
+            chain_keys,
+            states,
+            da,
+            chees,
+            root,
+            length,
+            seg.start,
+            seg.end,
+            seg.slow,
+            traces,
+            seg.start >= windows[0][1],
         )
         diverged = diverged + div
         chain_accept = accept_sum / (seg.end - seg.start)
@@ -621,7 +635,11 @@ def warmup(
                 kind, reason = _decide_kind(condition)
                 if kind == "dense":
                     root = metric_.as_dense(root)
-            root, lam = _end_window(stats, root, ~bad, dense=kind == "dense", shrinkage=shrinkage)
+            new_root, lam = _end_window(
+                stats, root, ~bad, dense=kind == "dense", shrinkage=shrinkage
+            )
+            if "metric" in tuning.tunes:  # else M = I throughout, as the kernel declared
+                root = new_root
             sigma = jnp.sqrt(jnp.maximum(lam, 1e-12)).astype(dtype)
             if rule == "chees":  # a new time scale: climb again from MEADS' T = σ_max
                 chees = traj_.chees_init(sigma)
