@@ -7,7 +7,8 @@ import pytest
 
 #: Patches of these never reach a compiled loop: they run on the host, between or
 #: around the compiled chunks (checkpoint files, the CLI, the public entry points the
-#: CLI tests wrap, the gallery's runner, the context entered around each chunk call).
+#: CLI tests wrap, the gallery's runner, the context entered around each chunk call,
+#: the tempering warm-up's ladder update between its windows).
 #: Patching them keeps the compiled loops: no recompilation in every later test.
 _HOST_SIDE_MODULES = frozenset({"jlangevin.checkpoint", "jlangevin.cli"})
 _HOST_SIDE_NAMES = frozenset(
@@ -16,6 +17,7 @@ _HOST_SIDE_NAMES = frozenset(
         ("jlangevin", "run"),
         ("jlangevin", "check"),
         ("jlangevin.gallery", "run"),
+        ("jlangevin.adaptation.ladder", "update_ladder"),
     }
 )
 
@@ -23,7 +25,8 @@ _HOST_SIDE_NAMES = frozenset(
 def _clear_compiled_loops() -> None:
     for module, cache in (
         ("jlangevin.run", "_compiled_chunk"),
-        ("jlangevin.adaptation", "_cached_warmup"),
+        ("jlangevin.adaptation.warmup", "cached_window"),
+        ("jlangevin.adaptation.tempering", "cached_window"),
     ):
         getattr(importlib.import_module(module), cache).cache_clear()
 

@@ -25,6 +25,13 @@ from jlangevin.adaptation.dual_averaging import (
     dual_averaging_update,
 )
 from jlangevin.adaptation.health import Health, chain_health
+from jlangevin.adaptation.ladder import (
+    barrier_interpolant,
+    barrier_knots,
+    local_barrier,
+    round_trip_rate,
+    update_ladder,
+)
 from jlangevin.adaptation.metric import (
     PRECONDITIONERS,
     ChainSums,
@@ -36,6 +43,7 @@ from jlangevin.adaptation.metric import (
     welford_init,
     welford_update,
 )
+from jlangevin.adaptation.tempering import TemperingWarmupInfo, tempering_warmup
 from jlangevin.adaptation.trajectory import (
     ChEESState,
     chees_criterion,
@@ -56,8 +64,11 @@ __all__ = [
     "DualAveraging",
     "Health",
     "Segment",
+    "TemperingWarmupInfo",
     "WarmupInfo",
     "Welford",
+    "barrier_interpolant",
+    "barrier_knots",
     "chain_health",
     "chees_criterion",
     "chees_gradient",
@@ -67,12 +78,16 @@ __all__ = [
     "dual_averaging_update",
     "geometric_mean_metric",
     "halton",
+    "local_barrier",
     "regularized_covariance",
     "resolve_kernel",
+    "round_trip_rate",
     "sampler_steps",
     "segments",
     "stable_cholesky",
+    "tempering_warmup",
     "unit_root",
+    "update_ladder",
     "warmup",
     "welford_init",
     "welford_update",

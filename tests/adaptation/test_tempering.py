@@ -10,7 +10,13 @@ Exact answers used here:
   ``-E / beta`` with ``E ~ Exp(1)``); it depends on the ratio only, so the ladder
   with equal rates is the geometric one;
 - a two-component mixture's mode weights (0.3, 0.7), from every chain in the
-  minor mode.
+  minor mode;
+- the rungs' settings: rung ``k`` runs its kernel's declared step with ``ε_k`` and
+  the metric ``v / beta_k`` (MALA ``h = ε_k v / beta_k``, Barker
+  ``σ = ε_k sqrt(v / beta_k)``), whatever the declaration is called.
+
+Broken companions patch :func:`jlangevin.adaptation.ladder.update_ladder`, the
+name the warm-up calls between its windows.
 """
 
 import functools
@@ -23,9 +29,10 @@ from bad_inputs import Case, case_id, check
 from mcmc_checks import Z_MAX, mean_z, rhat
 
 import jlangevin as jl
-from jlangevin import _tempering_warmup as tw
 from jlangevin import diagnostics as dg
-from jlangevin.kernels import barker, tempering
+from jlangevin.adaptation import ladder
+from jlangevin.adaptation.tempering import RungKernel, rung_params, tempering_warmup
+from jlangevin.kernels import barker, mala, tempering
 
 RHAT_MAX = 1.01
 
@@ -39,33 +46,33 @@ LADDER = np.array([1.0, 0.7, 0.2, 0.05, 0.01])
 def _predicted_split_error(update, betas, rejection):
     """Largest |Λ(new β_k) - k Λ / (K - 1)| under the interpolant of the old ladder's rates."""
     new = update(betas, rejection)
-    barrier = tw.barrier_interpolant(betas, rejection)
+    barrier = ladder.barrier_interpolant(betas, rejection)
     levels = np.sum(rejection) * np.arange(betas.size) / (betas.size - 1)
     return float(np.max(np.abs(barrier(new) - levels))), new
 
 
 def test_a_barrier_linear_in_log_beta_gives_the_geometric_ladder_exactly():
     rejection = 0.3 * np.diff(-np.log(LADDER))  # λ(β) = 0.3 / β
-    np.testing.assert_allclose(tw.update_ladder(LADDER, rejection), np.geomspace(1, 0.01, 5))
-    np.testing.assert_allclose(tw.local_barrier(LADDER, rejection) * LADDER, 0.3)
+    np.testing.assert_allclose(ladder.update_ladder(LADDER, rejection), np.geomspace(1, 0.01, 5))
+    np.testing.assert_allclose(ladder.local_barrier(LADDER, rejection) * LADDER, 0.3)
 
 
 def test_the_new_rungs_split_the_interpolated_barrier_equally():
     rejection = np.array([0.1, 0.5, 0.2, 0.4])  # Λ at the rungs: 0, 0.1, 0.6, 0.8, 1.2
-    error, new = _predicted_split_error(tw.update_ladder, LADDER, rejection)
+    error, new = _predicted_split_error(ladder.update_ladder, LADDER, rejection)
     assert error < 1e-9, error
     assert new[0] == 1.0 and new[-1] == 0.01 and np.all(np.diff(new) < 0)
     assert new[2] == pytest.approx(LADDER[2], rel=1e-12)  # level 0.6 is the rung at Λ = 0.6
 
 
 def test_equal_rates_are_a_fixed_point():
-    np.testing.assert_allclose(tw.update_ladder(LADDER, np.full(4, 0.3)), LADDER, rtol=1e-12)
+    np.testing.assert_allclose(ladder.update_ladder(LADDER, np.full(4, 0.3)), LADDER, rtol=1e-12)
 
 
 def test_the_interpolated_barrier_is_monotone_between_the_rungs():
     rejection = np.array([0.01, 0.9, 0.02, 0.6])
     grid = np.geomspace(1.0, 0.01, 400)
-    values = tw.barrier_interpolant(LADDER, rejection)(grid)
+    values = ladder.barrier_interpolant(LADDER, rejection)(grid)
     assert np.all(np.diff(values) >= -1e-12)
     np.testing.assert_allclose(values[[0, -1]], [0.0, rejection.sum()])
 
@@ -79,8 +86,8 @@ def test_split_check_catches_rungs_at_equal_quantiles_of_beta():
 
 
 def test_round_trip_rate():
-    assert tw.round_trip_rate([0.0, 0.0]) == 0.5  # every swap accepted: one trip per 2 rounds
-    assert tw.round_trip_rate([0.5] * 4) == pytest.approx(1 / 10)
+    assert ladder.round_trip_rate([0.0, 0.0]) == 0.5  # every swap accepted: one trip per 2 rounds
+    assert ladder.round_trip_rate([0.5] * 4) == pytest.approx(1 / 10)
 
 
 # --------------------------------------------------------------------------- #
@@ -132,24 +139,10 @@ def _passes(*zs):
     return all(bool(np.all(np.abs(z) < Z_MAX)) for z in zs)
 
 
-def _gauss_warmup(ladder_update=tw.update_ladder):
+def _gauss_warmup():
     x0 = jnp.zeros((GAUSS_CHAINS, 2))
-    sampler, state, info = tw._tempering_warmup(
-        jax.random.key(0),
-        gauss_logp,
-        x0,
-        GAUSS_WARMUP,
-        num_rungs=None,
-        beta_min=None,
-        betas=GAUSS_START,
-        kernel=None,
-        target_acceptance=None,
-        preconditioner="diagonal",
-        initial_step_size=1.0,
-        shrinkage=0.01,
-        swap_every=1,
-        adapt_ladder=True,
-        ladder_update=ladder_update,
+    sampler, state, info = tempering_warmup(
+        jax.random.key(0), gauss_logp, x0, GAUSS_WARMUP, betas=GAUSS_START
     )
     trace = jl.run(jax.random.key(1), sampler, state, GAUSS_CHECK)
     return info, trace
@@ -174,9 +167,9 @@ def test_gaussian_ladder_is_geometric_and_the_swap_rates_equal():
 
 
 def test_gaussian_rungs_share_one_scale_invariant_step():
-    """Every rung is N(0, I / beta): the same ε = step_size * beta, the metric ~ I."""
+    """Every rung is N(0, I / beta): the same ε = step_size on every rung, the metric ~ I."""
     info, trace = _gauss_run()
-    eps = info.step_size * info.betas
+    eps = info.step_size
     assert np.ptp(eps) / np.mean(eps) < 0.15, eps  # dual averaging's spread, 16 chains
     np.testing.assert_allclose(info.metric, 1.0, rtol=0.1)
     assert trace.num_diverged_chains == 0
@@ -185,8 +178,12 @@ def test_gaussian_rungs_share_one_scale_invariant_step():
     assert np.all(np.asarray(trace.final_state.count) == GAUSS_WARMUP + GAUSS_CHECK)
 
 
-def test_gaussian_check_catches_rungs_at_equal_quantiles_of_beta():
-    info, trace = _gauss_warmup(lambda betas, rejection: np.linspace(1.0, betas[-1], betas.size))
+def test_gaussian_check_catches_rungs_at_equal_quantiles_of_beta(monkeypatch):
+    def linear(betas, rejection):
+        return np.linspace(1.0, betas[-1], betas.size)
+
+    monkeypatch.setattr(ladder, "update_ladder", linear)
+    info, trace = _gauss_warmup()
     z_ladder, z_rates = geometric_check(info.betas, trace.info)
     assert not _passes(z_ladder, z_rates), (z_ladder, z_rates)
 
@@ -198,25 +195,16 @@ MIXTURE = jl.targets.gaussian_mixture([0.3, 0.7], [-4.0, 4.0], [0.25, 0.25])  # 
 MIX_CHAINS, MIX_RUNGS, MIX_WARMUP, MIX_DRAWS = 16, 8, 1000, 2500
 
 
-def _mixture_run(key, ladder_update=tw.update_ladder, adapt_ladder=True):
+def _mixture_run(key, adapt_ladder=True):
     """Every ladder (every replica) starts in the minor mode, at -4."""
     x0 = jnp.full((MIX_CHAINS, 1), -4.0)
-    sampler, state, info = tw._tempering_warmup(
+    sampler, state, info = tempering_warmup(
         jax.random.key(key),
         MIXTURE.logdensity,
         x0,
         MIX_WARMUP,
         num_rungs=MIX_RUNGS,
-        beta_min=None,
-        betas=None,
-        kernel=None,
-        target_acceptance=None,
-        preconditioner="diagonal",
-        initial_step_size=1.0,
-        shrinkage=0.01,
-        swap_every=1,
         adapt_ladder=adapt_ladder,
-        ladder_update=ladder_update,
     )
     trace = jl.run(jax.random.key(key + 100), sampler, state, MIX_DRAWS)
     return info, trace
@@ -244,19 +232,20 @@ def test_mixture_weights_are_recovered_after_the_warmup():
     info, trace = _mixture_default()
     z, r = mode_weight_check(trace)
     assert abs(z) < Z_MAX and r < RHAT_MAX, (z, r)
-    assert info.betas[-1] == tw.DEFAULT_BETA_MIN
+    assert info.betas[-1] == ladder.DEFAULT_BETA_MIN
 
 
 def _unpinned_update(betas, rejection):
     """Broken: the levels ``k Λ / K`` for rungs ``1 .. K - 1``, the hottest rung not kept."""
-    u, lam = tw._knots(betas, rejection)
+    u, lam = ladder.barrier_knots(betas, rejection)
     levels = lam[-1] * np.arange(1, u.size) / u.size
     return np.concatenate([[1.0], np.exp(-np.interp(levels, lam, u))])
 
 
 @pytest.mark.slow
-def test_mixture_check_catches_a_ladder_update_that_lets_the_hottest_rung_drift():
-    info, trace = _mixture_run(key=1, ladder_update=_unpinned_update)
+def test_mixture_check_catches_a_ladder_update_that_lets_the_hottest_rung_drift(monkeypatch):
+    monkeypatch.setattr(ladder, "update_ladder", _unpinned_update)
+    info, trace = _mixture_run(key=1)
     z, r = mode_weight_check(trace)
     assert not (abs(z) < Z_MAX and r < RHAT_MAX), (info.betas, z, r)
 
@@ -269,9 +258,11 @@ def test_mixture_swap_rates_are_equalised():
 
 
 @pytest.mark.slow
-def test_equal_rate_check_catches_acceptance_in_place_of_rejection():
+def test_equal_rate_check_catches_acceptance_in_place_of_rejection(monkeypatch):
     """Rungs spaced by the swap *acceptance*: crowded where swaps are easy, a gap where hard."""
-    _, trace = _mixture_run(key=0, ladder_update=lambda b, r: tw.update_ladder(b, 1.0 - r))
+    real = ladder.update_ladder
+    monkeypatch.setattr(ladder, "update_ladder", lambda b, r: real(b, 1.0 - r))
+    _, trace = _mixture_run(key=0)
     z = equal_rates_z(trace.info)
     assert np.abs(z).max() > Z_MAX, z
 
@@ -293,7 +284,7 @@ def test_barker_rungs_and_pytree_positions():
         return -0.5 * (jnp.sum(p["a"] ** 2) + 4.0 * p["b"] ** 2)
 
     x0 = {"a": jnp.zeros((4, 2)), "b": jnp.zeros((4,))}
-    sampler, state, info = tw.tempering_warmup(
+    sampler, state, info = tempering_warmup(
         jax.random.key(0), logp, x0, 100, num_rungs=3, kernel=barker.sampler
     )
     trace = jl.run(jax.random.key(1), sampler, state, 20)
@@ -306,10 +297,55 @@ def test_barker_rungs_and_pytree_positions():
 def test_float64_keeps_float64():
     with jax.enable_x64(True):
         x0 = jnp.zeros((2, 1), jnp.float64)
-        sampler, state, _ = tw.tempering_warmup(jax.random.key(0), gauss_logp, x0, 20, num_rungs=3)
+        sampler, state, _ = tempering_warmup(jax.random.key(0), gauss_logp, x0, 20, num_rungs=3)
         assert state.position.dtype == state.ladder.logdensity.dtype == jnp.float64
         trace = jl.run(jax.random.key(1), sampler, state, 2)
         assert trace.positions.dtype == jnp.float64
+
+
+# --------------------------------------------------------------------------- #
+# The rungs run the kernel's declaration, whatever it is called
+# --------------------------------------------------------------------------- #
+RUNG_BETAS = jnp.array([1.0, 0.25, 0.04])
+RUNG_EPS = jnp.array([0.5, 0.4, 0.3])
+RUNG_SD = jnp.array([1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    ("module", "per_rung"),
+    [
+        (mala, lambda eps, beta: eps * RUNG_SD**2 / beta),  # h = ε v / β
+        (barker, lambda eps, beta: eps * RUNG_SD / jnp.sqrt(beta)),  # σ = ε sqrt(v / β)
+    ],
+    ids=["mala", "barker"],
+)
+def test_each_rung_runs_its_step_with_the_metric_widened_by_one_over_beta(module, per_rung):
+    kernel = RungKernel(module.tuning, jnp.log(RUNG_BETAS), RUNG_EPS, RUNG_SD, jnp.zeros(2))
+    x = jnp.array([0.3, -1.2])
+    for k in range(RUNG_BETAS.size):
+        logp_k = tempering.tempered(gauss_logp, RUNG_BETAS[k])
+        built = kernel(logp_k, RUNG_BETAS[k])
+        direct = module.sampler(logp_k, step_size=per_rung(RUNG_EPS[k], RUNG_BETAS[k]))
+        key = jax.random.key(k)
+        new, _ = built.step(key, built.init(x))
+        expected, _ = direct.step(key, direct.init(x))
+        np.testing.assert_allclose(new.position, expected.position, rtol=1e-5, atol=1e-6)
+    params = rung_params(RUNG_EPS[2], RUNG_SD, RUNG_BETAS[2])
+    np.testing.assert_allclose(params.metric.scale, RUNG_SD / 0.2, rtol=1e-6)
+
+
+def test_a_declaration_under_another_name_warms_up_alike():
+    """Nothing branches on the kernel's name: MALA's declaration renamed gives MALA's numbers."""
+    renamed = mala.tuning._replace(name="my_langevin")
+    x0 = jnp.zeros((2, 1))
+    runs = [
+        tempering_warmup(jax.random.key(0), gauss_logp, x0, 20, num_rungs=3, kernel=kernel)
+        for kernel in ("mala", renamed)
+    ]
+    (_, state, info), (_, state_renamed, info_renamed) = runs
+    assert (info.kernel, info_renamed.kernel) == ("mala", "my_langevin")
+    np.testing.assert_array_equal(info.step_size, info_renamed.step_size)
+    np.testing.assert_array_equal(state.ladder.position, state_renamed.ladder.position)
 
 
 # --------------------------------------------------------------------------- #
@@ -321,15 +357,13 @@ X0 = jnp.zeros((2, 1))
 def warm(**kwargs):
     settings = {"positions": X0, "num_steps": 20, **kwargs}
     positions, num_steps = settings.pop("positions"), settings.pop("num_steps")
-    return lambda: tw.tempering_warmup(
-        jax.random.key(0), gauss_logp, positions, num_steps, **settings
-    )
+    return lambda: tempering_warmup(jax.random.key(0), gauss_logp, positions, num_steps, **settings)
 
 
 CASES = [
     Case(
         "logdensity_fn not callable",
-        lambda: tw.tempering_warmup(jax.random.key(0), 1.0, X0, 20),
+        lambda: tempering_warmup(jax.random.key(0), 1.0, X0, 20),
         TypeError,
         "logdensity_fn",
     ),
@@ -350,7 +384,8 @@ CASES = [
     Case(
         "betas and beta_min disagree", warm(betas=[1.0, 0.1], beta_min=0.01), ValueError, "beta_min"
     ),
-    Case("kernel malt", warm(kernel=jl.malt), TypeError, "kernel"),
+    Case("kernel malt (tunes a trajectory)", warm(kernel=jl.malt), ValueError, "kernel"),
+    Case("kernel unknown name", warm(kernel="nuts"), ValueError, "kernel"),
     Case(
         "kernel a lambda", warm(kernel=lambda f, b: jl.mala(f, step_size=0.1)), TypeError, "kernel"
     ),
@@ -365,7 +400,7 @@ CASES = [
     Case("positions nan", warm(positions=jnp.full((2, 1), jnp.nan)), ValueError, "positions"),
     Case(
         "positions a tempering state",
-        lambda: tw.tempering_warmup(
+        lambda: tempering_warmup(
             jax.random.key(0),
             gauss_logp,
             jax.vmap(tempering.sampler(gauss_logp, [1.0, 0.5], 0.1).init)(X0),
@@ -376,21 +411,19 @@ CASES = [
     ),
     Case(
         "positions outside the support",
-        lambda: tw.tempering_warmup(
-            jax.random.key(0), lambda x: jnp.log(x[0]), -jnp.ones((2, 1)), 20
-        ),
+        lambda: tempering_warmup(jax.random.key(0), lambda x: jnp.log(x[0]), -jnp.ones((2, 1)), 20),
         ValueError,
         "initial positions",
     ),
     Case(
         "update_ladder rejection wrong length",
-        lambda: tw.update_ladder([1.0, 0.5, 0.1], [0.2]),
+        lambda: ladder.update_ladder([1.0, 0.5, 0.1], [0.2]),
         ValueError,
         "rejection",
     ),
     Case(
         "update_ladder bad betas",
-        lambda: tw.update_ladder([1.0, 2.0], [0.2]),
+        lambda: ladder.update_ladder([1.0, 2.0], [0.2]),
         ValueError,
         "betas",
     ),
