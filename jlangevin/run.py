@@ -416,15 +416,23 @@ class _Checkpointing(NamedTuple):
     path: Path
     every: int
     writer: bool
+    on_damage: str
 
 
-def _check_checkpointing(checkpoint_dir: Any, checkpoint_every: Any) -> _Checkpointing | None:
+def _check_checkpointing(
+    checkpoint_dir: Any, checkpoint_every: Any, on_damage: Any
+) -> _Checkpointing | None:
+    on_damage = checkpoint.check_on_damage(on_damage)
     if checkpoint_dir is None:
-        if checkpoint_every is not None:
-            raise ValueError(
-                "`checkpoint_every` needs `checkpoint_dir` (the folder to write the "
-                f"checkpoints to); got checkpoint_every={checkpoint_every!r} and no folder."
-            )
+        for name, value, default in [
+            ("checkpoint_every", checkpoint_every, None),
+            ("checkpoint_on_damage", on_damage, "raise"),
+        ]:
+            if value != default:
+                raise ValueError(
+                    f"`{name}` needs `checkpoint_dir` (the folder to write the "
+                    f"checkpoints to); got {name}={value!r} and no folder."
+                )
         return None
     if checkpoint_every is None:
         raise ValueError(
@@ -433,7 +441,8 @@ def _check_checkpointing(checkpoint_dir: Any, checkpoint_every: Any) -> _Checkpo
         )
     every = _check_int(checkpoint_every, "checkpoint_every", 1)
     writer = jax.process_index() == 0
-    return _Checkpointing(checkpoint.check_dir(checkpoint_dir, writer=writer), every, writer)
+    path = checkpoint.check_dir(checkpoint_dir, writer=writer)
+    return _Checkpointing(path, every, writer, on_damage)
 
 
 # --------------------------------------------------------------------------- #
@@ -944,20 +953,17 @@ def _save(
     burn_done: int,
     draws_from: int,
     draws_done: int,
-    record_files: tuple[str, ...],
+    files: checkpoint.Files,
     complete: bool,
-) -> tuple[str, ...]:
+) -> checkpoint.Files:
     """Gather to the host (every process takes part), then process 0 writes."""
     host_carry = _to_host(carry)
     host_records = None
     if new_records:
         parts = [_to_host(r) for r in new_records]
         host_records = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *parts)
-    files = list(record_files)
-    if host_records is not None and draws_done > draws_from:
-        files.append(f"records-{draws_from:010d}-{draws_done:010d}.npz")
     if ckpt.writer:
-        checkpoint.save(
+        files = checkpoint.save(
             ckpt.path,
             fingerprint,
             host_carry,
@@ -965,7 +971,7 @@ def _save(
             burn_done=burn_done,
             draws_from=draws_from,
             draws_done=draws_done,
-            record_files=record_files,
+            files=files,
             complete=complete,
         )
     if jax.process_count() > 1:
@@ -974,7 +980,7 @@ def _save(
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices("jlangevin checkpoint written")
-    return tuple(files)
+    return files
 
 
 # --------------------------------------------------------------------------- #
@@ -995,6 +1001,7 @@ def run(
     devices: Sequence[jax.Device] | Mesh | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
+    checkpoint_on_damage: str = "raise",
 ) -> Trace:
     """Run many chains of ``sampler`` in one compiled loop.
 
@@ -1041,9 +1048,16 @@ def run(
         bit for bit; once the run has finished, the same call loads its trace
         without sampling again. A checkpoint of other settings (key, sampler,
         positions, steps, burn-in, thinning, store) is refused with a
-        ``ValueError`` saying what differs. See ``docs/checkpoints.md``.
+        ``ValueError`` saying what differs; every file is verified against its
+        hash and the manifest (a damaged or mixed checkpoint is a ``ValueError``
+        naming the file); a second process writing the same folder is refused
+        (a lock). See ``docs/checkpoints.md``.
     checkpoint_every : kept draws between checkpoints (burn-in: every
         ``checkpoint_every * thin`` steps); required with ``checkpoint_dir``.
+    checkpoint_on_damage : ``"raise"`` (default): a damaged checkpoint file is a
+        ``ValueError``. ``"rewind"``: when the damaged file is the newest (the
+        state, or the segment the last checkpoint added), drop it with a warning
+        and resume from the previous checkpoint; the trace is the same.
 
     Returns
     -------
@@ -1079,7 +1093,7 @@ def run(
     progress = _check_bool(progress, "progress")
     if chunk_size is not None:
         chunk_size = _check_int(chunk_size, "chunk_size", 1)
-    ckpt = _check_checkpointing(checkpoint_dir, checkpoint_every)
+    ckpt = _check_checkpointing(checkpoint_dir, checkpoint_every, checkpoint_on_damage)
     num_draws = num_steps // thin
     if chunk_size is None and ckpt is not None:
         chunk_size = ckpt.every
@@ -1122,66 +1136,81 @@ def run(
     first_init = not start.resumed
     burn_done = draws_done = 0
     records: list = []
-    record_files: tuple[str, ...] = ()
+    files = checkpoint.Files()
     fingerprint = None
     complete = False
-    if ckpt is not None:
-        carry_like, record_like, _ = jax.eval_shape(
-            functools.partial(chunk, init=first_init, burn=0, draws=1), carry
-        )
-        settings = {"num_chains": num_chains, "num_steps": num_steps, "burnin": burnin}
-        settings["thin"] = thin
-        fingerprint = _fingerprint(key, sampler, store, start, settings, carry_like, record_like)
-        saved = checkpoint.load(ckpt.path, fingerprint, carry_like, record_like)
-        if saved is not None:
-            carry = _from_host(saved.carry, sharding)
-            if saved.records is not None:
-                records.append(_from_host(saved.records, sharding))
-            burn_done, draws_done = saved.burn_done, saved.draws_done
-            record_files, complete, first_init = saved.record_files, saved.complete, False
-
-    plan = [] if complete else _plan(burnin - burn_done, num_draws - draws_done, chunk_size, thin)
-    if not plan and not complete and (first_init or ckpt is not None):
-        plan = [(0, 0)]  # make the states (and the final checkpoint) all the same
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm  # only when asked for
-
-        done = burn_done + draws_done * thin
-        total = burnin + num_steps
-        bar = tqdm(total=total, initial=done, desc=f"jl.run x{num_chains}", unit="step")
-
-    unsaved, draws_saved, since_save = len(records), draws_done, 0
-    for index, (burn, draws) in enumerate(plan):
-        init = index == 0 and first_init
-        with unrolled_threefry():  # compiles the chunk on its first call (see _xla_cpu)
-            carry, record, start_check = chunk(carry, init=init, burn=burn, draws=draws)
-        if init:
-            _check_start(*start_check, num_chains)
-        if record is not None:
-            records.append(record)
-        burn_done, draws_done = burn_done + burn, draws_done + draws
-        since_save += burn + draws * thin
-        last = index == len(plan) - 1
-        if ckpt is not None and (last or since_save >= ckpt.every * thin):
-            record_files = _save(
-                ckpt,
-                fingerprint,
-                carry,
-                records[unsaved:],
-                burn_done=burn_done,
-                draws_from=draws_saved,
-                draws_done=draws_done,
-                record_files=record_files,
-                complete=last,
+    # The writing process holds the folder's lock from before it reads the checkpoint to
+    # after it writes the last one: a second writer is refused and changes nothing.
+    with checkpoint.locked(ckpt.path if ckpt is not None and ckpt.writer else None):
+        if ckpt is not None:
+            carry_like, record_like, _ = jax.eval_shape(
+                functools.partial(chunk, init=first_init, burn=0, draws=1), carry
             )
-            unsaved, draws_saved, since_save = len(records), draws_done, 0
+            settings = {"num_chains": num_chains, "num_steps": num_steps, "burnin": burnin}
+            settings["thin"] = thin
+            fingerprint = _fingerprint(
+                key, sampler, store, start, settings, carry_like, record_like
+            )
+            saved = checkpoint.load(
+                ckpt.path,
+                fingerprint,
+                carry_like,
+                record_like,
+                burnin=burnin,
+                num_draws=num_draws,
+                on_damage=ckpt.on_damage,
+            )
+            if saved is not None:
+                carry = _from_host(saved.carry, sharding)
+                if saved.records is not None:
+                    records.append(_from_host(saved.records, sharding))
+                burn_done, draws_done = saved.burn_done, saved.draws_done
+                files, complete, first_init = saved.files, saved.complete, False
+
+        plan = (
+            [] if complete else _plan(burnin - burn_done, num_draws - draws_done, chunk_size, thin)
+        )
+        if not plan and not complete and (first_init or ckpt is not None):
+            plan = [(0, 0)]  # make the states (and the final checkpoint) all the same
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm  # only when asked for
+
+            done = burn_done + draws_done * thin
+            total = burnin + num_steps
+            bar = tqdm(total=total, initial=done, desc=f"jl.run x{num_chains}", unit="step")
+
+        unsaved, draws_saved, since_save = len(records), draws_done, 0
+        for index, (burn, draws) in enumerate(plan):
+            init = index == 0 and first_init
+            with unrolled_threefry():  # compiles the chunk on its first call (see _xla_cpu)
+                carry, record, start_check = chunk(carry, init=init, burn=burn, draws=draws)
+            if init:
+                _check_start(*start_check, num_chains)
+            if record is not None:
+                records.append(record)
+            burn_done, draws_done = burn_done + burn, draws_done + draws
+            since_save += burn + draws * thin
+            last = index == len(plan) - 1
+            if ckpt is not None and (last or since_save >= ckpt.every * thin):
+                files = _save(
+                    ckpt,
+                    fingerprint,
+                    carry,
+                    records[unsaved:],
+                    burn_done=burn_done,
+                    draws_from=draws_saved,
+                    draws_done=draws_done,
+                    files=files,
+                    complete=last,
+                )
+                unsaved, draws_saved, since_save = len(records), draws_done, 0
+            if bar is not None:
+                jax.block_until_ready(carry.count)
+                bar.update(burn + draws * thin)
         if bar is not None:
-            jax.block_until_ready(carry.count)
-            bar.update(burn + draws * thin)
-    if bar is not None:
-        bar.close()
+            bar.close()
 
     trace = _trace(carry, _concat(records), store, num_draws)
     steps = burnin + thin * np.arange(1, num_draws + 1)

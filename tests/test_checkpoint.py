@@ -111,7 +111,8 @@ CHILD = textwrap.dedent(
             if state["writes_after"] == 2:
                 # The third checkpoint: its records segment is written, the state file is
                 # half written when the process is killed (no manifest names either).
-                handle, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+                prefix = checkpoint._tmp_prefix()  # this writer's: removed once it is dead
+                handle, tmp = tempfile.mkstemp(prefix=prefix, dir=target.parent)
                 os.write(handle, b"PK half a file")
                 os.fsync(handle)
                 flag.write_text("killed while writing " + target.name)
