@@ -1,8 +1,9 @@
-"""Command line: ``jlangevin demo | sample | bench`` (also ``python -m jlangevin``).
+"""Command line: ``jlangevin demo | sample | gallery | bench`` (or ``python -m jlangevin``).
 
-Bad flags exit with status 2 and a message naming the flag, before anything is
-sampled; output paths are checked first too, and draws that cannot be saved
-where asked are saved in the current folder instead (status 1).
+Exit status: 0 when every check passed; 1 when a check printed FAILED (or
+``sample`` could not save its draws where asked and saved them in the current
+folder, else the temporary folder, instead); 2 for a usage error (a bad flag
+or output path), reported with the flag's name before anything is sampled.
 """
 
 from __future__ import annotations
@@ -123,14 +124,21 @@ def _print_table(title: str, rows: list[dict[str, Any]]) -> None:
         print("  ".join(cells))
 
 
-def _save_panels(path: Path, items: dict[str, Any], draw: Callable[[Any, Any], Any]) -> None:
-    """One panel per kernel, side by side, saved to ``path``."""
+def _save_panels(
+    path: Path,
+    items: dict[str, Any],
+    draw: Callable[[Any, Any], Any],
+    caption: str | None = None,
+) -> None:
+    """One panel per kernel, side by side, saved to ``path`` (``caption`` above them)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(items), figsize=(4.2 * len(items), 3.8))
     for ax, (name, item) in zip(axes, items.items(), strict=True):
         draw(item, ax)
         ax.set_title(f"{name.upper()}: {ax.get_title()}".rstrip(": "))
+    if caption:
+        fig.suptitle(caption, fontsize="medium")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -157,8 +165,38 @@ def _sample_and_check(
     return traces, passed
 
 
+#: The demo's ellipse figure: particles from a broad cloud after this many steps of each kernel.
+CLOUD_PARTICLES, CLOUD_STEPS, CLOUD_SCALE = 10_000, 1_000, 1.5
+
+
+def ellipse_caption() -> str:
+    """What the ellipse figure shows: a run of its own, not the chains of the ellipse table."""
+    return (
+        f"Elliptical ring, a separate run from the table's: {CLOUD_PARTICLES:,} particles "
+        f"started from {CLOUD_SCALE} N(0, I), after {CLOUD_STEPS:,} steps of each kernel"
+    )
+
+
+def _ellipse_cloud_panel(plot: Any, ellipse: jl.targets.Target) -> Callable[[Any, Any], Any]:
+    """One panel of the ellipse figure: the particles over the density, axes labelled."""
+
+    def draw(positions: Any, ax: Any) -> None:
+        plot.particles(positions, ellipse, ax=ax, size=0.5)
+        ax.set_title(f"{CLOUD_PARTICLES:,} particles after {CLOUD_STEPS:,} steps")
+        ax.set_xlabel("x[0]")
+        ax.set_ylabel("x[1]")
+
+    return draw
+
+
 def demo(out: Path, seed: int = 0, show_reports: bool = True) -> int:
-    """Sample the quartic and the ellipse with ULA, MALA and SGLD; print tables; save figures."""
+    """Sample the quartic and the ellipse with ULA, MALA and SGLD; print tables; save figures.
+
+    Returns
+    -------
+    int
+        0 when every ``jl.check`` report passed, 1 when one printed FAILED.
+    """
     from jlangevin import plot
 
     out.mkdir(parents=True, exist_ok=True)
@@ -191,24 +229,30 @@ def demo(out: Path, seed: int = 0, show_reports: bool = True) -> int:
         show_reports,
     )
     all_passed &= passed
-    # The picture: 10,000 particles from a broad cloud after 1,000 steps of each kernel.
-    cloud = 1.5 * jax.random.normal(jax.random.fold_in(key, 2), (10_000, 2))
+    # The picture is a run of its own (not the chains of the table above): a particle
+    # cloud shows the whole law at one step, which 64 chains cannot.
+    cloud_start = CLOUD_SCALE * jax.random.normal(jax.random.fold_in(key, 2), (CLOUD_PARTICLES, 2))
     clouds = {
-        name: jl.run(key, make(), cloud, 1_000, thin=1_000, store="positions").positions
+        name: jl.run(
+            key, make(), cloud_start, CLOUD_STEPS, thin=CLOUD_STEPS, store="positions"
+        ).positions
         for name, make in _ellipse_runs(ellipse).items()
     }
     _save_panels(
         out / "ellipse.png",
         clouds,
-        lambda x, ax: (
-            plot.particles(x, ellipse, ax=ax, size=0.5),
-            ax.set_title("10,000 particles after 1,000 steps"),
-        ),
+        _ellipse_cloud_panel(plot, ellipse),
+        caption=ellipse_caption(),
     )
 
-    print(f"\nFigures: {out / 'quartic.png'}, {out / 'ellipse.png'}")
+    print(f"\nFigures:\n  {out / 'quartic.png'}: the quartic runs of the first table, histograms")
+    print(
+        f"  {out / 'ellipse.png'}: a separate run, not the chains of the second table: "
+        f"{CLOUD_PARTICLES:,} particles started from {CLOUD_SCALE} N(0, I), each moved "
+        f"{CLOUD_STEPS:,} steps by each kernel (the table's step sizes), over the density"
+    )
     print("All checks passed." if all_passed else "Some checks FAILED (see the reports above).")
-    return 0
+    return 0 if all_passed else 1
 
 
 # --------------------------------------------------------------------------- #
@@ -302,7 +346,14 @@ def save_draws(path: Path, arrays: dict[str, np.ndarray]) -> tuple[Path, int]:
 
 
 def sample(args: argparse.Namespace) -> int:
-    """Sample a named target; save the draws (``.npz``) first, then print the check report."""
+    """Sample a named target; save the draws (``.npz``) first, then print the check report.
+
+    Returns
+    -------
+    int
+        0 when the report passed and the draws (if asked for) were saved where
+        asked; 1 when a check failed or the draws went to a fallback file.
+    """
     target = _target(args.target)
     sampler = KERNELS[args.kernel](
         target.logdensity, step_size=args.step_size, bounds=target.support
@@ -320,7 +371,11 @@ def sample(args: argparse.Namespace) -> int:
         }
         where, status = save_draws(args.out, arrays)
         print(f"draws saved to {where}")
-    print(jl.check(trace, target))
+    report = jl.check(trace, target)
+    print(report)
+    if not report.passed:
+        print("jlangevin sample: a check FAILED (exit status 1).", file=sys.stderr)
+        return 1
     return status
 
 
@@ -506,54 +561,174 @@ def gallery(name: str, out: Path, quick: bool = False, seed: int = 0) -> int:
     return 1 if failed else 0
 
 
+def folder_arg(text: str) -> Path:
+    """argparse ``type=``: a folder; ``''`` is refused (``Path('')`` would be the current folder).
+
+    Examples
+    --------
+    >>> from jlangevin.cli import folder_arg
+    >>> folder_arg("figures").name
+    'figures'
+    """
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "must name a folder; got an empty string (for the current folder, pass '.')"
+        )
+    return Path(text)
+
+
+def file_arg(text: str) -> Path:
+    """argparse ``type=``: a file name; ``''`` is refused.
+
+    Examples
+    --------
+    >>> from jlangevin.cli import file_arg
+    >>> file_arg("draws.npz").name
+    'draws.npz'
+    """
+    if not text:
+        raise argparse.ArgumentTypeError("must name a file (draws.npz); got an empty string")
+    return Path(text)
+
+
+#: Exit statuses, shown by every ``--help`` (``{failed}``: what exits 1).
+EXIT_STATUS = (
+    "Exit status: 0 when every check passed; 1 when {failed}; 2 for a usage error "
+    "(a bad flag or output path), before anything is sampled."
+)
+
+
+def _subparser(
+    sub: Any, name: str, summary: str, description: str, failed: str
+) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name, help=summary, description=description, epilog=EXIT_STATUS.format(failed=failed)
+    )
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = argparse.ArgumentParser(prog="jlangevin", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo_parser = sub.add_parser(
-        "demo", help="sample the quartic and the ellipse with all three kernels"
+    parser = argparse.ArgumentParser(
+        prog="jlangevin",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p = demo_parser
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = demo_parser = _subparser(
+        sub,
+        "demo",
+        "sample the quartic and the ellipse with ULA, MALA and SGLD; tables, checks, figures",
+        "Sample the quartic and the elliptical ring with ULA, MALA and SGLD, print a table "
+        "and the jl.check report of every run, and save two figures.",
+        "a check printed FAILED",
+    )
     p.add_argument(
         "--out",
-        type=Path,
+        type=folder_arg,
         default=Path("demo-output"),
-        help="folder for figures (created if missing; its parent must exist)",
+        help="folder for the figures, created if missing; its parent must exist "
+        "(default: %(default)s)",
     )
-    p.add_argument("--seed", type=nonnegative_int, default=0)
-    p.add_argument("--brief", action="store_true", help="tables only, no check reports")
-    sample_parser = sub.add_parser("sample", help="sample a built-in target and report the checks")
-    p = sample_parser
-    p.add_argument("--target", choices=sorted(TARGETS), default="quartic")
-    p.add_argument("--kernel", choices=sorted(KERNELS), default="mala")
-    p.add_argument("--step-size", type=finite_positive_float, default=0.05)
-    p.add_argument("--chains", type=positive_int, default=8)
-    p.add_argument("--steps", type=positive_int, default=10_000, help="kept steps after burn-in")
-    p.add_argument("--burnin", type=nonnegative_int, default=1_000)
-    p.add_argument("--thin", type=positive_int, default=1, help="--steps must be a multiple")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--brief",
+        action="store_true",
+        help="tables only, no check reports (default: off, the reports are printed)",
+    )
+    p = sample_parser = _subparser(
+        sub,
+        "sample",
+        "sample a built-in target and report the checks",
+        "Sample a built-in target with a Langevin kernel, save the draws if asked, and "
+        "print the jl.check report against the target's exact answers.",
+        "a check printed FAILED, or the draws could not be saved where asked and went to "
+        "a fallback file",
+    )
+    p.add_argument(
+        "--target",
+        choices=sorted(TARGETS),
+        default="quartic",
+        help="the target density (default: %(default)s)",
+    )
+    p.add_argument(
+        "--kernel",
+        choices=sorted(KERNELS),
+        default="mala",
+        help="the kernel (default: %(default)s)",
+    )
+    p.add_argument(
+        "--step-size",
+        type=finite_positive_float,
+        default=0.05,
+        help="the step size h of x' = x + h grad log p(x) + sqrt(2h) xi (default: %(default)s)",
+    )
+    # 16 chains x 40,000 steps: the quartic's rare mode switches make tail ESS its slowest
+    # row. 8 x 10,000 gave tail ESS 64 to 620 over 6 seeds (ess_min is 400), 16 x 40,000
+    # gave 990 to 2,150 over 20 seeds (the run takes a few seconds).
+    p.add_argument(
+        "--chains",
+        type=positive_int,
+        default=16,
+        help="independent chains, started spread over the support (default: %(default)s)",
+    )
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        default=40_000,
+        help="steps after burn-in, a multiple of --thin (default: %(default)s)",
+    )
+    p.add_argument(
+        "--burnin",
+        type=nonnegative_int,
+        default=1_000,
+        help="steps run and dropped before --steps (default: %(default)s)",
+    )
+    p.add_argument(
+        "--thin",
+        type=positive_int,
+        default=1,
+        help="keep every THIN-th step; --steps must be a multiple (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default: 0)")
     p.add_argument(
         "--out",
-        type=Path,
+        type=file_arg,
         default=None,
-        help="save draws to this .npz file (its folder must exist; checked before sampling)",
+        help="save the draws to this .npz file; its folder must exist, checked before "
+        "sampling (default: not saved)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    gallery_parser = sub.add_parser(
-        "gallery", help="run the reference examples: their pictures and quantitative checks"
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (default: off, a progress bar)"
     )
-    p = gallery_parser
-    p.add_argument("name", choices=[*GALLERY_NAMES, "all"], help="an example, or all of them")
+    p = gallery_parser = _subparser(
+        sub,
+        "gallery",
+        "run the reference examples: their pictures and quantitative checks",
+        "Run one reference example (or all of them): save its pictures and print its "
+        "quantitative checks.",
+        "a check of an example FAILED",
+    )
+    p.add_argument(
+        "name",
+        choices=[*GALLERY_NAMES, "all"],
+        help="an example, or all of them (required; no default)",
+    )
     p.add_argument(
         "--out",
-        type=Path,
+        type=folder_arg,
         default=Path("gallery-output"),
-        help="folder for the pictures (created if missing; its parent must exist)",
+        help="folder for the pictures, created if missing; its parent must exist "
+        "(default: %(default)s)",
     )
-    p.add_argument("--quick", action="store_true", help="the small version the tests run")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="the small version the tests run (default: off, the full version)",
+    )
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default: 0)")
     sub.add_parser(
         "bench",
-        help="quick throughput and first-call latency tables (source checkout; see benchmarks/)",
+        help="quick throughput and first-call latency tables (source checkout; see "
+        "benchmarks/; `jlangevin bench --help` lists its flags)",
         add_help=False,
     )
     commands = {"demo": demo_parser, "sample": sample_parser, "gallery": gallery_parser}

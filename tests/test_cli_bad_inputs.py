@@ -45,7 +45,20 @@ CASES = [
     Case("out in a missing folder", sample("--out", str(MISSING)), SystemExit, "--out"),
     Case("out is a folder", sample("--out", str(HERE)), SystemExit, "--out"),
     Case("out under a file", sample("--out", f"{__file__}/draws.npz"), SystemExit, "--out"),
+    Case("out empty", sample("--out", ""), SystemExit, "argument --out: must name a file"),
     Case("demo seed negative", lambda: cli.main(["demo", "--seed", "-2"]), SystemExit, "--seed"),
+    Case(
+        "demo out empty (not the current folder)",
+        lambda: cli.main(["demo", "--out", ""]),
+        SystemExit,
+        "argument --out: must name a folder; got an empty string",
+    ),
+    Case(
+        "gallery out empty",
+        lambda: cli.main(["gallery", "dice", "--out", ""]),
+        SystemExit,
+        "argument --out: must name a folder",
+    ),
     Case("demo out is a file", lambda: cli.main(["demo", "--out", __file__]), SystemExit, "--out"),
     Case(
         "demo out in a missing folder",

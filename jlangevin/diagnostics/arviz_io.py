@@ -62,6 +62,31 @@ def figure_of(plotted: Any) -> Any:
     return first.get_figure() if hasattr(first, "get_figure") else first.figure
 
 
+def _named_variables(tree: Any, names: Any) -> tuple[list[str], list[np.ndarray]]:
+    """``(names, arrays)`` of the posterior variables, in order.
+
+    One array ``(chains, draws, k)`` with ``k >= 2`` names becomes ``k`` scalar
+    variables; otherwise ``names`` names the pytree's leaves (:func:`_variable_names`).
+    """
+    leaves = jax.tree.leaves(tree)
+    per_coordinate = (
+        isinstance(names, Sequence)
+        and not isinstance(names, str | bytes)
+        and len(leaves) == 1
+        and leaves[0].ndim == 3
+        and leaves[0].shape[2] >= 2
+        and len(names) == leaves[0].shape[2]
+    )
+    if not per_coordinate:
+        return _variable_names(tree, names), leaves
+    names = list(names)
+    if not all(isinstance(n, str) for n in names):
+        raise ValueError(f"`names` must be strings, one per coordinate; got {names!r}.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"`names` must be distinct; got {names!r}.")
+    return names, [leaves[0][..., i] for i in range(len(names))]
+
+
 def _variable_names(tree: Any, names: str | Sequence[str] | None) -> list[str]:
     num_leaves = len(jax.tree.leaves(tree))
     if names is None:
@@ -76,8 +101,15 @@ def _variable_names(tree: Any, names: str | Sequence[str] | None) -> list[str]:
         )
     names = [names] if isinstance(names, str) else list(names)
     if len(names) != num_leaves or not all(isinstance(n, str) for n in names):
+        leaves = jax.tree.leaves(tree)
+        per_coordinate = (
+            f", or, for one array (chains, draws, k), one per coordinate ({leaves[0].shape[2]})"
+            if num_leaves == 1 and leaves[0].ndim == 3
+            else ""
+        )
         raise ValueError(
-            f"`names` must give one string per leaf of the positions ({num_leaves}); got {names!r}."
+            f"`names` must give one string per leaf of the positions ({num_leaves})"
+            f"{per_coordinate}; got {names!r}."
         )
     if len(set(names)) != len(names):
         raise ValueError(f"`names` must be distinct; got {names!r}.")
@@ -158,8 +190,14 @@ def to_arviz(
         chain and one draw (a particle cloud is ``(particles, 1, *event)``).
         Non-finite draws are converted as they are.
     names : one variable name per pytree leaf (leaf order), or one string for a
-        single array. Default: dict keys / attribute names, ``"x"`` for one array.
-    coords : labels for named event dimensions, ``{dim: labels}``.
+        single array. For one array ``(chains, draws, k)`` (a plain-array position),
+        ``k >= 2`` names make one scalar variable per coordinate
+        (``names=["mu", "log_sigma"]``). Default: dict keys / attribute names,
+        ``"x"`` for one array, whose coordinates are then the dimension ``x_dim_0``
+        labelled ``0 .. k-1`` (ArviZ's labels ``x[0]``, ``x[1]``, ...).
+    coords : labels for named event dimensions, ``{dim: labels}``, e.g.
+        ``{"x_dim_0": ["mu", "log_sigma"]}``; every key must be one of the event
+        dimensions.
     dims : names of the event axes per variable, ``{name: [dim, ...]}``;
         default ``{name}_dim_0, {name}_dim_1, ...``.
     model : the :class:`~jlangevin.models.Model` the trace sampled (for example
@@ -186,6 +224,8 @@ def to_arviz(
     >>> idata = jl.to_arviz(trace, dims={"x": ["axis"]}, coords={"axis": ["a", "b"]})
     >>> dict(idata["posterior"]["x"].sizes)
     {'chain': 4, 'draw': 200, 'axis': 2}
+    >>> list(jl.to_arviz(trace, names=["a", "b"])["posterior"].data_vars)  # one per coordinate
+    ['a', 'b']
     """
     trace = trace.without_initial() if isinstance(trace, Trace) else trace
     if model is not None:
@@ -201,8 +241,7 @@ def to_arviz(
         if trace.positions is None and trace.values is not None:
             source = trace.values
     tree = as_draw_tree(source, "trace", finite=False)  # a conversion: NaN stays visible
-    var_names = _variable_names(tree, names)
-    leaves = jax.tree.leaves(tree)
+    var_names, leaves = _named_variables(tree, names)
     for arg, value in (("coords", coords), ("dims", dims)):
         if value is not None and not isinstance(value, Mapping):
             raise TypeError(f"`{arg}` must be a mapping; got {type(value).__name__}.")
@@ -213,6 +252,13 @@ def to_arviz(
     posterior = xr.Dataset(
         {n: _data_array(v, n, dims, coords) for n, v in zip(var_names, leaves, strict=True)}
     )
+    unused = set(coords) - set(posterior.dims) - {"chain", "draw"}
+    if unused:
+        event_dims = sorted(set(posterior.dims) - {"chain", "draw"})
+        raise ValueError(
+            f"`coords` names dimensions the posterior does not have: {sorted(unused)}; its "
+            f"event dimensions are {event_dims} (rename them with `dims`)."
+        )
     posterior.attrs["inference_library"] = "jlangevin"
     groups = {"posterior": posterior}
     stats = _sample_stats(info, leaves[0].shape[:2])

@@ -24,6 +24,7 @@ from jlangevin.diagnostics._draws import (
 
 __all__ = [
     "MIN_DRAWS",
+    "constant_coordinates",
     "default_superchains",
     "ess",
     "mcse",
@@ -37,11 +38,32 @@ ESS_METHODS = ("bulk", "tail", "mean", "sd", "median", "mad", "local", "quantile
 MCSE_METHODS = ("mean", "sd", "median", "quantile")
 
 
+def constant_coordinates(coords: np.ndarray) -> np.ndarray:
+    """``(k,)`` bools: the coordinates of ``(chains, draws, k)`` whose draws are all equal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.zeros((2, 5, 2))
+    >>> x[1, 3, 1] = 1.0
+    >>> constant_coordinates(x).tolist()
+    [True, False]
+    """
+    flat = coords.reshape(-1, coords.shape[-1])
+    return np.all(flat == flat[:1], axis=0)
+
+
 def _arviz_stat(stat: str, coords: np.ndarray, **kwargs: Any) -> np.ndarray:
-    """``az.<stat>`` of ``(chains, draws, k)`` via a Dataset (the same call on ArviZ 0.x/1.x)."""
+    """``az.<stat>`` of ``(chains, draws, k)`` via a Dataset (the same call on ArviZ 0.x/1.x).
+
+    Coordinates whose draws are all equal give ``nan`` for every statistic: ArviZ
+    reports their ESS as the number of draws and their MCSE as 0, which would
+    read as a perfectly mixed chain.
+    """
     dataset = xr.Dataset({"x": (("chain", "draw", "coordinate"), coords)})
     with np.errstate(divide="ignore", invalid="ignore"):  # constant draws: nan, not a warning
-        return np.asarray(getattr(az, stat)(dataset, **kwargs)["x"].values, dtype=float)
+        values = np.asarray(getattr(az, stat)(dataset, **kwargs)["x"].values, dtype=float)
+    return np.where(constant_coordinates(coords), np.nan, values)
 
 
 def _check_draws(coords: np.ndarray, what: str, min_chains: int = 1, name: str = "draws") -> None:
@@ -131,6 +153,11 @@ def ess(draws: Any, method: str = "bulk", *, prob: float | None = None) -> Any:
     >>> x = np.random.default_rng(0).normal(size=(4, 500))[..., None]
     >>> bool(ess(x, method="tail")[0] > 1000)
     True
+
+    Constant draws have no effective size: ``nan``, never the number of draws.
+
+    >>> ess(np.ones((4, 500, 1)))
+    array([nan])
     """
     _check_method(method, ESS_METHODS)
     prob = _check_prob(method, prob)
@@ -151,6 +178,8 @@ def mcse(draws: Any, method: str = "mean", *, prob: float | None = None) -> Any:
     >>> x = np.random.default_rng(0).normal(size=(4, 2500, 1))
     >>> round(float(mcse(x)[0]), 2)  # about 1 / sqrt(10000)
     0.01
+
+    Constant draws give ``nan`` (not 0: nothing was learnt about the error).
     """
     _check_method(method, MCSE_METHODS)
     prob = _check_prob(method, prob)

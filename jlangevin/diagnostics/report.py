@@ -171,16 +171,40 @@ def _draws_for(trace: Any, target: Target) -> np.ndarray:
     return leaves[0]
 
 
-def _thinned(x: np.ndarray, max_samples: int) -> np.ndarray:
-    """At most ``max_samples`` draws, evenly spaced along each chain (chains kept)."""
+#: Offsets of the draws taken from successive chains (the golden ratio's fractional part:
+#: consecutive chains land far apart along the draws, and every stretch of draws is hit).
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+def ksd_subsample(x: np.ndarray, max_samples: int) -> np.ndarray:
+    """At most ``max_samples`` draws ``(n, dim)`` spread over the chains *and* along them.
+
+    With at least as many samples as chains, every chain gives ``max_samples //
+    chains`` evenly spaced draws; with fewer, the samples come from chains evenly
+    spaced among all of them. Either way chain ``j``'s draws start at offset
+    ``frac(j · 0.618...)`` of its spacing, so the sample covers the whole length
+    of the kept draws, not the same draw of every chain (thousands of short
+    chains thinned along each chain would all give their first draw, the one
+    nearest their start).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(2000 * 50, dtype=float).reshape(2000, 50, 1) % 50  # value = draw index
+    >>> sub = ksd_subsample(x, 2000)
+    >>> sub.shape, len(np.unique(sub)) == 50
+    ((2000, 1), True)
+    """
     chains, draws = x.shape[:2]
-    step = max(1, math.ceil(chains * draws / max_samples))
-    kept = x[:, ::step]
-    return (
-        kept
-        if kept.shape[0] * kept.shape[1] <= max_samples
-        else kept[: max_samples // kept.shape[1] or 1]
-    )
+    if chains * draws <= max_samples:
+        return x.reshape(chains * draws, *x.shape[2:])
+    used = min(chains, max_samples)
+    per_chain = min(draws, max_samples // used)
+    chain_ids = (np.arange(used) * chains) // used
+    offsets = np.modf(np.arange(used) * _GOLDEN)[0]  # in [0, 1), one per chain used
+    slots = (np.arange(per_chain)[None, :] + offsets[:, None]) * (draws / per_chain)
+    draw_ids = np.minimum(slots.astype(int), draws - 1)
+    return x[chain_ids[:, None], draw_ids].reshape(used * per_chain, *x.shape[2:])
 
 
 class _Options(NamedTuple):
@@ -276,7 +300,8 @@ def check(
         bound on its expected value for ``ESS`` independent draws,
         ``∫ sqrt(F (1 - F)) dx · sqrt(1 / ESS + 1 / reference_size)``.
     ksd_factor : the kernel Stein discrepancy (IMQ, on at most
-        ``ksd_max_samples`` evenly thinned draws) must satisfy
+        ``ksd_max_samples`` draws spread over the chains and along the kept draws,
+        see :func:`ksd_subsample`) must satisfy
         ``KSD² <= ksd_factor · mean k_p(x, x) / n_eff``, ``n_eff`` the smaller of
         the draws used and the smallest bulk ESS; for exact i.i.d. draws
         ``E KSD² = mean k_p(x, x) / n``. Skipped for targets with a bounded
@@ -287,9 +312,12 @@ def check(
     seed : seed of the exact reference draws.
     max_stuck : at most this many chains that never moved (``trace.moves == 0``;
         a Trace that recorded its moves).
-    acceptance_min : every chain's mean acceptance over the kept draws (a Trace whose
-        ``info`` has ``acceptance_rate`` or ``is_accepted``) must exceed this, in
-        ``[0, 1)``; the default 0 fails a chain that accepted nothing.
+    acceptance_min : every chain's acceptance (a Trace whose ``info`` has
+        ``acceptance_rate`` or ``is_accepted``) must exceed this, in ``[0, 1)``; the
+        default 0 fails a chain that accepted nothing. It is the mean acceptance over
+        the kept draws, or, for a thinned trace (whose info holds one step in
+        ``thin``), the share of the run's steps that moved the chain
+        (``trace.moves``, burn-in included); the row's note says which.
 
     Returns
     -------
@@ -462,9 +490,9 @@ def _ksd_rows(
 ) -> list[Row]:
     if target.support is not None:
         return [_skip("ksd", "all", "bounded support: Stein identity needs p = 0 at the edge")]
-    # a cloud (n, 1, dim) is thinned across its particles, chains along each chain
-    kept = _thinned(np.swapaxes(x, 0, 1) if layout == "cloud" else x, max_samples)
-    result = ksd(kept, target)
+    # a cloud (n, 1, dim) is subsampled across its particles, chains across and along them
+    kept = ksd_subsample(np.swapaxes(x, 0, 1) if layout == "cloud" else x, max_samples)
+    result = ksd(kept[None], target)
     finite = n_eff[np.isfinite(n_eff)]
     n = min(result.n, float(finite.min())) if finite.size else 1.0
     threshold = math.sqrt(factor * result.diagonal / max(n, 1.0))
@@ -487,7 +515,7 @@ def _run_rows(facts: RunFacts | None, opts: _Options) -> list[Row]:
         rows.append(_row("stuck", "all", facts.stuck.size, opts.max_stuck, "<=", note))
     if facts.acceptance is not None:
         low, mid, high = np.quantile(facts.acceptance, [0.0, 0.5, 1.0])
-        note = f"lowest chain; median {mid:.3g}, max {high:.3g}"
+        note = f"lowest chain; median {mid:.3g}, max {high:.3g}; {facts.acceptance_what}"
         rows.append(_row("acceptance", "all", low, opts.acceptance_min, ">", note))
     return rows
 

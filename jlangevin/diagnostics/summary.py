@@ -29,6 +29,7 @@ from jlangevin.diagnostics._draws import (
 from jlangevin.diagnostics.arviz_io import _info_fields, _variable_names
 from jlangevin.diagnostics.mcmc import (
     _nested_rhat,
+    constant_coordinates,
     default_superchains,
     ess,
     mcse,
@@ -98,14 +99,50 @@ class RunFacts:
     num_chains : chains in the run.
     diverged : per chain, diverged steps (burn-in included).
     stuck : indices of the chains that never moved (``moves == 0``), or ``None``.
-    acceptance : per chain, the mean acceptance over the kept draws (from
-        ``info.acceptance_rate``, else ``info.is_accepted``), or ``None``.
+    acceptance : per chain, the acceptance of the run, or ``None`` when the
+        kernel reports none (``info`` without ``acceptance_rate`` or
+        ``is_accepted``). Where the info holds every step after burn-in, the mean
+        acceptance over the kept draws; where it holds one step in ``thin``
+        (a thinned trace), the share of this run's steps that moved the chain
+        (``trace.moves / steps``, burn-in included) when the trace recorded its
+        moves, else the mean over the kept steps alone. ``acceptance_what`` says which.
+    acceptance_what : what ``acceptance`` measures, in words (``""`` without it).
     """
 
     num_chains: int
     diverged: np.ndarray | None = None
     stuck: np.ndarray | None = None
     acceptance: np.ndarray | None = None
+    acceptance_what: str = ""
+
+
+def _is_thinned(steps: np.ndarray | None) -> bool:
+    """Whether the kept draws skip steps after burn-in (their info misses those steps)."""
+    if steps is None or len(steps) == 0:
+        return False
+    if len(steps) == 1:
+        return int(steps[0]) > 1  # one kept draw after many steps: one step's info
+    return bool(np.any(np.diff(np.asarray(steps)) > 1))
+
+
+def _chain_acceptance(trace: Trace, per_step: np.ndarray) -> tuple[np.ndarray, str]:
+    """Per chain acceptance of the run, and what it measures (see :class:`RunFacts`)."""
+    kept = per_step.shape[1]
+    if not _is_thinned(trace.steps):
+        return per_step.mean(axis=1), f"mean acceptance over the {kept} kept steps"
+    total = int(trace.steps[-1])
+    if trace.moves is not None and total > 0:
+        moved = np.asarray(trace.moves, dtype=float) / total
+        what = (
+            f"share of the {total} steps that moved the chain (trace.moves, burn-in "
+            f"included; the info holds only the {kept} kept steps of a thinned run)"
+        )
+        return moved, what
+    what = (
+        f"mean acceptance probability at the {kept} kept steps only (a thinned run: "
+        f"the other {total - kept} steps are not recorded)"
+    )
+    return per_step.mean(axis=1), what
 
 
 def run_facts(trace: Any) -> RunFacts | None:
@@ -113,14 +150,14 @@ def run_facts(trace: Any) -> RunFacts | None:
     if not isinstance(trace, Trace):
         return None
     stuck = None if trace.moves is None else np.flatnonzero(np.asarray(trace.moves) == 0)
-    acceptance = None
+    acceptance, what = None, ""
     fields = _info_fields(trace.info)
     for field in ("acceptance_rate", "is_accepted"):
         value = fields.get(field)
         if value is not None and np.ndim(value) == 2:
-            acceptance = np.asarray(value, dtype=float).mean(axis=1)
+            acceptance, what = _chain_acceptance(trace, np.asarray(value, dtype=float))
             break
-    return RunFacts(trace.num_chains, np.asarray(trace.diverged), stuck, acceptance)
+    return RunFacts(trace.num_chains, np.asarray(trace.diverged), stuck, acceptance, what)
 
 
 def _footer(facts: RunFacts | None) -> list[str]:
@@ -137,7 +174,10 @@ def _footer(facts: RunFacts | None) -> list[str]:
         lines.append(f"stuck chains (never moved): {facts.stuck.size} of {n}{which}")
     if facts.acceptance is not None:
         low, mid, high = np.quantile(facts.acceptance, [0.0, 0.5, 1.0])
-        lines.append(f"acceptance per chain: min {low:.3f}, median {mid:.3f}, max {high:.3f}")
+        lines.append(
+            f"acceptance per chain: min {low:.3f}, median {mid:.3f}, max {high:.3f} "
+            f"({facts.acceptance_what})"
+        )
     return lines
 
 
@@ -366,6 +406,14 @@ def summary(
             r_hat,
             np.full(coords.shape[2], np.nan) if ids is None else _nested(coords, ids),
         ]
+        constant = [
+            label for label, c in zip(labels, constant_coordinates(coords), strict=True) if c
+        ]
+        if constant:
+            notes.append(
+                f"constant draws (every draw equal) in {', '.join(constant)}: MCSE, ESS and "
+                "R-hat are undefined (nan)"
+            )
     grouping = None if ids is None else (int(ids.max()) + 1, int(np.sum(ids == 0)))
     values = np.stack([np.asarray(column, dtype=float) for column in table], axis=1)
     return Summary(

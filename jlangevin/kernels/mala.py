@@ -23,7 +23,7 @@ preconditioner ``M = L Lᵀ``, acting on the position raveled to a vector by
 
 and both directions of the ratio use that ``q``. Choosing ``M`` close to the
 target's covariance removes correlations no diagonal step can (see
-:func:`jlangevin.adaptation.mala_warmup`). The cost per step is one
+:func:`jlangevin.adaptation.warmup`). The cost per step is one
 ``value_and_grad`` and three matrix-vector products: the reverse density
 whitens with ``L⁻¹``, computed once (in float64, on the host) when ``L`` is
 concrete, as when the sampler is built, rather than by a triangular solve per
@@ -263,7 +263,24 @@ def dense_proposal_logdensity(
 
 
 def check_cholesky(cholesky: Any, name: str = "cholesky") -> None:
-    """Reject a factor that is not a square matrix with a positive finite diagonal."""
+    """Reject a factor that is not a lower-triangular square matrix with a positive finite diagonal.
+
+    A concrete matrix with a non-zero entry above its diagonal is refused (not
+    cut to its lower triangle: a covariance passed where its factor belongs
+    would otherwise sample the wrong metric without a word). Entries above the
+    diagonal up to ``64 · eps · max |L|`` are round-off and allowed. A traced
+    factor is checked for its shape only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jlangevin.kernels.mala import check_cholesky
+    >>> check_cholesky(np.array([[2.0, 0.0], [1.0, 1.0]]))  # lower triangular: fine
+    >>> check_cholesky(np.array([[2.0, 1.0], [1.0, 1.0]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: `cholesky` must be lower triangular (a Cholesky factor L, M = L Lᵀ); got a non-zero entry above the diagonal: [0, 1] = 1 (the largest of 1). For a dense matrix M pass np.linalg.cholesky(M).
+    """  # noqa: E501
     if cholesky is None:
         return
     shape = np.shape(cholesky)
@@ -277,6 +294,16 @@ def check_cholesky(cholesky: Any, name: str = "cholesky") -> None:
         if not np.all(np.isfinite(lower)) or np.any(np.diag(lower) <= 0):
             raise ValueError(
                 f"`{name}` must be a lower Cholesky factor: finite, with a positive diagonal."
+            )
+        upper = np.abs(np.triu(arr, 1))
+        tolerance = 64 * np.finfo(arr.dtype).eps * float(np.max(np.abs(lower)))
+        if not np.all(upper <= tolerance):  # NaN above the diagonal is refused too
+            i, j = np.unravel_index(np.argmax(np.where(np.isnan(upper), np.inf, upper)), shape)
+            count = int(np.sum(~(upper <= tolerance)))
+            raise ValueError(
+                f"`{name}` must be lower triangular (a Cholesky factor L, M = L Lᵀ); got a "
+                f"non-zero entry above the diagonal: [{i}, {j}] = {arr[i, j]:.4g} (the largest "
+                f"of {count}). For a dense matrix M pass np.linalg.cholesky(M)."
             )
 
 

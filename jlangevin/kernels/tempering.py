@@ -32,7 +32,9 @@ Left out, it is MALA with ``step_size / beta``: the tempered density is wider by
 a NamedTuple with ``position`` and ``logdensity`` (and, optionally, ``score``)
 for the density it was given, as the exact kernels of this package (MALA,
 Barker, MALT) have; a swap exchanges those fields between replicas, rescaled to
-the new temperature, and leaves the others (the step count) in place.
+the new temperature, and leaves the others (the step count) in place. The
+kernel must be exact: one of this package's uncorrected kernels (ULA, SGLD,
+underdamped Langevin, SGHMC, MCLMC) is refused with a ``ValueError``.
 
 References
 ----------
@@ -516,6 +518,42 @@ def _check_kernel(kernel: Any) -> None:
         )
 
 
+def _step_module(built: Sampler) -> str:
+    """The module that defines ``built.step`` (through ``functools.partial`` wrappers)."""
+    step = built.step
+    while isinstance(step, functools.partial):
+        step = step.func
+    return getattr(step, "__module__", None) or ""
+
+
+def _check_exact(built: Sampler) -> None:
+    """Refuse a replica sampler recognised as one of this package's uncorrected kernels.
+
+    A kernel of ``jlangevin.kernels`` is exact when it is registered in
+    :data:`jlangevin.kernels.EXACT_KERNELS` (tempering itself is exact over an
+    exact kernel); any other kernel of the package (ULA, SGLD, underdamped
+    Langevin, SGHMC, MCLMC) samples a biased law, and swaps between biased
+    replicas would not leave the tempered product invariant. A kernel from
+    outside the package cannot be recognised and is taken as exact.
+    """
+    from jlangevin.kernels import EXACT_KERNELS  # here: that package imports this module
+
+    module = _step_module(built)
+    prefix = "jlangevin.kernels."
+    if not module.startswith(prefix):
+        return
+    name = module[len(prefix) :]
+    if name.startswith("_") or name in EXACT_KERNELS or name == "tempering":
+        return
+    raise ValueError(
+        "`kernel` must build an exact (Metropolis-corrected) kernel for each replica: "
+        "swaps leave the tempered densities invariant only when every replica samples its "
+        f"own exactly; got a sampler of jlangevin.kernels.{name}, which is not corrected "
+        f"(its draws are biased by the step). Use one of {sorted(EXACT_KERNELS)}, e.g. "
+        "kernel=lambda f, beta: jl.mala(f, step_size=0.1 / beta)."
+    )
+
+
 def sampler(
     logdensity_fn: LogDensityFn,
     betas: Any,
@@ -538,7 +576,12 @@ def sampler(
     kernel : ``kernel(logdensity_fn, beta) -> Sampler``, the exact kernel of one
         replica, called with its tempered log density (``beta`` is traced, so
         use ``jnp`` on it); its state needs ``position`` and ``logdensity``
-        fields (see the module docstring). Pass ``step_size`` inside it.
+        fields (see the module docstring). Pass ``step_size`` inside it. A
+        kernel of this package that is not exact (not in
+        :data:`jlangevin.kernels.EXACT_KERNELS`: ``jl.ula``, ``jl.sgld``,
+        ``jl.underdamped``, ``jl.sghmc``, ``jl.mclmc``) is refused with a
+        ``ValueError``; a kernel from elsewhere cannot be recognised and is
+        trusted to be exact.
     swap_every : attempt swaps after every ``swap_every``-th step (an int >= 1).
     rung_scales : without ``kernel`` only: ``(K,)`` positive numbers, replica
         ``k``'s step is ``step_size * rung_scales[k]`` rather than
@@ -571,7 +614,8 @@ def sampler(
                 "`step_size` is MALA's (the default kernel's); with `kernel`, set the step "
                 f"inside it; got step_size={describe(step_size)} and a kernel."
             )
-        replica_sampler(logdensity_fn, 1.0, kernel)  # it builds a sampler (checked there)
+        # it builds a sampler (checked there) of an exact kernel
+        _check_exact(replica_sampler(logdensity_fn, 1.0, kernel))
     swap_every = as_int(swap_every, "swap_every", minimum=1)
     settings = {"betas": betas, "kernel": kernel, "step_size": step_size}
     extra = {}

@@ -73,9 +73,57 @@ def test_tuple_positions_get_indexed_names():
     assert list(posterior.data_vars) == ["x_0", "x_1"]
 
 
+def test_plain_array_coordinates_are_a_labelled_dimension(mala_trace):
+    posterior = group_dataset(jl.to_arviz(mala_trace), "posterior")
+    assert list(posterior["x_dim_0"].values) == [0, 1]  # ArviZ labels them x[0], x[1]
+    labelled = jl.to_arviz(mala_trace, coords={"x_dim_0": ["mu", "log_sigma"]})
+    assert list(group_dataset(labelled, "posterior")["x_dim_0"].values) == ["mu", "log_sigma"]
+
+
+def test_names_one_per_coordinate_of_a_plain_array(mala_trace):
+    idata = jl.to_arviz(mala_trace, names=["mu", "log_sigma"])
+    posterior = group_dataset(idata, "posterior")
+    assert list(posterior.data_vars) == ["mu", "log_sigma"]  # the order given, not sorted
+    positions = np.asarray(mala_trace.positions)
+    for i, name in enumerate(["mu", "log_sigma"]):
+        assert posterior[name].dims == ("chain", "draw")
+        np.testing.assert_array_equal(posterior[name].values, positions[..., i])
+    assert "diverging" in group_dataset(idata, "sample_stats")  # the run's report stays
+    reversed_names = group_dataset(jl.to_arviz(mala_trace, names=["b", "a"]), "posterior")
+    assert list(reversed_names.data_vars) == ["b", "a"]
+    np.testing.assert_array_equal(reversed_names["a"].values, positions[..., 1])
+    # one name still names the one variable
+    assert list(group_dataset(jl.to_arviz(mala_trace, names="z"), "posterior").data_vars) == ["z"]
+
+
+def test_names_label_a_pair_plot(mala_trace):
+    """The pair plot's axes say the names, not ``x`` over a coordinate index (``"x\\n1"``)."""
+    import arviz as az
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jlangevin.diagnostics.arviz_io import figure_of
+
+    if ARVIZ_1:
+        pytest.skip("ArviZ >= 1.0 draws pair plots with another API")
+
+    def axis_labels(idata):
+        figure = figure_of(az.plot_pair(idata))
+        labels = [(ax.get_xlabel(), ax.get_ylabel()) for ax in figure.axes]
+        plt.close(figure)
+        return labels
+
+    assert axis_labels(jl.to_arviz(mala_trace, names=["mu", "log_sigma"])) == [("mu", "log_sigma")]
+    assert axis_labels(jl.to_arviz(mala_trace)) == [("x\n0", "x\n1")]  # ArviZ's var + label
+
+
 def test_bad_input_names_the_argument(mala_trace):
-    with pytest.raises(ValueError, match="`names`"):
-        jl.to_arviz(mala_trace, names=["a", "b"])
+    with pytest.raises(ValueError, match=r"`names` must give one string per leaf .* coordinate"):
+        jl.to_arviz(mala_trace, names=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"`coords` names dimensions .* \['axis'\]"):
+        jl.to_arviz(mala_trace, coords={"axis": ["a", "b"]})
     with pytest.raises(ValueError, match="coords"):
         jl.to_arviz(mala_trace, dims={"x": ["axis"]}, coords={"axis": [1, 2, 3]})
     with pytest.raises(ValueError, match="`dims"):

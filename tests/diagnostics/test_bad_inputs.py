@@ -340,6 +340,30 @@ ARVIZ_CASES = [
     ),
     Case("to_arviz names a number", lambda: jl.to_arviz(GOOD, names=3), TypeError, "`names`"),
     Case(
+        "to_arviz names neither per leaf nor per coordinate",
+        lambda: jl.to_arviz(GOOD2, names=["a", "b", "c"]),
+        ValueError,
+        "`names` must give one string per leaf of the positions (1), or",
+    ),
+    Case(
+        "to_arviz names per coordinate not strings",
+        lambda: jl.to_arviz(GOOD2, names=["a", 2]),
+        ValueError,
+        "`names` must be strings",
+    ),
+    Case(
+        "to_arviz names per coordinate repeated",
+        lambda: jl.to_arviz(GOOD2, names=["a", "a"]),
+        ValueError,
+        "`names` must be distinct",
+    ),
+    Case(
+        "to_arviz coords of a dimension that does not exist",
+        lambda: jl.to_arviz(GOOD2, coords={"x_dim_1": ["a", "b"]}),
+        ValueError,
+        "`coords` names dimensions the posterior does not have: ['x_dim_1']",
+    ),
+    Case(
         "to_arviz names repeated",
         lambda: jl.to_arviz({"a": GOOD, "b": GOOD}, names=["u", "u"]),
         ValueError,

@@ -1,5 +1,8 @@
 """jl.check: exact draws pass everything; each kind of wrong sample fails what should catch it."""
 
+import importlib
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -180,3 +183,103 @@ def test_check_refuses_what_it_cannot_judge():
     x[2, 10] = np.nan
     with pytest.raises(ValueError, match=r"`trace` has 1 non-finite draws .* in 1 of 4 chains"):
         jl.check(x, QUARTIC)
+
+
+# --------------------------------------------------------------------------- #
+# what the KSD row judges: a subsample spread over chains and along the draws
+# --------------------------------------------------------------------------- #
+REPORT = importlib.import_module("jlangevin.diagnostics.report")
+SUMMARY = importlib.import_module("jlangevin.diagnostics.summary")
+
+
+def first_draw_of_each_chain(x, max_samples):
+    """The subsample before the fix: thinned along each chain, so draw 0 of 2,000 chains."""
+    chains, draws = x.shape[:2]
+    kept = x[:, :: max(1, math.ceil(chains * draws / max_samples))]
+    if kept.shape[0] * kept.shape[1] > max_samples:
+        kept = kept[: max_samples // kept.shape[1] or 1]
+    return kept.reshape(-1, x.shape[2])
+
+
+def many_chains_with_a_start_transient(seed):
+    """2,000 short chains of exact draws whose first kept draw is still 1 sd off (a transient)."""
+    x = exact_draws(GAUSS, seed, chains=2000, draws=50)
+    x[:, 0] += np.array([1.0, 0.5])
+    return x
+
+
+def test_ksd_subsample_covers_chains_and_draws():
+    x = np.broadcast_to(np.arange(50.0)[None, :, None], (2000, 50, 1))  # value = draw index
+    sub = REPORT.ksd_subsample(x, 2000)
+    assert sub.shape == (2000, 1)
+    counts = np.bincount(sub[:, 0].astype(int), minlength=50)
+    assert counts.min() >= 30 and counts.max() <= 50  # every draw index, about 40 times each
+    chains = np.broadcast_to(np.arange(8.0)[:, None, None], (8, 1000, 1))  # value = chain
+    assert np.array_equal(
+        np.bincount(REPORT.ksd_subsample(chains, 2000)[:, 0].astype(int)), [250] * 8
+    )
+
+
+def test_ksd_of_many_chains_is_not_decided_by_their_first_draw():
+    x = many_chains_with_a_start_transient(20)
+    (row,) = jl.check(x, GAUSS)["ksd"]
+    assert row.status == "pass", row
+    # spreading did not blind it: the same chains shifted throughout still fail
+    (shifted,) = jl.check(exact_draws(GAUSS, 21, chains=2000, draws=50) + 0.15, GAUSS)["ksd"]
+    assert shifted.status == "fail", shifted
+
+
+def test_ksd_on_the_first_draw_of_each_chain_judges_the_transient(monkeypatch):
+    """Broken companion: the old subsample (draw 0 of every chain) fails the same draws."""
+    monkeypatch.setattr(REPORT, "ksd_subsample", first_draw_of_each_chain)
+    (row,) = jl.check(many_chains_with_a_start_transient(20), GAUSS)["ksd"]
+    assert row.status == "fail", row
+
+
+# --------------------------------------------------------------------------- #
+# the acceptance row of a thinned trace: the moves it made, said so
+# --------------------------------------------------------------------------- #
+def thinned_mala_trace():
+    sampler = jl.mala(GAUSS.logdensity, step_size=0.25)
+    start = jnp.asarray(GAUSS.mean, jnp.float32) * jnp.ones((4, 1))
+    return jl.run(jax.random.key(30), sampler, start, 2000, burnin=200, thin=100)
+
+
+def assert_acceptance_row_counts_the_moves(trace, report):
+    (row,) = report["acceptance"]
+    total = int(trace.steps[-1])
+    assert total == 2200
+    assert row.value == pytest.approx(np.min(np.asarray(trace.moves)) / total)
+    assert f"share of the {total} steps that moved the chain" in row.note
+    assert "20 kept steps" in row.note
+
+
+def test_thinned_acceptance_is_the_share_of_steps_that_moved():
+    trace = thinned_mala_trace()
+    report = jl.check(trace, GAUSS)
+    assert_acceptance_row_counts_the_moves(trace, report)
+    # one kept step's acceptance probability can be anything; the moves say what happened
+    unlucky = trace._replace(info=trace.info._replace(acceptance_rate=jnp.full((4, 20), 6e-12)))
+    (row,) = jl.check(unlucky, GAUSS, acceptance_min=0.3)["acceptance"]
+    assert row.value > 0.3 and row.passed
+    assert "acceptance per chain" in str(jl.summary(trace)) and "moved" in str(jl.summary(trace))
+
+
+def test_thinned_acceptance_from_the_kept_steps_alone_is_caught(monkeypatch):
+    """Broken companion: averaging the kept steps' info (the old row) fails the test's check."""
+
+    def kept_steps_only(trace, per_step):
+        return per_step.mean(axis=1), f"mean acceptance over the {per_step.shape[1]} kept steps"
+
+    monkeypatch.setattr(SUMMARY, "_chain_acceptance", kept_steps_only)
+    trace = thinned_mala_trace()
+    with pytest.raises(AssertionError):
+        assert_acceptance_row_counts_the_moves(trace, jl.check(trace, GAUSS))
+
+
+def test_unthinned_acceptance_is_the_mean_over_the_kept_steps():
+    trace = mala_gauss_trace(steps=300)
+    (row,) = jl.check(trace, GAUSS)["acceptance"]
+    expected = np.asarray(trace.info.acceptance_rate, float).mean(axis=1).min()
+    assert row.value == pytest.approx(expected)
+    assert "mean acceptance over the 300 kept steps" in row.note

@@ -148,6 +148,46 @@ def test_summary_footer_reports_the_run():
     assert "stuck chains (never moved): 0 of 4" in text
     low = trace.info.acceptance_rate.mean(axis=1).min()
     assert f"acceptance per chain: min {low:.3f}" in text
+    assert "(mean acceptance over the 300 kept steps)" in text
+
+
+def constant_and_moving_chains():
+    """8 chains x 100 draws: coordinate 0 never changes (every draw 1.5), coordinate 1 moves."""
+    x = np.random.default_rng(7).normal(size=(8, 100, 2))
+    x[..., 0] = 1.5
+    return x
+
+
+def assert_constant_coordinate_has_no_ess(s):
+    """The constant coordinate's ESS, MCSE and R-hat are nan, and the table says why."""
+    for column in ("ess_bulk", "ess_tail", "mcse_mean", "r_hat", "nested_r_hat"):
+        assert np.isnan(s.row("x[0]")[column]), (column, s.row("x[0]"))
+    assert 400 < s.row("x[1]")["ess_bulk"] < 2000  # the moving coordinate is untouched
+    assert "constant draws (every draw equal) in x[0]" in str(s)
+
+
+def test_constant_chains_have_no_effective_sample_size():
+    s = summary(constant_and_moving_chains())
+    assert s.row("x[0]")["mean"] == 1.5 and s.row("x[0]")["sd"] == 0.0
+    assert_constant_coordinate_has_no_ess(s)
+    x = constant_and_moving_chains()
+    assert np.isnan(jl.diagnostics.ess(x)[0]) and np.isnan(jl.diagnostics.mcse(x)[0])
+    assert np.isnan(jl.diagnostics.ess(x, method="tail")[0])
+    (row,) = jl.check(x[..., :1], jl.targets.gaussian([1.5]))["ess_bulk"]
+    assert row.status == "fail" and np.isnan(row.value)
+
+
+def test_constant_chains_reported_with_arvizs_ess_are_caught(monkeypatch):
+    """Broken companion: without the constant-draw rule ArviZ's ESS is the draw count (800)."""
+    from jlangevin.diagnostics import mcmc
+
+    monkeypatch.setattr(
+        mcmc, "constant_coordinates", lambda coords: np.zeros(coords.shape[-1], bool)
+    )
+    s = summary(constant_and_moving_chains())
+    assert s.row("x[0]")["ess_bulk"] == 800
+    with pytest.raises(AssertionError):
+        assert_constant_coordinate_has_no_ess(s)
 
 
 # --------------------------------------------------------------------------- #

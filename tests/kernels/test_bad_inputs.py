@@ -281,6 +281,24 @@ CASES = [
         "step_size",
     ),
     Case(
+        "mala cholesky not lower triangular (a covariance)",
+        lambda: jl.mala(LOGP, 0.5, cholesky=jnp.asarray([[2.0, 0.5], [0.5, 1.0]])),
+        ValueError,
+        "`cholesky` must be lower triangular",
+    ),
+    Case(
+        "mala.step cholesky upper triangular",
+        lambda: _mala_step(cholesky=jnp.asarray([[1.0, 0.3], [0.0, 1.0]])),
+        ValueError,
+        "`cholesky` must be lower triangular",
+    ),
+    Case(
+        "mala cholesky NaN above the diagonal",
+        lambda: jl.mala(LOGP, 0.5, cholesky=np.array([[1.0, np.nan], [0.2, 1.0]])),
+        ValueError,
+        "`cholesky` must be lower triangular",
+    ),
+    Case(
         "mala cholesky not square",
         lambda: jl.mala(LOGP, 0.5, cholesky=jnp.ones((2, 3))),
         ValueError,
@@ -571,3 +589,16 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_bad_input(case):
     check(case)
+
+
+def test_cholesky_factors_that_are_lower_triangular_are_accepted():
+    """``np.linalg.cholesky``'s factor, and round-off above the diagonal, pass the check."""
+    cov = np.array([[2.0, 0.5], [0.5, 1.0]])
+    lower = np.linalg.cholesky(cov)
+    jl.mala(LOGP, 0.5, cholesky=lower).init(X2)
+    jl.barker(LOGP, 0.5, cholesky=jnp.asarray(lower, jnp.float32)).init(X2)
+    round_off = lower + np.array([[0.0, 1e-15], [0.0, 0.0]])
+    jl.mala(LOGP, 0.5, cholesky=round_off).init(X2)
+    # the refusal points at the entry and at the fix
+    with pytest.raises(ValueError, match=r"\[0, 1\] = 0.5 .* np\.linalg\.cholesky\(M\)"):
+        jl.mala(LOGP, 0.5, cholesky=cov)

@@ -105,6 +105,18 @@ CASES = [
         "bounds",
     ),
     Case(
+        "barker cholesky not lower triangular (a covariance)",
+        lambda: _sampler(cholesky=jnp.asarray([[2.0, 0.5], [0.5, 1.0]])),
+        ValueError,
+        "`cholesky` must be lower triangular",
+    ),
+    Case(
+        "barker.step cholesky not lower triangular",
+        lambda: _step(cholesky=jnp.asarray([[2.0, 0.5], [0.5, 1.0]])),
+        ValueError,
+        "`cholesky` must be lower triangular",
+    ),
+    Case(
         "barker cholesky not square",
         lambda: _sampler(cholesky=jnp.ones((2, 3))),
         ValueError,

@@ -117,6 +117,18 @@ CASES = [
         ValueError,
         "inverse_mass",
     ),
+    Case(
+        "cholesky not lower triangular (a covariance)",
+        lambda: _make(cholesky=jnp.asarray([[2.0, 0.5], [0.5, 1.0]])),
+        ValueError,
+        "`cholesky` must be lower triangular",
+    ),
+    Case(
+        "step cholesky not lower triangular",
+        lambda: _step(cholesky=jnp.asarray([[2.0, 0.5], [0.5, 1.0]])),
+        ValueError,
+        "`cholesky` must be lower triangular",
+    ),
     Case("cholesky not square", lambda: _make(cholesky=jnp.ones((2, 3))), ValueError, "cholesky"),
     Case("cholesky wrong size", lambda: _init(cholesky=jnp.eye(3)), ValueError, "cholesky"),
     Case(

@@ -57,6 +57,34 @@ CASES = [
         "step_size",
     ),
     Case("kernel not callable", pt(step_size=None, kernel="mala"), TypeError, "kernel"),
+    # uncorrected kernels of the package: swaps between biased replicas are not exact
+    Case(
+        "kernel ULA (inexact)",
+        pt(step_size=None, kernel=lambda f, b: jl.ula(f, step_size=0.1 / b)),
+        ValueError,
+        "`kernel` must build an exact",
+    ),
+    Case(
+        "kernel SGLD (inexact)",
+        pt(step_size=None, kernel=lambda f, b: jl.sgld(jl.gradients.full(f), step_size=0.1)),
+        ValueError,
+        "`kernel` must build an exact",
+    ),
+    Case(
+        "kernel underdamped (inexact)",
+        pt(step_size=None, kernel=lambda f, b: jl.underdamped(f, step_size=0.1, gamma=1.0)),
+        ValueError,
+        "`kernel` must build an exact",
+    ),
+    Case(
+        "kernel MCLMC (inexact)",
+        pt(
+            step_size=None,
+            kernel=lambda f, b: jl.kernels.mclmc.sampler(f, 0.1, decoherence_length=1.0),
+        ),
+        ValueError,
+        "`kernel` must build an exact",
+    ),
     Case("kernel a bare constructor", pt(step_size=None, kernel=jl.mala), TypeError, "kernel"),
     Case(
         "kernel returns no sampler", pt(step_size=None, kernel=lambda f, b: f), TypeError, "kernel"
@@ -123,3 +151,28 @@ def test_bad_input(case):
 )
 def test_good_ladders_are_accepted(betas):
     assert tempering.check_betas(betas).dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        lambda f, b: jl.mala(f, step_size=0.1 / b),
+        lambda f, b: jl.barker(f, step_size=0.5),
+        lambda f, b: jl.malt(f, step_size=0.1, num_integration_steps=2, gamma=1.0),
+        lambda f, b: jl.kernels.mams.sampler(f, 0.1, num_integration_steps=2),
+    ],
+    ids=["mala", "barker", "malt", "mams"],
+)
+def test_exact_kernels_of_the_package_are_accepted(kernel):
+    state = tempering.sampler(LOGP, BETAS, kernel=kernel).init(jnp.zeros(2))
+    assert state.ladder.logdensity.shape == (3,)
+
+
+def test_a_kernel_from_outside_the_package_is_trusted():
+    """A wrapper defined here (not recognisable as inexact) is accepted, as documented."""
+
+    def outside(f, beta):
+        inner = jl.mala(f, step_size=0.1 / beta)
+        return jl.Sampler(init=inner.init, step=lambda key, state: inner.step(key, state))
+
+    assert tempering.sampler(LOGP, BETAS, kernel=outside).init(jnp.zeros(2)).count == 0

@@ -115,6 +115,18 @@ CASES = [
         ValueError,
         "inverse_mass",
     ),
+    Case(
+        "cholesky not lower triangular (a covariance)",
+        lambda: _make(cholesky=jnp.asarray([[2.0, 0.5], [0.5, 1.0]])),
+        ValueError,
+        "`cholesky` must be lower triangular",
+    ),
+    Case(
+        "step cholesky not lower triangular",
+        lambda: _step(cholesky=jnp.asarray([[2.0, 0.5], [0.5, 1.0]])),
+        ValueError,
+        "`cholesky` must be lower triangular",
+    ),
     Case("cholesky not square", lambda: _make(cholesky=jnp.ones((2, 3))), ValueError, "cholesky"),
     Case("cholesky negative diagonal", lambda: _make(cholesky=-jnp.eye(2)), ValueError, "cholesky"),
     Case("cholesky integer", lambda: _make(cholesky=np.eye(2, dtype=int)), TypeError, "cholesky"),
