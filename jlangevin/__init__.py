@@ -15,6 +15,8 @@ from jlangevin.gradients import from_energy
 from jlangevin.kernels.barker import sampler as barker
 from jlangevin.kernels.mala import sampler as mala
 from jlangevin.kernels.malt import sampler as malt
+from jlangevin.kernels.mams import sampler as mams
+from jlangevin.kernels.mclmc import sampler as mclmc
 from jlangevin.kernels.sghmc import sampler as sghmc
 from jlangevin.kernels.sgld import RMSProp
 from jlangevin.kernels.sgld import sampler as sgld
@@ -78,6 +80,8 @@ __all__ = [
     "kernels",
     "mala",
     "malt",
+    "mams",
+    "mclmc",
     "models",
     "plot",
     "run",

@@ -222,6 +222,95 @@ def initial_momentum(momentum: ArrayTree | None, position: ArrayTree) -> ArrayTr
     return jax.tree.map(lambda u, x: u.astype(jnp.result_type(x)), momentum, position)
 
 
+# --------------------------------------------------------------------------- #
+# Isokinetic (ESH) pieces: the momentum is a unit vector, the speed is fixed
+# --------------------------------------------------------------------------- #
+def _log_cosh_plus(delta: Array, cosine: Array) -> Array:
+    """``log(cosh δ + c sinh δ)`` for ``|c| <= 1``, accurate for small and large ``δ``."""
+    small = jnp.abs(delta) < 1
+    ds = jnp.where(small, delta, 0.0)
+    near = jnp.log1p(2 * jnp.sinh(ds / 2) ** 2 + cosine * jnp.sinh(ds))
+    a = jnp.abs(delta)
+    c = jnp.sign(delta) * cosine
+    z2 = jnp.exp(-2 * a)
+    far = a - jnp.log(2.0).astype(a.dtype) + jnp.log((1 + c) * -jnp.expm1(-2 * a) + 2 * z2)
+    return jnp.where(small, near, far)
+
+
+def isokinetic_kick(
+    momentum: ArrayTree, metric: Metric, score: ArrayTree, t: Array
+) -> tuple[ArrayTree, Array]:
+    """Isokinetic B: the exact ESH momentum flow for time ``t`` under a constant force.
+
+    The momentum ``u`` is a unit vector over the raveled position (a pytree like
+    it; the velocity of the whitened position), moved by::
+
+        du/dt = (I - u uᵀ) g / (d - 1),    g = Lᵀ s  (the whitened force)
+
+    whose solution along ``e = g / |g|``, with ``δ = t |g| / (d - 1)``, ``ζ = exp(-δ)``, is
+    ``u' ∝ e (1 - ζ)(1 + ζ + (u·e)(1 - ζ)) + 2 ζ u``. The kinetic energy it
+    exchanges with the potential (``ΔK = ∫ g·u dt``, so that ``-log p + K`` is
+    conserved by the continuous flow) is ``(d - 1) log(cosh δ + (u·e) sinh δ)``.
+
+    Returns
+    -------
+    momentum : the new unit momentum, a pytree like ``momentum``.
+    kinetic_change : ``ΔK``, a scalar.
+
+    References
+    ----------
+    G. Ver Steeg and A. Galstyan (2021). Hamiltonian dynamics with non-Newtonian
+    momentum for rapid sampling. NeurIPS 2021.
+    J. Robnik, G. B. De Luca, E. Silverstein and U. Seljak (2023). Microcanonical
+    Hamiltonian Monte Carlo. JMLR 24(311).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._kinetic import Metric, isokinetic_kick
+    >>> # moving along the force, the momentum keeps its direction and gains t |g|
+    >>> u, dk = isokinetic_kick(jnp.array([0.0, 1.0]), Metric(), jnp.array([0.0, 3.0]), 0.5)
+    >>> u.tolist(), round(float(dk), 5)
+    ([0.0, 1.0], 1.5)
+    """
+    u, unravel = ravel_pytree(momentum)
+    g = ravel_pytree(force(metric, score))[0].astype(u.dtype)
+    dims = u.size
+    norm = jnp.sqrt(jnp.sum(g**2))
+    e = g / jnp.where(norm > 0, norm, 1.0)
+    cosine = jnp.dot(u, e)
+    delta = jnp.asarray(t, u.dtype) * norm / (dims - 1)
+    zeta = jnp.exp(-delta)
+    one_minus = -jnp.expm1(-delta)
+    raw = e * one_minus * (1 + zeta + cosine * one_minus) + 2 * zeta * u
+    new = raw / jnp.sqrt(jnp.sum(raw**2))
+    return unravel(new), (dims - 1) * _log_cosh_plus(delta, cosine)
+
+
+def isokinetic_refresh(key: PRNGKey, momentum: ArrayTree, c: Array) -> ArrayTree:
+    """Isokinetic O: ``u <- (c u + sqrt((1 - c²) / d) ξ) / |·|``, ``ξ ~ N(0, I_d)``.
+
+    The partial refresh of a unit momentum (``c = exp(-ε / L)`` per step of
+    length ``ε`` for a decoherence length ``L``; ``c = 0``: a uniformly random
+    direction, also from a zero momentum). It leaves the uniform law on the
+    sphere invariant exactly, for every ``c``: ``c u + ν ξ`` is isotropic when
+    ``u`` is uniform.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from jlangevin.kernels._kinetic import isokinetic_refresh
+    >>> u = isokinetic_refresh(jax.random.key(0), jnp.zeros(3), 0.0)
+    >>> round(float(jnp.sum(u**2)), 6)
+    1.0
+    """
+    u, unravel = ravel_pytree(momentum)
+    xi = jax.random.normal(key, u.shape, u.dtype)
+    c = jnp.asarray(c, u.dtype)
+    v = c * u + jnp.sqrt((1 - c**2) / u.size) * xi
+    return unravel(v / jnp.sqrt(jnp.sum(v**2)))
+
+
 __all__ = [
     "Metric",
     "check_gamma",
@@ -230,6 +319,8 @@ __all__ = [
     "drift",
     "force",
     "initial_momentum",
+    "isokinetic_kick",
+    "isokinetic_refresh",
     "kick",
     "kinetic_energy",
     "make_metric",

@@ -20,6 +20,8 @@ SAMPLERS = {
     "sgld": lambda: jl.sgld(logp, step_size=0.05),
     "underdamped": lambda: jl.underdamped(logp, step_size=0.2, gamma=1.0),
     "malt": lambda: jl.malt(logp, step_size=0.2, num_integration_steps=3, gamma=1.0),
+    "mams": lambda: jl.mams(logp, step_size=0.4, num_integration_steps=3),
+    "mclmc": lambda: jl.mclmc(logp, step_size=0.4, decoherence_length=1.0),
     "barker": lambda: jl.barker(logp, step_size=0.5),
     "sghmc": lambda: jl.sghmc(logp, step_size=0.05, friction=2.0),
     "tempering": lambda: jl.tempering(logp, betas=[1.0, 0.5], step_size=0.2),
