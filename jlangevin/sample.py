@@ -30,7 +30,7 @@ from jlangevin._checks import as_flag, as_int, check_key, describe
 from jlangevin.adaptation.metric import PRECONDITIONERS
 from jlangevin.adaptation.warmup import WarmupInfo, resolve_kernel, warmup
 from jlangevin.adaptation.windows import MIN_WARMUP_STEPS
-from jlangevin.kernels import EXACT_KERNELS, barker, mala, ula
+from jlangevin.kernels import EXACT_KERNELS, UNADJUSTED_KERNELS, barker, mala, ula
 from jlangevin.models import Model
 from jlangevin.models._model import check_num_chains
 from jlangevin.run import SamplingWarning, Trace, run
@@ -42,7 +42,7 @@ AUTO_KERNEL = "malt"
 #: nested R-hat (8 superchains of 8).
 DEFAULT_NUM_CHAINS = 64
 #: The kernels by name: every exact kernel's declaration, and ULA (no warm-up).
-KERNELS = ("auto", *EXACT_KERNELS, "ula")
+KERNELS = ("auto", *EXACT_KERNELS, *UNADJUSTED_KERNELS, "ula")
 #: The convergence gate: every coordinate's R-hat (and nested R-hat with 16 chains or
 #: more) below ``RHAT_MAX``, bulk and tail ESS at least ``ESS_MIN`` (Vehtari et al.
 #: 2021: 100 per chain for four chains), and divergences at most ``DIVERGENCE_MAX`` of
@@ -489,9 +489,6 @@ def sample(
         chunk_size=chunk_size,
     )
     chains, _ = _shape(trace)
-    per_step = (
-        1 if info is None or info.num_integration_steps is None else info.num_integration_steps
-    )
     draws_seconds = time.perf_counter() - start_time
     gate_start = time.perf_counter()
     verdict = convergence(trace)
@@ -511,6 +508,12 @@ def sample(
         draws_seconds += time.perf_counter() - start_time
         verdict = convergence(trace)
     steps = (_shape(trace)[1] * thin + burnin) * chains
+    reported = getattr(trace.info, "num_grads", None)
+    if reported is not None and thin == 1 and burnin == 0:  # exact: the kernel counts them
+        draw_grads = int(np.sum(np.asarray(reported, np.int64)))
+    else:
+        per_step = (info.num_integration_steps if info is not None else None) or 1
+        draw_grads = steps * per_step
     result = Sampled(
         trace=trace,
         warmup=info,
@@ -518,7 +521,7 @@ def sample(
         model=the_model,
         kernel=name,
         convergence=verdict,
-        num_grads=GradientCount(0 if info is None else info.num_grads, steps * per_step),
+        num_grads=GradientCount(0 if info is None else info.num_grads, draw_grads),
         seconds={
             "warmup": warmup_seconds,
             "draws": draws_seconds,

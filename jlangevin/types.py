@@ -132,13 +132,17 @@ class Tuning(NamedTuple):
         trajectory kernel the proposal's end: a pytree with ``position`` (like the
         state's) and ``momentum``, the velocity of the whitened position ``R⁻¹ x``
         there (ChEES differentiates through it).
-    sampler : ``(logdensity_fn, params, *, score_fn, bounds) -> Sampler`` for ``jl.run``,
-        from concrete adapted ``params`` (``num_integration_steps`` a Python int).
+    sampler : ``(logdensity_fn, params, *, position, score_fn, bounds) -> Sampler`` for
+        ``jl.run``, from concrete adapted ``params`` (``num_integration_steps`` a Python
+        int); ``position`` is one chain's position (to unravel a per-coordinate metric).
     target_acceptance : the mean acceptance probability the step size aims at.
     tunes : what may be adapted: ``"step_size"``, ``"metric"`` and, for kernels whose
         step runs a trajectory of ``num_integration_steps``, ``"trajectory"``.
     metrics_with_bounds : the metric forms (``"diagonal"``, ``"dense"``) the kernel
         can run inside a box (``bounds``).
+    trajectory_rules : the rules that may set its trajectory, the first the default:
+        ``"chees"`` needs the step's ``end``; ``"meads"`` (the chains' largest scale)
+        needs nothing from the kernel.
 
     Examples
     --------
@@ -154,6 +158,7 @@ class Tuning(NamedTuple):
     target_acceptance: float
     tunes: tuple[str, ...] = ("step_size", "metric")
     metrics_with_bounds: tuple[str, ...] = ("diagonal", "dense")
+    trajectory_rules: tuple[str, ...] = ("chees", "meads")
 
 
 __all__ = [

@@ -42,7 +42,7 @@ from jlangevin.adaptation import trajectory as traj_
 from jlangevin.adaptation.windows import segments as make_segments
 from jlangevin.adaptation.windows import window_schedule
 from jlangevin.gradients import check_position
-from jlangevin.kernels import EXACT_KERNELS
+from jlangevin.kernels import EXACT_KERNELS, UNADJUSTED_KERNELS
 from jlangevin.kernels._bounds import check_bounds, check_inside
 from jlangevin.run import SamplingWarning, chain_keys_for, step_keys
 from jlangevin.types import (
@@ -180,8 +180,8 @@ def _restart_reasons(info: WarmupInfo) -> str:
 # --------------------------------------------------------------------------- #
 def resolve_kernel(kernel: Any) -> Tuning:
     """The :class:`~jlangevin.types.Tuning` of ``kernel``: a declaration, a name in
-    :data:`jlangevin.kernels.EXACT_KERNELS`, or anything with a ``tuning`` attribute
-    (``jl.malt``, the module ``jl.kernels.malt``).
+    :data:`jlangevin.kernels.EXACT_KERNELS` or ``UNADJUSTED_KERNELS``, or anything with
+    a ``tuning`` attribute (``jl.malt``, the module ``jl.kernels.malt``).
 
     Examples
     --------
@@ -193,9 +193,10 @@ def resolve_kernel(kernel: Any) -> Tuning:
     if isinstance(kernel, Tuning):
         return kernel
     if isinstance(kernel, str):
-        if kernel in EXACT_KERNELS:
-            return EXACT_KERNELS[kernel]
-        raise ValueError(f"`kernel` must be one of {tuple(EXACT_KERNELS)}; got {kernel!r}.")
+        named = {**EXACT_KERNELS, **UNADJUSTED_KERNELS}
+        if kernel in named:
+            return named[kernel]
+        raise ValueError(f"`kernel` must be one of {tuple(named)}; got {kernel!r}.")
     tuning = getattr(kernel, "tuning", None)
     if isinstance(tuning, Tuning):
         return tuning
@@ -255,7 +256,7 @@ def _build_window(s: _Settings):
         log_cap = jnp.log(s.max_integration_steps * eps_start)
 
         def body(i, carry):
-            states, da, chees, stats, accept_sum, diverged, capped, traces = carry
+            states, da, chees, stats, accept_sum, diverged, capped, grads, traces = carry
             eps = jnp.exp(da.log_step)
             if s.rule == "chees":  # one-step trajectories until ``free``
                 length_now = jnp.where(free, jnp.exp(chees.log_length), eps)
@@ -288,6 +289,10 @@ def _build_window(s: _Settings):
                 stats,
             )
             diverged = diverged + jnp.asarray(infos.diverged, jnp.int32)
+            # Kernels that report their gradients are counted exactly; else L per chain.
+            spent = getattr(infos, "num_grads", None)
+            spent = num_l * num_chains if spent is None else jnp.sum(spent)
+            grads = grads + jnp.asarray(spent, jnp.int32)
             accept_trace, eps_trace, length_trace, steps_trace = traces
             traces = (
                 accept_trace.at[i].set(jnp.mean(chain_accept)),
@@ -295,7 +300,8 @@ def _build_window(s: _Settings):
                 length_trace.at[i].set(length_now.astype(dtype)),
                 steps_trace.at[i].set(num_l),
             )
-            return new, da, chees, stats, accept_sum + chain_accept, diverged, capped, traces
+            carry = (new, da, chees, stats, accept_sum + chain_accept, diverged, capped, grads)
+            return (*carry, traces)
 
         dim = root.lower.shape[0] if root.is_dense else root.scale.shape[0]
         stats = metric_.stats_init(num_chains, dim, dtype, s.full_stats, s.score_stats)
@@ -307,6 +313,7 @@ def _build_window(s: _Settings):
             stats,
             zeros,
             jnp.zeros((num_chains,), jnp.int32),
+            jnp.zeros((), jnp.int32),
             jnp.zeros((), jnp.int32),
             traces,
         )
@@ -434,7 +441,12 @@ def _check_options(
                     f"declares {tuning.tunes}. Got {name}={value!r}."
                 )
         return preconditioner, None, 1
-    rule = traj_.check_trajectory(traj_.DEFAULT_TRAJECTORY if trajectory is None else trajectory)
+    rule = traj_.check_trajectory(tuning.trajectory_rules[0] if trajectory is None else trajectory)
+    if rule not in tuning.trajectory_rules:
+        raise ValueError(
+            f"`trajectory`: {tuning.name} declares the rules {tuning.trajectory_rules}; "
+            f"got {rule!r}."
+        )
     max_steps = as_int(
         traj_.MAX_INTEGRATION_STEPS if max_integration_steps is None else max_integration_steps,
         "max_integration_steps",
@@ -569,6 +581,7 @@ def warmup(
     restarted = np.zeros(num_chains, np.int64)
     counts = {"stuck": 0, "low": 0, "high": 0, "scale": 0}
     stuck_at_end = 0
+    num_grads = 0
     capped_final = 0
     segments = make_segments(num_steps, windows)
     for seg in segments:
@@ -593,7 +606,7 @@ def warmup(
         # The trajectory rule starts with the first metric: before it, in the raw
         # coordinates, ε is set by the narrowest scale and T by the widest, so ChEES'
         # trajectories would be long and cost more than the exploration they buy.
-        states, da, chees, stats, accept_sum, div, capped, traces = run_window(
+        states, da, chees, stats, accept_sum, div, capped, grads, traces = run_window(
             chain_keys,
             states,
             da,
@@ -607,6 +620,7 @@ def warmup(
             seg.start >= windows[0][1],
         )
         diverged = diverged + div
+        num_grads += int(grads)
         chain_accept = accept_sum / (seg.end - seg.start)
         window_accept.append(chain_accept)
         last = seg.end == num_steps
@@ -667,7 +681,6 @@ def warmup(
     sampler = tuning.sampler(
         logdensity_fn, params, position=one_position, score_fn=score_fn, bounds=bounds
     )
-    num_grads = int(num_chains * np.sum(np.asarray(traces[3], np.int64)))
     info = WarmupInfo(
         kernel=tuning.name,
         target_acceptance=target,

@@ -37,9 +37,12 @@ EXACT_KERNELS: dict[str, Tuning] = {
     "malt": malt.tuning,
     "mams": mams.tuning,
 }
+#: Kernels a warm-up can tune that are not exact (a step-size bias remains).
+UNADJUSTED_KERNELS: dict[str, Tuning] = {"mclmc": mclmc.tuning}
 
 __all__ = [
     "EXACT_KERNELS",
+    "UNADJUSTED_KERNELS",
     "Sampler",
     "barker",
     "mala",

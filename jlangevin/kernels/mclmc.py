@@ -416,6 +416,7 @@ tuning = Tuning(
     TARGET_ACCEPTANCE,
     tunes=("step_size", "metric", "trajectory"),
     metrics_with_bounds=("diagonal",),
+    trajectory_rules=("meads",),  # its step returns no trajectory end for ChEES
 )
 sampler.tuning = tuning
 
