@@ -9,7 +9,17 @@ builds pure one-position functions from NumPyro's own machinery:
 - ``init``: each chain from NumPyro's ``init_to_median`` (the median of 15
   prior draws per site, drawn with the chain's own key, so chains start apart),
   redrawn (up to 100 times, ``find_valid_initial_params``) until the log
-  density and its gradient are finite.
+  density and its gradient are finite. A site whose prior cannot be drawn
+  from (a flat prior, ``dist.ImproperUniform``: a Stan parameter without a
+  prior statement) starts as NumPyro's own ``init_to_median`` starts it:
+  ``init_to_uniform``, uniform in (-2, 2) on the unconstrained scale.
+- A plate written for SVI subsampling (``numpyro.plate(name, N,
+  subsample_size=n)``) spans all its ``N`` points here: the log density is the
+  full-data one (for minibatch gradients, see
+  :func:`jlangevin.models.subsampled`).
+- Data: NaN or inf in the model's arguments is refused with a ``ValueError``
+  naming the argument, unless the model masks it (``obs_mask=``, NumPyro's
+  imputation of missing observations) so that the log density stays finite.
 - ``constrain``: the model replayed at the constrained values: latent sites
   and ``numpyro.deterministic`` sites.
 - ``log_likelihood``: ``fn.log_prob(obs)`` per observation of every observed site.
@@ -21,6 +31,8 @@ NumPyro is imported only when :func:`from_numpyro` is called
 from __future__ import annotations
 
 import importlib
+import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +45,9 @@ from jlangevin.types import Array, PRNGKey
 #: Prior draws per site behind each chain's starting median (NumPyro's default).
 MEDIAN_SAMPLES = 15
 
+#: Argument leaves checked for NaN and inf (lists are arrays).
+_NUMERIC = (float, complex, list, np.ndarray, np.generic, jax.Array)
+
 
 def _numpyro() -> Any:
     try:
@@ -43,17 +58,123 @@ def _numpyro() -> Any:
         ) from err
 
 
-def _prior_trace(model: Callable, args: tuple, kwargs: dict) -> dict:
-    """The model's trace with prior draws at its latent sites (a fixed seed: only shapes matter)."""
-    from numpyro import handlers
+def prior_trace(model: Callable, args: tuple, kwargs: dict) -> dict:
+    """The model's trace with a value at each latent site (a fixed seed: only shapes matter).
 
+    The latent values come from NumPyro's ``init_to_uniform``, as in its own
+    ``initialize_model``, never from a prior draw: a flat prior
+    (``ImproperUniform``) cannot be drawn from.
+    """
+    from numpyro import handlers
+    from numpyro.infer.initialization import init_to_uniform
+
+    seeded = handlers.seed(model, rng_seed=0)
+    uniform = handlers.substitute(seeded, substitute_fn=init_to_uniform)
     try:
-        return handlers.trace(handlers.seed(model, rng_seed=0)).get_trace(*args, **kwargs)
+        return handlers.trace(uniform).get_trace(*args, **kwargs)
     except TypeError as err:
         raise TypeError(
             f"Calling `model` with the given arguments failed ({err}); from_numpyro(model, "
             "*args, **kwargs) calls model(*args, **kwargs)."
         ) from err
+
+
+def full_plate_indices(model_trace: Mapping[str, dict]) -> dict[str, Array]:
+    """``{name: arange(size)}`` for every plate that subsamples (``subsample_size < size``)."""
+    import jax.numpy as jnp
+
+    return {
+        name: jnp.arange(site["args"][0])
+        for name, site in model_trace.items()
+        if site["type"] == "plate" and np.shape(site["value"])[0] != site["args"][0]
+    }
+
+
+def set_plates(model: Callable, indices: Mapping[str, Array]) -> Callable:
+    """``model`` with the plates ``indices`` names at those data indices.
+
+    ``handlers.substitute`` of the plates' values, with each plate's
+    ``subsample_size`` set to match (NumPyro warns of a mismatch otherwise).
+    """
+    from numpyro import handlers
+
+    def at_indices(msg: dict) -> Array | None:
+        if msg["type"] != "plate" or msg["name"] not in indices:
+            return None
+        chosen = indices[msg["name"]]
+        msg["args"] = (msg["args"][0], np.shape(chosen)[0])
+        return chosen
+
+    return handlers.substitute(model, substitute_fn=at_indices)
+
+
+def _data_leaves(model: Callable, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
+    """Every leaf of the model's arguments, named as the user wrote it (``y``, ``data['x']``)."""
+    try:
+        signature = inspect.signature(model)
+        arguments = signature.bind(*args, **kwargs).arguments
+    except (TypeError, ValueError):  # no signature, or it does not fit: name them by position
+        signature, arguments = None, {}
+    bound: dict[str, Any] = {}
+    if signature is None:
+        bound = {f"args[{i}]": a for i, a in enumerate(args)} | dict(kwargs)
+    for name, value in arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            bound |= {f"{name}[{i}]": a for i, a in enumerate(value)}
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            bound |= value
+        else:
+            bound[name] = value
+    leaves = []
+    for name, value in bound.items():
+        flat, _ = jax.tree_util.tree_flatten_with_path(
+            value, is_leaf=lambda v: isinstance(v, list) and all(np.isscalar(e) for e in v)
+        )
+        leaves += [(name + jax.tree_util.keystr(path), leaf) for path, leaf in flat]
+    return leaves
+
+
+def _nonfinite_data(model: Callable, args: tuple, kwargs: dict) -> list[str]:
+    """``"`y` (argument of the model) holds 3 NaN values"`` per float data leaf not finite."""
+    found = []
+    for name, leaf in _data_leaves(model, args, kwargs):
+        if isinstance(leaf, jax.core.Tracer) or not isinstance(leaf, _NUMERIC):
+            continue  # a traced argument cannot be looked at; other objects are not data
+        leaf = np.asarray(leaf)
+        if leaf.dtype.kind not in "fc":  # integers and booleans are always finite
+            continue
+        counts = {"NaN": int(np.isnan(leaf).sum()), "infinite": int(np.isinf(leaf).sum())}
+        parts = [f"{n} {kind} value{'s' * (n != 1)}" for kind, n in counts.items() if n]
+        if parts:
+            found.append(f"`{name}` (argument of the model) holds {' and '.join(parts)}")
+    return found
+
+
+def _nonfinite_data_error(found: list[str], consequence: str) -> ValueError:
+    return ValueError(
+        f"{'; '.join(found)}: the model's data must be finite ({consequence}). Drop or "
+        "impute the missing entries, or let NumPyro impute them with "
+        "`numpyro.sample(name, fn, obs=y, obs_mask=~jnp.isnan(y))`."
+    )
+
+
+def _check_finite_data(found: list[str], logdensity_fn: Callable, position: dict) -> None:
+    """Refuse data with NaN or inf entries, unless the model masks them (``obs_mask=``).
+
+    A model may hold NaN for missing observations and impute them
+    (``numpyro.sample(..., obs=y, obs_mask=~jnp.isnan(y))``): NumPyro samples
+    such a model, and so does this bridge. The data are refused only when the
+    log density or its gradient at ``position`` is not finite with them.
+    """
+    if not found:
+        return
+    with warnings.catch_warnings():  # NumPyro's out-of-support warnings: the error says it all
+        warnings.simplefilter("ignore")
+        value, grad = jax.value_and_grad(logdensity_fn)(position)
+    leaves = [value, *jax.tree.leaves(grad)]
+    if not all(np.all(np.isfinite(leaf)) for leaf in leaves):
+        raise _nonfinite_data_error(found, f"with them its log density is {float(value)}")
 
 
 def _latent_sites(model_trace: Mapping[str, dict]) -> dict[str, dict]:
@@ -89,7 +210,7 @@ def _check_position(position: Any, shapes: Mapping[str, Any]) -> None:
             )
 
 
-def _replay(fixed: Callable, args: tuple, kwargs: dict, position: Mapping[str, Array]) -> dict:
+def replay(fixed: Callable, args: tuple, kwargs: dict, position: Mapping[str, Array]) -> dict:
     """The model's trace with each latent site at ``biject_to(support)(position[site])``."""
     from numpyro import handlers
     from numpyro.distributions.transforms import biject_to
@@ -133,7 +254,7 @@ def _init_fn(fixed: Callable, args: tuple, kwargs: dict, prototype: dict) -> Cal
 
 def _constrain_fn(fixed: Callable, args: tuple, kwargs: dict, names: tuple) -> Callable:
     def constrain(position: Mapping[str, Array]) -> dict[str, Array]:
-        model_trace = _replay(fixed, args, kwargs, position)
+        model_trace = replay(fixed, args, kwargs, position)
         return {name: model_trace[name]["value"] for name in names}
 
     return constrain
@@ -141,7 +262,7 @@ def _constrain_fn(fixed: Callable, args: tuple, kwargs: dict, names: tuple) -> C
 
 def _log_likelihood_fn(fixed: Callable, args: tuple, kwargs: dict, observed: tuple) -> Callable:
     def log_likelihood(position: Mapping[str, Array]) -> dict[str, Array]:
-        model_trace = _replay(fixed, args, kwargs, position)
+        model_trace = replay(fixed, args, kwargs, position)
         return {
             name: model_trace[name]["fn"].log_prob(model_trace[name]["value"]) for name in observed
         }
@@ -162,10 +283,20 @@ def from_numpyro(model: Callable, *args: Any, **kwargs: Any) -> Model:
     -------
     Model
         ``logdensity_fn`` over the dict of unconstrained latent sites (one
-        chain); ``init(key, num_chains)`` from each chain's prior median;
+        chain); ``init(key, num_chains)`` from each chain's prior median
+        (uniform in (-2, 2) on the unconstrained scale at flat-prior sites);
         ``constrain`` to the latent and deterministic sites; per-observation
         ``log_likelihood``; ``observed_data``. ``numpyro.param`` sites are held
         at their initial values.
+
+    Raises
+    ------
+    TypeError
+        When ``model`` is not a function or fails on the given arguments.
+    ValueError
+        When the model has no or discrete latent sites, or its data hold NaN
+        or inf values that reach the log density (the message names the
+        argument, e.g. ``y`` or ``data['x']``).
 
     Examples
     --------
@@ -193,7 +324,18 @@ def from_numpyro(model: Callable, *args: Any, **kwargs: Any) -> Model:
     from numpyro import handlers
     from numpyro.distributions.transforms import biject_to
 
-    model_trace = _prior_trace(model, args, kwargs)
+    nonfinite = _nonfinite_data(model, args, kwargs)
+    try:
+        model_trace = prior_trace(model, args, kwargs)
+    except Exception as err:  # e.g. NumPyro's argument validation, on the NaN
+        if nonfinite and not isinstance(err, TypeError):  # TypeError: the wrong arguments
+            failure = f"the model fails with them: {str(err).rstrip('.')}"
+            raise _nonfinite_data_error(nonfinite, failure) from err
+        raise
+    full_plates = full_plate_indices(model_trace)
+    if full_plates:  # a plate written for SVI subsampling: here it spans all its data
+        model = set_plates(model, full_plates)
+        model_trace = prior_trace(model, args, kwargs)
     latent = _latent_sites(model_trace)
     # numpyro.param sites are held at their initial values, as NumPyro's MCMC does.
     params = {k: s["value"] for k, s in model_trace.items() if s["type"] in ("param", "mutable")}
@@ -209,8 +351,10 @@ def from_numpyro(model: Callable, *args: Any, **kwargs: Any) -> Model:
         if s["type"] == "sample" and s["is_observed"]
     }
     log_likelihood = _log_likelihood_fn(fixed, args, kwargs, tuple(observed)) if observed else None
+    logdensity_fn = _logdensity_fn(fixed, args, kwargs, shapes)
+    _check_finite_data(nonfinite, logdensity_fn, prototype)
     return Model(
-        _logdensity_fn(fixed, args, kwargs, shapes),
+        logdensity_fn,
         _init_fn(fixed, args, kwargs, prototype),
         constrain=_constrain_fn(fixed, args, kwargs, (*latent, *deterministic)),
         log_likelihood=log_likelihood,

@@ -9,7 +9,7 @@ import pytest
 from bad_inputs import Case, case_id, check
 
 import jlangevin as jl
-from jlangevin.models import Model, from_numpyro, init_uniform
+from jlangevin.models import Model, find_mode, from_numpyro, init_uniform, subsampled
 from jlangevin.models.arviz import to_inference_data
 
 numpyro = pytest.importorskip("numpyro")
@@ -32,6 +32,50 @@ def observed_only(y):
 def discrete_latent(y):
     k = numpyro.sample("k", dist.Poisson(3.0))
     numpyro.sample("y", dist.Normal(k, 1.0), obs=y)
+
+
+def regression(x, y=None):
+    beta = numpyro.sample("beta", dist.Normal(0.0, 1.0))
+    with numpyro.plate("data", len(x)):
+        numpyro.sample("y", dist.Normal(beta * x, 1.0), obs=y)
+
+
+def nested_data(data):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    numpyro.sample("y", dist.Normal(mu, 1.0), obs=data["y"])
+    numpyro.sample("z", dist.Normal(mu, 1.0), obs=data["pair"][1])
+
+
+def with_nan(values, where):
+    values = np.array(values, dtype=float)
+    values[list(where)] = np.nan
+    return values
+
+
+X = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+Y_NAN = with_nan([0.5, -1.0, 0.2, 0.1, 0.4], [0, 2, 4])
+Y_INF = np.array([0.5, np.inf, 0.2, -np.inf, 0.4])
+
+
+def local_latent(y):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    with numpyro.plate("data", len(y)):
+        z = numpyro.sample("z", dist.Normal(mu, 1.0))
+        numpyro.sample("y", dist.Normal(z, 1.0), obs=y)
+
+
+def two_plates(y, counts):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    with numpyro.plate("a", len(y)):
+        numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+    with numpyro.plate("b", len(counts)):
+        numpyro.sample("counts", dist.Normal(mu, 1.0), obs=counts)
+
+
+def fixed_size_plate(y):  # the plate's size is not the data's: the data cannot follow it
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    with numpyro.plate("data", 3):
+        numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
 
 
 @functools.cache
@@ -58,6 +102,110 @@ CASES = [
         "from_numpyro no latent sites", lambda: from_numpyro(observed_only, Y), ValueError, "model"
     ),
     Case("from_numpyro discrete latent", lambda: from_numpyro(discrete_latent, Y), ValueError, "k"),
+    # from_numpyro: data with NaN or inf, named (not the later "initial position" message)
+    Case(
+        "from_numpyro NaN in positional data",
+        lambda: from_numpyro(regression, X, Y_NAN),
+        ValueError,
+        "`y` (argument of the model) holds 3 NaN values",
+    ),
+    Case(
+        "from_numpyro NaN in keyword data",
+        lambda: from_numpyro(regression, X, y=Y_NAN),
+        ValueError,
+        "`y` (argument of the model) holds 3 NaN values",
+    ),
+    Case(
+        "from_numpyro inf in data",
+        lambda: from_numpyro(regression, X, y=Y_INF),
+        ValueError,
+        "`y` (argument of the model) holds 2 infinite values",
+    ),
+    Case(
+        "from_numpyro NaN in a jax array",
+        lambda: from_numpyro(regression, X, y=jnp.asarray(Y_NAN)),
+        ValueError,
+        "`y` (argument of the model) holds 3 NaN values",
+    ),
+    Case(
+        "from_numpyro NaN in a covariate (NumPyro's validation fails first)",
+        lambda: from_numpyro(regression, with_nan(X, [1]), Y),
+        ValueError,
+        "`x` (argument of the model) holds 1 NaN value",
+    ),
+    Case(
+        "from_numpyro NaN in a dict of data",
+        lambda: from_numpyro(nested_data, {"y": Y_NAN, "pair": (X, X)}),
+        ValueError,
+        "`data['y']` (argument of the model) holds 3 NaN values",
+    ),
+    Case(
+        "from_numpyro inf in a tuple inside a dict of data",
+        lambda: from_numpyro(nested_data, {"y": Y, "pair": (X, Y_INF)}),
+        ValueError,
+        "`data['pair'][1]` (argument of the model) holds 2 infinite values",
+    ),
+    # subsampled
+    Case(
+        "subsampled plate unknown",
+        lambda: subsampled(scale_model, Y, plate="batch"),
+        ValueError,
+        "`plate`",
+    ),
+    Case(
+        "subsampled plate not a string",
+        lambda: subsampled(scale_model, Y, plate=0),
+        TypeError,
+        "`plate`",
+    ),
+    Case(
+        "subsampled plate ambiguous",
+        lambda: subsampled(two_plates, Y, np.ones(4)),
+        ValueError,
+        "`plate`",
+    ),
+    Case(
+        "subsampled latent site in the data plate",
+        lambda: subsampled(local_latent, Y),
+        ValueError,
+        "'z'",
+    ),
+    Case(
+        "subsampled data that do not follow the plate",
+        lambda: subsampled(fixed_size_plate, Y),
+        ValueError,
+        "`model` does not split",
+    ),
+    Case(
+        "subsampled no argument as long as the plate",
+        lambda: subsampled(fixed_size_plate, Y[:1]),
+        ValueError,
+        "`model`",
+    ),
+    Case("subsampled model not callable", lambda: subsampled("model", Y), TypeError, "`model`"),
+    # find_mode
+    Case(
+        "find_mode model a log density", lambda: find_mode(KEY, lambda x: x), TypeError, "`model`"
+    ),
+    Case(
+        "find_mode num_steps 0",
+        lambda: find_mode(KEY, gaussian(), num_steps=0),
+        ValueError,
+        "num_steps",
+    ),
+    Case(
+        "find_mode optimizer a learning rate",
+        lambda: find_mode(KEY, gaussian(), optimizer=0.1),
+        TypeError,
+        "`optimizer`",
+    ),
+    Case("find_mode key an int", lambda: find_mode(0, gaussian()), TypeError, "key"),
+    Case(
+        "find_mode diverging optimizer",
+        lambda: find_mode(KEY, gaussian(), num_steps=50, optimizer=__import__("optax").sgd(1e3)),
+        ValueError,
+        "optimizer",
+    ),
     # init
     Case("init num_chains 0", lambda: numpyro_model().init(KEY, 0), ValueError, "num_chains"),
     Case(

@@ -210,3 +210,120 @@ def test_broken_companion_without_jacobian_fails(conjugate_model):
     z = _z_scores(conjugate_model, no_jacobian)
     assert abs(z["lam mean"]) > 4, z  # lam ~ Gamma(shape - 1, rate): mean off by 1 / rate
     assert max(abs(z["mu mean"]), abs(z["mu var"])) < 4, z  # mu has no transform
+
+
+# --------------------------------------------------------------------------- #
+# Flat priors (dist.ImproperUniform: a Stan parameter without a prior statement)
+# cannot be drawn from; NumPyro's MCMC starts them with init_to_uniform.
+# --------------------------------------------------------------------------- #
+def _regression_data():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 2))
+    return x, x @ np.array([1.0, -2.0]) + 0.5 * rng.normal(size=30)
+
+
+X_REG, Y_REG = _regression_data()
+
+
+def flat_regression(x, y):
+    beta = numpyro.sample("beta", dist.ImproperUniform(dist.constraints.real, (), (2,)))
+    sigma = numpyro.sample("sigma", dist.ImproperUniform(dist.constraints.positive, (), ()))
+    with numpyro.plate("data", x.shape[0]):
+        numpyro.sample("y", dist.Normal(x @ beta, sigma), obs=y)
+
+
+@pytest.fixture(scope="module")
+def flat_model():
+    return from_numpyro(flat_regression, X_REG, Y_REG)
+
+
+def test_flat_priors_initialise_uniformly_per_chain(flat_model):
+    assert flat_model.latent_names == ("beta", "sigma")
+    positions = flat_model.init(jax.random.key(2), CHAINS)
+    assert positions["beta"].shape == (CHAINS, 2) and positions["sigma"].shape == (CHAINS,)
+    for leaf in positions.values():  # init_to_uniform: U(-2, 2) on the unconstrained scale
+        assert np.all(np.abs(np.asarray(leaf)) < 2.0)
+    assert len(np.unique(np.asarray(positions["sigma"]))) == CHAINS  # one draw per chain key
+    again = flat_model.init(jax.random.key(2), CHAINS)
+    np.testing.assert_array_equal(positions["beta"], again["beta"])
+    assert np.all(np.isfinite(jax.vmap(flat_model.logdensity_fn)(positions)))
+
+
+def test_flat_prior_logdensity_is_numpyros_potential_energy(flat_model):
+    from numpyro.infer.util import potential_energy
+
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        beta, log_sigma = rng.normal(size=2), rng.normal()
+        point = {"beta": jnp.asarray(beta, jnp.float32), "sigma": jnp.asarray(log_sigma)}
+        got = flat_model.logdensity_fn(point)
+        numpyro_value = -potential_energy(flat_regression, (X_REG, Y_REG), {}, point)
+        np.testing.assert_allclose(got, numpyro_value, rtol=1e-6)
+        # flat priors add nothing; log |d sigma / d log sigma| = log sigma
+        exact = stats.norm.logpdf(Y_REG, X_REG @ beta, np.exp(log_sigma)).sum() + log_sigma
+        np.testing.assert_allclose(got, exact, rtol=1e-4)
+
+
+def test_flat_prior_mala_run_stays_finite(flat_model):
+    # U(-2, 2) starts can be far out (log sigma = -2: a gradient of 1e4), hence the small step.
+    key_init, key_run = jax.random.split(jax.random.key(5))
+    positions = flat_model.init(key_init, 4)
+    sampler = jl.mala(flat_model.logdensity_fn, step_size=1e-4)
+    trace = jl.run(key_run, sampler, positions, 500)
+    assert trace.num_diverged_chains == 0 and np.all(np.asarray(trace.moves) > 0)
+    assert all(np.all(np.isfinite(np.asarray(v))) for v in trace.positions.values())
+    last = jax.tree.map(lambda x: x[:, -1], trace.positions)
+    log_p = jax.vmap(flat_model.logdensity_fn)
+    assert np.all(np.asarray(log_p(last)) > np.asarray(log_p(positions)))  # towards the bulk
+
+
+def flat_location_only():
+    mu = numpyro.sample("mu", dist.ImproperUniform(dist.constraints.real, (), ()))
+    numpyro.factor("quadratic", -0.5 * mu**2)
+
+
+def test_a_model_with_only_a_flat_site_and_a_factor():
+    model = from_numpyro(flat_location_only)
+    for mu in (-1.5, 0.0, 2.5):
+        assert float(model.logdensity_fn({"mu": jnp.asarray(mu)})) == pytest.approx(-0.5 * mu**2)
+    assert np.all(np.abs(np.asarray(model.init(jax.random.key(0), 8)["mu"])) < 2.0)
+
+
+def flat_and_proper(x, y):
+    beta = numpyro.sample("beta", dist.ImproperUniform(dist.constraints.real, (), (2,)))
+    sigma = numpyro.sample("sigma", dist.LogNormal(3.0, 0.01))  # median e^3 ~ 20
+    with numpyro.plate("data", x.shape[0]):
+        numpyro.sample("y", dist.Normal(x @ beta, sigma), obs=y)
+
+
+def test_proper_sites_keep_the_prior_median_beside_flat_ones():
+    model = from_numpyro(flat_and_proper, X_REG, Y_REG)
+    positions = model.init(jax.random.key(1), CHAINS)
+    log_sigma = np.asarray(positions["sigma"])  # the prior median, not U(-2, 2)
+    np.testing.assert_allclose(log_sigma, 3.0, atol=0.02)
+    assert np.all(np.abs(np.asarray(positions["beta"])) < 2.0)
+
+
+# --------------------------------------------------------------------------- #
+# Data with NaN: refused (tests/models/test_bad_inputs.py) unless the model masks it.
+# --------------------------------------------------------------------------- #
+def imputing(y):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    with numpyro.plate("data", len(y)):
+        numpyro.sample("y", dist.Normal(mu, 1.0), obs=y, obs_mask=~np.isnan(y))
+
+
+def test_missing_observations_masked_by_the_model_are_accepted():
+    model = from_numpyro(imputing, np.array([0.3, np.nan, -0.2]))
+    assert model.latent_names == ("mu", "y_unobserved")
+    positions = model.init(jax.random.key(0), 4)
+    assert np.all(np.isfinite(jax.vmap(model.logdensity_fn)(positions)))
+
+
+def test_integer_and_non_array_arguments_are_fine():
+    def counts_model(counts, label="a", scale=None):
+        lam = numpyro.sample("lam", dist.Gamma(2.0, 1.0))
+        numpyro.sample("counts", dist.Poisson(lam), obs=counts)
+
+    model = from_numpyro(counts_model, np.array([1, 0, 3]), label="b", scale=None)
+    assert model.latent_names == ("lam",)

@@ -92,7 +92,14 @@ def test_a_decentring_without_the_scale_fails_the_identity(monkeypatch):
 
 def _funnel_check(model):
     """MALA through ``jl.sample``: R-hat, and z of v's mean and variance and of x's mean."""
-    out = jl.sample(jax.random.key(3), from_numpyro(model), num_chains=16, num_warmup=500)
+    out = jl.sample(
+        jax.random.key(3),
+        from_numpyro(model),
+        kernel="mala",
+        num_chains=16,
+        num_warmup=500,
+        warn=False,
+    )
     v = np.asarray(out.posterior["v"])
     x = np.asarray(out.posterior["x"])
     z = np.concatenate([mean_z(v, 0.0).ravel(), var_z(v, 0.0, FUNNEL_SCALE**2).ravel()])
