@@ -87,6 +87,9 @@ class WarmupInfo(NamedTuple):
         collapsed into a spike), ``num_scale`` (spread far off the others');
         ``num_outliers = num_low + num_high + num_scale``.
     num_stuck_at_end : chains that did not move in the final window (restarted).
+    num_restarted_at_start : the restarts at the first check (the end of the initial
+        fast window): chains that had not found the posterior from their starts, an
+        ordinary part of a warm-up from rough starts (reported, not warned about).
     trajectory : the trajectory rule (``"chees"``/``"meads"``), else ``None``.
     trajectory_length : the sampler's ``T`` (``None`` without a trajectory).
     num_integration_steps : the sampler's ``L`` (``None`` without a trajectory).
@@ -122,6 +125,7 @@ class WarmupInfo(NamedTuple):
     num_high: int
     num_scale: int
     num_stuck_at_end: int
+    num_restarted_at_start: int
     trajectory: str | None
     trajectory_length: float | None
     num_integration_steps: int | None
@@ -155,7 +159,11 @@ class WarmupInfo(NamedTuple):
                 f"L = {self.num_integration_steps} steps{capped}"
             )
         if self.num_restarted:
-            lines.append(f"  restarted {self.num_restarted} chain(s): {_restart_reasons(self)}")
+            early = self.num_restarted_at_start
+            when = f" ({early} at the end of the initial window)" if early else ""
+            lines.append(
+                f"  restarted {self.num_restarted} chain(s){when}: {_restart_reasons(self)}"
+            )
         divs = int(np.sum(np.asarray(self.diverged)))
         if divs:
             lines.append(f"  {divs} diverged proposal(s)")
@@ -580,7 +588,7 @@ def warmup(
     diverged = jnp.zeros((num_chains,), jnp.int32)
     restarted = np.zeros(num_chains, np.int64)
     counts = {"stuck": 0, "low": 0, "high": 0, "scale": 0}
-    stuck_at_end = 0
+    stuck_at_end = restarted_at_start = 0
     num_grads = 0
     capped_final = 0
     segments = make_segments(num_steps, windows)
@@ -641,6 +649,8 @@ def warmup(
                     counts[name] += int(jnp.sum(bad & getattr(health, name)))
                 if last:
                     stuck_at_end = int(jnp.sum(bad & health.stuck))
+                if len(checks) == 1 and not seg.slow:
+                    restarted_at_start = int(jnp.sum(bad))
         if last:
             break
         if seg.slow:
@@ -709,6 +719,7 @@ def warmup(
         num_high=counts["high"],
         num_scale=counts["scale"],
         num_stuck_at_end=stuck_at_end,
+        num_restarted_at_start=restarted_at_start,
         trajectory=rule,
         trajectory_length=total_length if rule is not None else None,
         num_integration_steps=num_l if rule is not None else None,
@@ -754,11 +765,12 @@ def _notes(info: WarmupInfo, max_steps: int) -> list[str]:
     """What the warm-up hit, in plain words (empty when nothing)."""
     chains = int(info.diverged.shape[0])
     notes = []
-    if info.num_restarted:
+    if info.num_restarted > info.num_restarted_at_start:
         notes.append(
             f"restarted {info.num_restarted} chain(s) of {chains} from healthy ones "
-            f"({_restart_reasons(info)}); `info.restarted` says which. Many restarts usually "
-            "mean starts far from the posterior or a multimodal target."
+            f"({_restart_reasons(info)}), {info.num_restarted - info.num_restarted_at_start} "
+            "after the initial window; `info.restarted` says which. Restarts there mean "
+            "chains stuck, collapsed or wandering apart: a multimodal or badly scaled target."
         )
     if info.trajectory_capped:
         notes.append(
