@@ -34,6 +34,15 @@ def require_logdensity(logdensity_fn: Any, kernel: str) -> None:
         )
 
 
+def require_energy(logdensity_fn: Any, kernel: str) -> None:
+    """A trajectory kernel's ``logdensity_fn``: a callable (its energy needs ``log p``)."""
+    if logdensity_fn is None or not callable(logdensity_fn):
+        raise TypeError(
+            f"`logdensity_fn` must be a callable `position -> log p` for {kernel} (its energy "
+            "error needs the log density; a score alone is not enough)."
+        )
+
+
 def check_callable(fn: Any, name: str) -> None:
     if not callable(fn):
         raise TypeError(f"`{name}` must be callable; got {type(fn).__name__}.")

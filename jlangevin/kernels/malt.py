@@ -61,7 +61,12 @@ from jax.flatten_util import ravel_pytree
 
 from jlangevin._checks import as_int
 from jlangevin.kernels import _bounds, _kinetic, _move
-from jlangevin.kernels._checks import check_callable, checked_init, checked_value_and_score
+from jlangevin.kernels._checks import (
+    check_callable,
+    checked_init,
+    checked_value_and_score,
+    require_energy,
+)
 from jlangevin.kernels._metropolis import log_uniform, metropolis_hastings
 from jlangevin.kernels._tree import tree_all_finite
 from jlangevin.types import (
@@ -140,14 +145,6 @@ class DynamicTrajectory(NamedTuple):
     kinetic_change: Array
 
 
-def _require_logdensity(logdensity_fn: Any) -> None:
-    if logdensity_fn is None or not callable(logdensity_fn):
-        raise TypeError(
-            "`logdensity_fn` must be a callable `position -> log p` for MALT (its energy "
-            "error needs the log density; a score alone is not enough)."
-        )
-
-
 def init(
     position: ArrayTree,
     logdensity_fn: LogDensityFn,
@@ -168,7 +165,7 @@ def init(
     >>> float(state.logdensity)
     -1.0
     """
-    _require_logdensity(logdensity_fn)
+    require_energy(logdensity_fn, "MALT")
     _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
     _bounds.check_inside(position, bounds)
     value, score = checked_init(position, logdensity_fn, score_fn)
@@ -287,7 +284,7 @@ def step(
     >>> info.is_accepted.dtype
     dtype('bool')
     """
-    _require_logdensity(logdensity_fn)
+    require_energy(logdensity_fn, "MALT")
     value_and_score = checked_value_and_score(logdensity_fn, score_fn)
     _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
     _bounds.check_bounds(bounds)
@@ -404,7 +401,7 @@ def dynamic_step(
     >>> path.momentum.shape
     (2,)
     """
-    _require_logdensity(logdensity_fn)
+    require_energy(logdensity_fn, "MALT")
     value_and_score = checked_value_and_score(logdensity_fn, score_fn)
     _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
     _bounds.check_bounds(bounds)
@@ -449,7 +446,7 @@ def sampler(
     >>> state = sampler.init(jnp.zeros(3))
     >>> state, info = jax.jit(sampler.step)(jax.random.key(0), state)
     """
-    _require_logdensity(logdensity_fn)
+    require_energy(logdensity_fn, "MALT")
     if score_fn is not None:
         check_callable(score_fn, "score_fn")
     _kinetic.check_scalar_step_size(step_size)

@@ -56,7 +56,12 @@ import jax.numpy as jnp
 
 from jlangevin._checks import as_flag, as_int
 from jlangevin.kernels import _bounds, _kinetic, _move, mclmc
-from jlangevin.kernels._checks import check_callable, checked_init, checked_value_and_score
+from jlangevin.kernels._checks import (
+    check_callable,
+    checked_init,
+    checked_value_and_score,
+    require_energy,
+)
 from jlangevin.kernels._metropolis import log_uniform, metropolis_hastings
 from jlangevin.kernels._tree import tree_all_finite
 from jlangevin.types import (
@@ -122,14 +127,6 @@ class Trajectory(NamedTuple):
     kinetic_change: Array
 
 
-def _require_logdensity(logdensity_fn: Any) -> None:
-    if logdensity_fn is None or not callable(logdensity_fn):
-        raise TypeError(
-            "`logdensity_fn` must be a callable `position -> log p` for MAMS (its energy "
-            "error needs the log density; a score alone is not enough)."
-        )
-
-
 def init(
     position: ArrayTree,
     logdensity_fn: LogDensityFn,
@@ -150,7 +147,7 @@ def init(
     >>> float(state.logdensity)
     -1.0
     """
-    _require_logdensity(logdensity_fn)
+    require_energy(logdensity_fn, "MAMS")
     _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
     _bounds.check_inside(position, bounds)
     mclmc.check_dimension(position)
@@ -220,7 +217,7 @@ def dynamic_trajectory(
 
 
 def _prepare(logdensity_fn, score_fn, inverse_mass, cholesky, bounds, state, step_size):
-    _require_logdensity(logdensity_fn)
+    require_energy(logdensity_fn, "MAMS")
     value_and_score = checked_value_and_score(logdensity_fn, score_fn)
     _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
     _bounds.check_bounds(bounds)
@@ -460,7 +457,7 @@ def sampler(
     >>> trace.positions.shape
     (4, 100, 3)
     """
-    _require_logdensity(logdensity_fn)
+    require_energy(logdensity_fn, "MAMS")
     if score_fn is not None:
         check_callable(score_fn, "score_fn")
     _kinetic.check_scalar_step_size(step_size)

@@ -74,6 +74,7 @@ from jlangevin.kernels._checks import (
     checked_init,
     checked_value_and_score,
     describe,
+    require_energy,
 )
 from jlangevin.kernels._tree import tree_all_finite, tree_where
 from jlangevin.types import (
@@ -156,14 +157,6 @@ def check_decoherence_length(value: Any) -> None:
     check_real(value, "decoherence_length")
 
 
-def _require_logdensity(logdensity_fn: Any) -> None:
-    if logdensity_fn is None or not callable(logdensity_fn):
-        raise TypeError(
-            "`logdensity_fn` must be a callable `position -> log p` for MCLMC (its energy "
-            "change needs the log density; a score alone is not enough)."
-        )
-
-
 def init(
     position: ArrayTree,
     logdensity_fn: LogDensityFn,
@@ -184,7 +177,7 @@ def init(
     >>> float(state.logdensity), state.momentum.tolist()
     (-1.0, [0.0, 0.0])
     """
-    _require_logdensity(logdensity_fn)
+    require_energy(logdensity_fn, "MCLMC")
     _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
     _bounds.check_inside(position, bounds)
     check_dimension(position)
@@ -273,7 +266,7 @@ def step(
     >>> round(float(jnp.sum(state.momentum**2)), 5), int(info.num_grads)
     (1.0, 2)
     """
-    _require_logdensity(logdensity_fn)
+    require_energy(logdensity_fn, "MCLMC")
     value_and_score = checked_value_and_score(logdensity_fn, score_fn)
     _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
     _bounds.check_bounds(bounds)
@@ -334,7 +327,7 @@ def sampler(
     >>> trace.positions.shape
     (4, 100, 3)
     """
-    _require_logdensity(logdensity_fn)
+    require_energy(logdensity_fn, "MCLMC")
     if score_fn is not None:
         check_callable(score_fn, "score_fn")
     _kinetic.check_scalar_step_size(step_size)
