@@ -27,8 +27,11 @@ def _clear_compiled_loops() -> None:
         ("jlangevin.run", "_compiled_chunk"),
         ("jlangevin.adaptation.warmup", "cached_window"),
         ("jlangevin.adaptation.tempering", "cached_window"),
+        ("jlangevin.adaptation.warmup", "_end_window"),  # module-level jits
+        ("jlangevin.adaptation.warmup", "_condition"),
     ):
-        getattr(importlib.import_module(module), cache).cache_clear()
+        held = getattr(importlib.import_module(module), cache)
+        (held.cache_clear if hasattr(held, "cache_clear") else held.clear_cache)()
 
 
 def _patched_where(target, name) -> tuple[str | None, str | None]:

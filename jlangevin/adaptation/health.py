@@ -5,13 +5,14 @@ the warm-up) the chains are judged over the stretch since the last check:
 
 - **stuck**: mean acceptance below ``min(0.05, 0.1 q75)`` (``q75`` the chains'
   upper quartile), so a stuck minority is found even when most chains accept
-  little; when over a quarter accept nothing, the step size is the problem and
-  nothing is called stuck;
+  little; when three quarters or more accept nothing, the step size is the
+  problem and nothing is called stuck;
 - **low**: log density more than 10 robust standard deviations (``1.4826 MAD``,
   at least 1 nat) below the median, or not finite: a chain left in the tails;
 - **high**: log density more than 10 robust standard deviations above the
   median: a chain collapsed into a spike (a mixture component whose scale went
-  to zero), which looks *better* than the others to its log density;
+  to zero), which looks *better* than the others to its log density (such a
+  chain rejects the moves sized for the others, and is reported high, not stuck);
 - **scale**: within the window, the chain's total variance (over all whitened
   coordinates) more than 10 robust standard deviations of ``log`` spread away
   from the median, in either direction: a chain frozen onto a point or one
@@ -85,10 +86,11 @@ def chain_health(acceptance: Array, logdensity: Array, spread: Array | None = No
     """
     acceptance, logdensity = jnp.asarray(acceptance), jnp.asarray(logdensity)
     reference = jnp.quantile(acceptance, 0.75)
-    stuck = acceptance < jnp.minimum(STUCK_ACCEPTANCE, STUCK_RATIO * reference)
     below, above = _robust_outliers(logdensity, OUTLIER_MIN_SCALE)
+    # A chain in a spike rejects every move sized for the others: "high" names why.
+    high = above
+    stuck = (acceptance < jnp.minimum(STUCK_ACCEPTANCE, STUCK_RATIO * reference)) & ~high
     low = (below | ~jnp.isfinite(logdensity)) & ~stuck
-    high = above & ~stuck & ~low
     if spread is None:
         scale = jnp.zeros_like(stuck)
     else:

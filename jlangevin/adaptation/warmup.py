@@ -87,9 +87,10 @@ class WarmupInfo(NamedTuple):
         collapsed into a spike), ``num_scale`` (spread far off the others');
         ``num_outliers = num_low + num_high + num_scale``.
     num_stuck_at_end : chains that did not move in the final window (restarted).
-    num_restarted_at_start : the restarts at the first check (the end of the initial
-        fast window): chains that had not found the posterior from their starts, an
-        ordinary part of a warm-up from rough starts (reported, not warned about).
+    num_restarted_at_start : the restarts before the first metric (at the ends of the
+        initial fast window and of the first slow window): chains that had not found
+        the posterior from their starts on the unit metric, an ordinary part of a
+        warm-up from rough starts on a badly scaled target (reported, not warned about).
     trajectory : the trajectory rule (``"chees"``/``"meads"``), else ``None``.
     trajectory_length : the sampler's ``T`` (``None`` without a trajectory).
     num_integration_steps : the sampler's ``L`` (``None`` without a trajectory).
@@ -160,7 +161,7 @@ class WarmupInfo(NamedTuple):
             )
         if self.num_restarted:
             early = self.num_restarted_at_start
-            when = f" ({early} at the end of the initial window)" if early else ""
+            when = f" ({early} before the first metric)" if early else ""
             lines.append(
                 f"  restarted {self.num_restarted} chain(s){when}: {_restart_reasons(self)}"
             )
@@ -649,8 +650,8 @@ def warmup(
                     counts[name] += int(jnp.sum(bad & getattr(health, name)))
                 if last:
                     stuck_at_end = int(jnp.sum(bad & health.stuck))
-                if len(checks) == 1 and not seg.slow:
-                    restarted_at_start = int(jnp.sum(bad))
+                if seg.end <= windows[0][1]:  # before the first metric
+                    restarted_at_start += int(jnp.sum(bad))
         if last:
             break
         if seg.slow:
@@ -769,7 +770,7 @@ def _notes(info: WarmupInfo, max_steps: int) -> list[str]:
         notes.append(
             f"restarted {info.num_restarted} chain(s) of {chains} from healthy ones "
             f"({_restart_reasons(info)}), {info.num_restarted - info.num_restarted_at_start} "
-            "after the initial window; `info.restarted` says which. Restarts there mean "
+            "after the first metric; `info.restarted` says which. Restarts there mean "
             "chains stuck, collapsed or wandering apart: a multimodal or badly scaled target."
         )
     if info.trajectory_capped:

@@ -1,4 +1,4 @@
-"""ChEES trajectory-length adaptation for MALT in the generic warm-up.
+"""Trajectory rules: ChEES and MEADS for kernels that declare ``"trajectory"`` (MALT).
 
 Claims, each with a broken companion that the same check rejects:
 
@@ -6,39 +6,44 @@ Claims, each with a broken companion that the same check rejects:
   (autodiff of the criterion along the exact Hamiltonian flow of a standard
   Gaussian) and its mean is the closed form ``u T d sin(2 u T)`` within 4 MCSE;
   with the velocity's sign flipped it is neither.
-- On the anisotropic Gaussian of ``test_warmup_generic.py`` (diagonal, scales
-  0.1 to 10), ChEES' adapted ``T`` lands within 20% (in ``log T``) of the first
-  maximum of the exact jittered ChEES criterion of the kernel it tuned (MALT's
-  leapfrog at the adapted step, ``γ = 1/T``, on the whitened target ``N(0, I)``,
-  computed by propagating the covariance of the linear dynamics); the warmed-up
-  MALT has R-hat < 1.01 and exact means and variances within 4 MCSE. Ascending
-  minus the criterion drives ``T`` to its floor (one step); dropping the jitter
-  makes ChEES tune a different (unjittered) criterion; both miss the optimum.
-  The acceptance target is 0.95 there, so that the criterion of the dynamics
-  without the accept step (the reference) is the one tuned.
+- On the anisotropic Gaussian of ``test_warmup.py`` (diagonal, scales 0.1 to
+  10), ChEES' adapted ``T`` lands within 20% (in ``log T``) of the first maximum
+  of the exact jittered ChEES criterion of the kernel it tuned (MALT's leapfrog
+  at the adapted step, ``γ = 1/T``, on the whitened target ``N(0, I)``, computed
+  by propagating the covariance of the linear dynamics); the warmed-up MALT has
+  R-hat < 1.01 and exact means and variances within 4 MCSE. Ascending minus the
+  criterion (``chees_gradient`` sign-flipped) drives ``T`` to its floor;
+  dropping the jitter (``halton`` returning ones) makes ChEES tune a different
+  (unjittered) criterion; both miss the optimum. The acceptance target is 0.95
+  there, so that the criterion of the dynamics without the accept step (the
+  reference) is the one tuned.
+- A trajectory the rule wants longer than ``max_integration_steps`` is reported
+  (``info.trajectory_capped``) and warned about; an easy target is not.
 """
 
+import importlib
 import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from bad_inputs import Case, case_id, check
 from mcmc_checks import Z_MAX, mean_z, rhat, var_z
 
 import jlangevin as jl
-from jlangevin import _warmup
-from jlangevin._warmup import (
+from jlangevin.adaptation import trajectory
+from jlangevin.adaptation.trajectory import (
     chees_criterion,
     chees_gradient,
     chees_init,
-    chees_settings,
     chees_update,
     halton,
-    warmup,
+    sampler_steps,
 )
 from jlangevin.kernels import malt
+
+#: The module (``jlangevin.adaptation.warmup`` is also the name of its function).
+warmup_module = importlib.import_module("jlangevin.adaptation.warmup")
 
 DIM, CHAINS, WARMUP, DRAWS = 5, 32, 500, 1000
 SD = np.geomspace(0.1, 10.0, DIM).astype(np.float32)
@@ -128,6 +133,16 @@ def test_halton_points_are_evenly_spread():
     np.testing.assert_allclose(np.sort(u), np.arange(1, 1024) / 1024, atol=1e-6)
 
 
+def test_jittered_steps_follow_the_halton_points():
+    eps, length = jnp.float32(0.1), jnp.float32(2.0)
+    steps = np.asarray(trajectory.jittered_steps(jnp.arange(8), length, eps, True, 64))
+    expected = np.ceil(np.asarray(halton(jnp.arange(8))) * 20.0 - 1e-4)
+    np.testing.assert_array_equal(steps, np.clip(expected, 1, 64))
+    assert int(trajectory.jittered_steps(0, length, eps, False, 64)) == 20
+    assert int(trajectory.jittered_steps(0, length, eps, False, 8)) == 8  # capped
+    assert int(trajectory.jittered_steps(0, jnp.float32(jnp.nan), eps, False, 8)) == 1
+
+
 def test_adam_ascends_and_clips():
     state = chees_init(jnp.float32(1.0))
     for _ in range(40):
@@ -141,39 +156,92 @@ def test_adam_ascends_and_clips():
 
 
 def test_sampler_settings_rule():
-    # gamma = 1/T, L = ceil(T / (2 eps)), T clipped to [eps, max eps].
-    assert chees_settings(2.0, 0.3, 64) == (0.5, 4, 2.0)
-    gamma, steps, length = chees_settings(100.0, 0.5, 8)
-    assert (steps, length) == (4, 4.0) and gamma == pytest.approx(0.25)
-    assert chees_settings(0.01, 0.5, 8)[1:] == (1, 0.5)
+    # ChEES: L = ceil(T / (2 eps)), T clipped to [eps, max eps]; capped when T was cut.
+    assert sampler_steps("chees", 2.0, 0.3, 64) == (2.0, 4, False)
+    length, steps, capped = sampler_steps("chees", 100.0, 0.5, 8)
+    assert (length, steps, capped) == (4.0, 4, True)
+    assert sampler_steps("chees", 0.01, 0.5, 8) == (0.5, 1, False)
+    # MEADS: sigma_max = 2, L = ceil(2 / 0.3) = 7; capped at max_integration_steps.
+    assert sampler_steps("meads", 2.0, 0.3, 64) == (2.0, 7, False)
+    length, steps, capped = sampler_steps("meads", 2.0, 0.01, 64)
+    assert length == pytest.approx(0.64) and (steps, capped) == (64, True)
+    assert sampler_steps("meads", float("nan"), 0.5, 8) == (0.5, 1, True)
 
 
 # --------------------------------------------------------------------------- #
-# The warm-up: a short run, then the claims on the anisotropic Gaussian
+# The warm-up: short runs, then the claims on the anisotropic Gaussian
 # --------------------------------------------------------------------------- #
 def test_chees_warmup_reports_its_trajectory_and_resumes():
-    sampler, state, info = warmup(
-        jax.random.key(1),
-        malt.sampler,
-        logp,
-        _over_dispersed(8),
-        120,
-        max_integration_steps=4,
-        trajectory="chees",
-    )
-    assert info.trajectory == "chees" and info.kernel == "malt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jl.SamplingWarning)  # 4 steps may cap ChEES' T
+        sampler, state, info = jl.adaptation.warmup(
+            jax.random.key(1), jl.malt, logp, _over_dispersed(8), 120, max_integration_steps=4
+        )
+    assert info.trajectory == "chees" and info.kernel == "malt"  # the default rule
     steps = np.asarray(info.integration_steps_trace)
     lengths = np.asarray(info.trajectory_length_trace)
     assert steps.shape == lengths.shape == (120,) and steps.min() >= 1 and steps.max() <= 4
     assert np.all(lengths > 0) and len(np.unique(steps)) > 1  # jittered
-    assert info.gamma == pytest.approx(1.0 / info.chees_trajectory_length, rel=1e-5)
-    assert info.trajectory_length == pytest.approx(
-        info.num_integration_steps * float(info.step_size), rel=1e-5
-    )
+    eps = float(info.step_size)
+    assert info.num_integration_steps == int(np.ceil(info.trajectory_length / (2 * eps) - 1e-6))
+    assert info.num_grads == 8 * int(steps.sum())
     trace = jl.run(jax.random.key(2), sampler, state, 10)
     assert trace.positions.shape == (8, 10, DIM)
 
 
+@pytest.mark.parametrize("rule", ["meads", "chees"])
+def test_malt_warmup_sets_trajectory_and_resumes(rule):
+    """Short run, L capped at 1: MALT's own sampler comes back with L and T = ε; it resumes."""
+    with pytest.warns(jl.SamplingWarning, match="max_integration_steps=1"):
+        sampler, state, info = jl.adaptation.warmup(
+            jax.random.key(1),
+            jl.malt,
+            logp,
+            _over_dispersed(8),
+            200,
+            max_integration_steps=1,
+            trajectory=rule,
+            preconditioner="diagonal",
+        )
+    assert info.kernel == "malt" and info.num_integration_steps == 1 and info.trajectory == rule
+    assert info.trajectory_capped
+    assert np.all(np.asarray(info.integration_steps_trace) == 1)
+    assert info.trajectory_length == pytest.approx(float(info.step_size), rel=1e-5)
+    assert np.all(np.asarray(state.count) == 200) and isinstance(state, malt.MALTState)
+    trace = jl.run(jax.random.key(2), sampler, state, 20)
+    assert trace.positions.shape == (8, 20, DIM)
+
+
+def _capped(logdensity, positions, **options):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, _, info = jl.adaptation.warmup(
+            jax.random.key(1), jl.malt, logdensity, positions, 300, **options
+        )
+    return info, [str(w.message) for w in caught if issubclass(w.category, jl.SamplingWarning)]
+
+
+def test_a_capped_trajectory_is_reported_and_an_easy_one_is_not():
+    # Scales 0.1..10 under a diagonal metric still ask for T ~ 3, but two steps of
+    # a step sized for the narrowest direction of the correlation left over go nowhere.
+    corr = 0.99 * np.ones((DIM, DIM)) + 0.01 * np.eye(DIM)
+    prec = jnp.asarray(np.linalg.inv(corr), jnp.float32)
+    correlated = lambda x: -0.5 * x @ prec @ x  # noqa: E731
+    info, caught = _capped(
+        correlated, _over_dispersed(16) / SD, preconditioner="diagonal", max_integration_steps=2
+    )
+    assert info.trajectory_capped, str(info)
+    assert len(caught) == 1 and "max_integration_steps=2" in caught[0], caught
+    assert "capped by max_integration_steps" in str(info)
+    # Companion: the easy target (N(0, I)) with the default cap is not capped.
+    easy, caught = _capped(lambda x: -0.5 * jnp.sum(x**2), _over_dispersed(16) / SD)
+    assert not easy.trajectory_capped and not caught, (str(easy), caught)
+    assert "capped" not in str(easy)
+
+
+# --------------------------------------------------------------------------- #
+# ChEES lands on the optimum of the criterion of the kernel it tunes
+# --------------------------------------------------------------------------- #
 def _leapfrog_langevin_criterion(length, eps, gamma, d, u):
     """The exact jittered ChEES of MALT (no accept step) on N(0, I_d) at friction ``gamma``.
 
@@ -223,29 +291,40 @@ def test_the_reference_optimum_matches_the_continuous_limit():
     assert chees_optimum(0.05, 2) == pytest.approx(3.04, abs=0.1)
 
 
-def _adapted(**broken):
+def _adapted():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jl.SamplingWarning)
-        sampler, state, info = _warmup._warmup(
+        return jl.adaptation.warmup(
             jax.random.key(1),
-            malt.sampler,
+            jl.malt,
             logp,
             _over_dispersed(),
             WARMUP,
             target_acceptance=0.95,
             trajectory="chees",
-            **broken,
+            preconditioner="diagonal",
         )
-    return sampler, state, info
 
 
 def _lands_on_optimum(info):
-    """``(passed, numbers)``: ChEES' adapted T within 20% (log scale) of the optimum."""
+    """``(passed, numbers)``: the T ChEES adapted within 20% (log scale) of the optimum.
+
+    The sampler's ``T`` is ChEES' average iterate (clipped to ``[ε, max ε]``, which it
+    is well within here).
+    """
     eps = float(info.step_size)
     optimum = chees_optimum(eps)
-    adapted = info.chees_trajectory_length
+    adapted = info.trajectory_length
     numbers = {"eps": eps, "adapted": adapted, "optimum": optimum}
     return abs(np.log(adapted / optimum)) < np.log(1.2), numbers
+
+
+@pytest.fixture
+def fresh_windows():
+    """The windows compile afresh around a patch of what they trace."""
+    warmup_module.cached_window.cache_clear()
+    yield
+    warmup_module.cached_window.cache_clear()
 
 
 @pytest.mark.slow
@@ -260,79 +339,23 @@ def test_adapted_t_is_the_chees_optimum_and_malt_is_exact():
     assert np.all(np.abs(var_z(x, np.zeros(DIM), SD.astype(np.float64) ** 2)) < Z_MAX)
 
 
+def _descending(z, z_new, velocity, acceptance, time):
+    return -chees_gradient(z, z_new, velocity, acceptance, time)
+
+
+def _no_jitter(index, bits=trajectory.HALTON_BITS):
+    return jnp.ones(jnp.shape(index), jnp.float32)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "broken",
-    [{"chees_sign": -1.0}, {"chees_jitter": False}],
+    ("name", "broken"),
+    [("chees_gradient", _descending), ("halton", _no_jitter)],
     ids=["descending-chees", "no-jitter"],
 )
-def test_broken_chees_misses_the_optimum(broken):
-    _, _, info = _adapted(**broken)
+def test_broken_chees_misses_the_optimum(monkeypatch, fresh_windows, name, broken):
+    monkeypatch.setattr(trajectory, name, broken)
+    warmup_module.cached_window.cache_clear()
+    _, _, info = _adapted()
     passed, numbers = _lands_on_optimum(info)
     assert not passed, numbers
-
-
-@pytest.mark.slow
-def test_chees_is_the_default():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", jl.SamplingWarning)
-        _, _, info = warmup(jax.random.key(1), malt.sampler, logp, _over_dispersed(), WARMUP)
-    assert info.trajectory == "chees" and info.chees_trajectory_length is not None
-    assert info.gamma == pytest.approx(1.0 / info.chees_trajectory_length, rel=1e-5)
-
-
-# --------------------------------------------------------------------------- #
-# Bad input
-# --------------------------------------------------------------------------- #
-X0 = jnp.ones((4, DIM))
-KEY = jax.random.key(0)
-
-
-def _call(kernel=malt.sampler, **options):
-    return lambda: warmup(KEY, kernel, logp, X0, 100, **options)
-
-
-CASES = [
-    Case("trajectory unknown", _call(trajectory="nuts"), ValueError, "trajectory"),
-    Case("trajectory upper case", _call(trajectory="ChEES"), ValueError, "trajectory"),
-    Case("trajectory not a string", _call(trajectory=1), TypeError, "trajectory"),
-    Case("trajectory None", _call(trajectory=None), TypeError, "trajectory"),
-    Case(
-        "trajectory for mala", _call(kernel=jl.mala, trajectory="chees"), ValueError, "trajectory"
-    ),
-    Case(
-        "chees max_integration_steps 0",
-        _call(trajectory="chees", max_integration_steps=0),
-        ValueError,
-        "max_integration_steps",
-    ),
-    Case(
-        "traced L not an integer",
-        lambda: jax.jit(
-            lambda n: malt.dynamic_step(KEY, malt.init(jnp.zeros(2), logp2), logp2, 0.1, n, 1.0)
-        )(jnp.float32(3.0)),
-        TypeError,
-        "num_integration_steps",
-    ),
-    Case(
-        "static L zero",
-        lambda: malt.dynamic_step(KEY, malt.init(jnp.zeros(2), logp2), logp2, 0.1, 0, 1.0),
-        ValueError,
-        "num_integration_steps",
-    ),
-    Case(
-        "dynamic gamma negative",
-        lambda: malt.dynamic_step(KEY, malt.init(jnp.zeros(2), logp2), logp2, 0.1, 3, -1.0),
-        ValueError,
-        "gamma",
-    ),
-]
-
-
-def logp2(x):
-    return -0.5 * jnp.sum(x**2)
-
-
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_bad_input(case):
-    check(case)
