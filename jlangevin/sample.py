@@ -31,10 +31,11 @@ from jlangevin.adaptation.metric import PRECONDITIONERS
 from jlangevin.adaptation.warmup import WarmupInfo, resolve_kernel, warmup
 from jlangevin.adaptation.windows import MIN_WARMUP_STEPS
 from jlangevin.kernels import EXACT_KERNELS, UNADJUSTED_KERNELS, barker, mala, ula
+from jlangevin.kernels._bounds import check_bounds
 from jlangevin.models import Model
 from jlangevin.models._model import check_num_chains
 from jlangevin.run import SamplingWarning, Trace, run
-from jlangevin.types import ArrayTree, PRNGKey, Sampler, Tuning
+from jlangevin.types import ArrayTree, Bounds, PRNGKey, Sampler, Tuning
 
 #: What ``kernel="auto"`` runs (the strongest on the reference posteriors).
 AUTO_KERNEL = "malt"
@@ -321,7 +322,7 @@ def _check_positions(positions: Any, model: Model | None, num_chains: Any) -> An
 STEP_SIZE_ONLY = {"mala": mala.sampler, "barker": barker.sampler, "ula": ula.sampler}
 
 
-def _fixed_sampler(name: str, logdensity_fn: Any, step_size: Any) -> Sampler:
+def _fixed_sampler(name: str, logdensity_fn: Any, step_size: Any, bounds: Any) -> Sampler:
     """The sampler for a given ``step_size`` (no warm-up)."""
     if step_size is None:
         raise ValueError(
@@ -334,7 +335,7 @@ def _fixed_sampler(name: str, logdensity_fn: Any, step_size: Any) -> Sampler:
             f"single step size is all they need); {name!r} has more settings: leave "
             "`step_size` out and let the warm-up adapt them."
         )
-    return STEP_SIZE_ONLY[name](logdensity_fn, step_size)
+    return STEP_SIZE_ONLY[name](logdensity_fn, step_size, bounds=bounds)
 
 
 def _concat(first: Trace, more: Trace) -> Trace:
@@ -375,6 +376,7 @@ def sample(
     positions: ArrayTree | None = None,
     step_size: Any = None,
     target_acceptance: float | None = None,
+    bounds: Bounds | None = None,
     warn: bool = True,
     progress: bool = False,
     chunk_size: int | None = None,
@@ -403,6 +405,9 @@ def sample(
     step_size : a fixed step size for ``"mala"``, ``"barker"`` or ``"ula"``: skips the
         warm-up (``num_warmup`` steps become burn-in).
     target_acceptance : of the warm-up (default: the kernel's).
+    bounds : ``(low, high)``, a box the log density lives in (as the kernels take it):
+        the kernels reflect or reject at its walls rather than step out and be
+        rejected. A :class:`~jlangevin.Model` maps constraints away instead.
     warn : warn (:class:`~jlangevin.SamplingWarning`) when the gate fails (default True).
     progress, chunk_size : of :func:`jlangevin.run`.
 
@@ -453,7 +458,8 @@ def sample(
             f"`num_warmup` must be >= {MIN_WARMUP_STEPS} for the warm-up; got {num_warmup} "
             "(give a `step_size` to kernel 'mala' or 'barker' to skip the adaptation)."
         )
-    fixed = None if adapt else _fixed_sampler(name, logdensity_fn, step_size)
+    check_bounds(bounds)
+    fixed = None if adapt else _fixed_sampler(name, logdensity_fn, step_size, bounds)
     positions = _check_positions(positions, the_model, num_chains)
 
     start_time = time.perf_counter()
@@ -469,6 +475,7 @@ def sample(
             positions,
             num_warmup,
             target_acceptance=target_acceptance,
+            bounds=bounds,
             preconditioner=preconditioner,
         )
         burnin = 0

@@ -545,6 +545,7 @@ def warmup(
     if score_fn is not None and not callable(score_fn):
         raise TypeError(f"`score_fn` must be callable or None; got {type(score_fn).__name__}.")
     check_bounds(bounds)
+    asked = preconditioner
     preconditioner, rule, max_steps = _check_options(
         tuning, preconditioner, trajectory, max_integration_steps, bounds
     )
@@ -571,6 +572,9 @@ def warmup(
         tuple((np.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(one_position)),
     )
     kind, reason = _initial_kind(preconditioner, dim)
+    if asked == "auto" and preconditioner == "diagonal":
+        where = "inside a box (bounds)" if bounds is not None else "(it tunes no metric)"
+        reason = f"auto: {tuning.name} runs only a diagonal metric {where}"
     root = metric_.unit_root(dim, dtype, kind == "dense")
     da = da_.dual_averaging_init(jnp.asarray(initial_step_size, dtype))
     # Trajectories start one step long: before the first metric, long ones are waste
