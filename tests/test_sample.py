@@ -277,6 +277,8 @@ CASES = [
     Case("max_draws below num_draws", lambda: call(max_draws=2), ValueError, "max_draws"),
     Case("max_draws a float", lambda: call(max_draws=10.0), TypeError, "max_draws"),
     Case("warn not a bool", lambda: call(warn="no"), TypeError, "warn"),
+    Case("bounds not a pair", lambda: call(bounds=(0.0,)), ValueError, "bounds"),
+    Case("bounds low above high", lambda: call(bounds=(1.0, -1.0)), ValueError, "bounds"),
     Case("progress not a bool", lambda: call(progress="yes"), TypeError, "progress"),
     Case(
         "target_acceptance above 1",
@@ -303,3 +305,24 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_bad_input(case):
     check(case)
+
+
+def test_a_box_support_through_bounds_passes_the_exact_checks():
+    """The quartic on [-0.7, 1.5] with the defaults and its box: jl.check against the exact law."""
+    target = jl.targets.quartic()
+    start = jnp.linspace(-0.6, 1.4, 64)[:, None]
+    out = sample(KEY, target.logdensity, positions=start, bounds=target.support)
+    assert out.converged, str(out)
+    assert out.warmup.metric_kind == "diagonal" and "box" in out.warmup.metric_reason
+    report = jl.check(out.trace, target)
+    assert report.passed, str(report)
+
+
+def test_a_box_support_without_bounds_fails_the_same_checks():
+    """Companion: without `bounds`, trajectories step out and are rejected; chains stick."""
+    target = jl.targets.quartic()
+    start = jnp.linspace(-0.6, 1.4, 64)[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jl.SamplingWarning)
+        out = sample(KEY, target.logdensity, positions=start)
+    assert not (out.converged and jl.check(out.trace, target).passed)
