@@ -398,8 +398,10 @@ def sample(
     num_draws : draws kept per chain (default 1000); ``num_draws * thin`` steps run.
     max_draws : keep sampling, ``num_draws`` at a time, until the convergence gate
         holds or this many draws per chain are kept (default: one run of ``num_draws``).
-    preconditioner : ``"auto"`` (default: dense or diagonal as the chains show; the
-        warm-up info says which and why), ``"diagonal"`` or ``"dense"``.
+    preconditioner : ``"auto"`` (default: dense or diagonal as the chains show, low rank
+        plus diagonal above ``DENSE_MAX_DIM`` dimensions where the kernel runs it; the
+        warm-up info says which and why), ``"diagonal"``, ``"dense"`` or ``"low_rank"``
+        (for ``"malt"``, ``"mams"`` and ``"mclmc"``; see :func:`jlangevin.adaptation.warmup`).
     thin : keep every ``thin``-th step (default 1).
     positions : initial positions, leaves ``(chains, *event)``; default ``model.init``.
     step_size : a fixed step size for ``"mala"``, ``"barker"`` or ``"ula"``: skips the

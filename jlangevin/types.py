@@ -76,7 +76,14 @@ class MetricRoot(NamedTuple):
 
     - diagonal: ``scale``, the ``(d,)`` standard deviations (``R = diag(scale)``);
     - dense: ``lower``, a ``(d, d)`` lower-triangular ``R``, with ``inverse = R⁻¹``
-      (made once per metric, so no step solves a triangular system).
+      (made once per metric, so no step solves a triangular system);
+    - low rank plus diagonal: ``scale`` with ``basis``, a ``(d, k)`` orthonormal ``U``,
+      and ``factors``, the ``(k,)`` positive ``f``:
+      ``R = diag(scale) (I + U diag(f - 1) Uᵀ)``, so
+      ``M = diag(scale) (I + U diag(f² - 1) Uᵀ) diag(scale)`` (``f²`` are the
+      variances along ``U`` of the position whitened by ``scale``; ``f = 1`` adds
+      nothing). ``R``, ``Rᵀ`` and ``R⁻¹ = (I + U diag(1/f - 1) Uᵀ) diag(1/scale)``
+      apply in ``O(d k)``.
 
     Examples
     --------
@@ -84,16 +91,25 @@ class MetricRoot(NamedTuple):
     >>> from jlangevin.types import MetricRoot
     >>> MetricRoot(scale=jnp.ones(3)).is_dense
     False
+    >>> MetricRoot(scale=jnp.ones(3), basis=jnp.eye(3)[:, :1], factors=jnp.ones(1)).is_low_rank
+    True
     """
 
     scale: Array | None = None
     lower: Array | None = None
     inverse: Array | None = None
+    basis: Array | None = None
+    factors: Array | None = None
 
     @property
     def is_dense(self) -> bool:
         """Whether this is the dense form (``lower``/``inverse``)."""
         return self.lower is not None
+
+    @property
+    def is_low_rank(self) -> bool:
+        """Whether this is the low rank plus diagonal form (``scale``/``basis``/``factors``)."""
+        return self.basis is not None
 
 
 class TuningParams(NamedTuple):
@@ -143,6 +159,8 @@ class Tuning(NamedTuple):
     trajectory_rules : the rules that may set its trajectory, the first the default:
         ``"chees"`` needs the step's ``end``; ``"meads"`` (the chains' largest scale)
         needs nothing from the kernel.
+    metrics : the metric forms the kernel can run: ``"diagonal"``, ``"dense"`` and
+        ``"low_rank"`` (a :class:`MetricRoot` with ``basis``/``factors``).
 
     Examples
     --------
@@ -159,6 +177,7 @@ class Tuning(NamedTuple):
     tunes: tuple[str, ...] = ("step_size", "metric")
     metrics_with_bounds: tuple[str, ...] = ("diagonal", "dense")
     trajectory_rules: tuple[str, ...] = ("chees", "meads")
+    metrics: tuple[str, ...] = ("diagonal", "dense")
 
 
 __all__ = [

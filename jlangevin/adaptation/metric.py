@@ -18,6 +18,15 @@ so the regularisation is scale-free, and the new root is ``R ← R R_z``.
   explored it yet (``Σ_s = C⁻¹ Σ_x C⁻¹``). A covariance of the draws alone grows
   an under-scaled direction only diffusively, window by window.
 
+- low rank plus diagonal (large ``d``): the diagonal as above, and ``M_z = I + U
+  diag(λ - 1) Uᵀ`` in the coordinates whitened by it (:func:`low_rank_estimate`,
+  after Nutpie's low-rank mass matrix, Seyboldt et al. 2024). The window keeps the
+  last draws and scores of every chain in a fixed buffer (:class:`LowRankBuffer`,
+  never a ``(d, d)`` matrix); the leading singular directions of both (the draws'
+  widest, the scores' narrowest) span a ``2k``-dimensional subspace, where the
+  geometric mean of the two covariances is taken; its ``k`` eigenvalues farthest
+  from 1 are kept, those within ``[1/1.5, 1.5]`` set to 1 (they add nothing).
+
 Statistics keep each chain's mean (:class:`ChainSums`), so a window end can pool
 the healthy chains only: a chain stuck far away would otherwise enter the
 covariance through its mean. They stay finite in float32: eigenvalues are
@@ -43,16 +52,23 @@ import numpy as np
 from jlangevin._checks import as_int, as_real
 from jlangevin.types import Array, MetricRoot
 
-#: The metric forms a warm-up can run; ``"auto"`` picks one of the first two.
-PRECONDITIONERS = ("auto", "diagonal", "dense")
+#: The metric forms a warm-up can run; ``"auto"`` picks one of the others.
+PRECONDITIONERS = ("auto", "diagonal", "dense", "low_rank")
 #: ``"auto"`` picks dense at or below this dimension: a (d, d) product costs no more
 #: than a gradient of any model worth sampling there.
 DENSE_SMALL_DIM = 64
 #: ``"auto"`` picks dense above ``DENSE_SMALL_DIM`` when the chains' correlation
 #: matrix (of the first slow window) has a condition number at least this ...
 DENSE_MIN_CONDITION = 10.0
-#: ... up to this dimension (a dense metric's (d, d) memory and products per step).
+#: ... up to this dimension (a dense metric's (d, d) memory and products per step);
+#: above it ``"auto"`` picks low rank plus diagonal where the kernel runs it.
 DENSE_MAX_DIM = 2048
+#: The rank ``k`` of a low rank plus diagonal metric (at most ``d // 2``).
+LOW_RANK_RANK = 8
+#: Eigenvalues within ``[1 / LOW_RANK_CUTOFF, LOW_RANK_CUTOFF]`` add nothing: factor 1.
+LOW_RANK_CUTOFF = 1.5
+#: Rows (steps x chains, at least ``4 k``) of the buffer a low-rank window estimate reads.
+LOW_RANK_ROWS = 256
 
 
 class Welford(NamedTuple):
@@ -81,11 +97,22 @@ class ChainSums(NamedTuple):
     chain_within: Array
 
 
+class LowRankBuffer(NamedTuple):
+    """The last ``n`` draws and scores of every chain, ``(n, chains, d)``, whitened by the
+    diagonal part of the root; ``count``: the draws written (slot ``count % n`` next)."""
+
+    draws: Array
+    scores: Array
+    count: Array
+
+
 class MetricStats(NamedTuple):
-    """A window's sums: of the whitened draws, and (dense estimates) of the whitened scores."""
+    """A window's sums: of the whitened draws, and (dense estimates) of the whitened scores;
+    ``buffer``, the last draws and scores for a low-rank estimate (else ``None``)."""
 
     draws: ChainSums
     scores: ChainSums | None
+    buffer: LowRankBuffer | None = None
 
 
 def welford_init(dim: int, dense: bool, dtype: Any) -> Welford:
@@ -333,8 +360,19 @@ def lower_inverse(lower: Array) -> Array:
     return jax.scipy.linalg.solve_triangular(lower, eye, lower=True)
 
 
-def unit_root(dim: int, dtype: Any, dense: bool) -> MetricRoot:
-    """The identity metric in the diagonal or the dense form.
+def low_rank_dim(dim: int, rank: int = LOW_RANK_RANK) -> int:
+    """The rank a low-rank metric of ``dim`` coordinates uses: ``min(rank, d // 2)``, at least 1."""
+    return max(1, min(int(rank), int(dim) // 2))
+
+
+def low_rank_steps(num_chains: int, rank: int) -> int:
+    """Steps a low-rank window buffer keeps: ``LOW_RANK_ROWS`` rows, and at least ``4 k``."""
+    rows = max(LOW_RANK_ROWS, 4 * int(rank))
+    return max(2, -(-rows // int(num_chains)))
+
+
+def unit_root(dim: int, dtype: Any, dense: bool, rank: int = 0) -> MetricRoot:
+    """The identity metric in the diagonal or the dense form (low rank plus diagonal: ``rank > 0``).
 
     Examples
     --------
@@ -342,10 +380,18 @@ def unit_root(dim: int, dtype: Any, dense: bool) -> MetricRoot:
     >>> from jlangevin.adaptation import unit_root
     >>> unit_root(2, jnp.float32, True).lower.tolist()
     [[1.0, 0.0], [0.0, 1.0]]
+    >>> unit_root(4, jnp.float32, False, rank=2).basis.shape
+    (4, 2)
     """
     if dense:
         eye = jnp.eye(dim, dtype=dtype)
         return MetricRoot(lower=eye, inverse=eye)
+    if rank:
+        return MetricRoot(
+            scale=jnp.ones((dim,), dtype),
+            basis=jnp.eye(dim, rank, dtype=dtype),
+            factors=jnp.ones((rank,), dtype),
+        )
     return MetricRoot(scale=jnp.ones((dim,), dtype))
 
 
@@ -353,36 +399,169 @@ def as_dense(root: MetricRoot) -> MetricRoot:
     """The same metric in the dense form (a diagonal root becomes a diagonal ``lower``)."""
     if root.is_dense:
         return root
+    if root.is_low_rank:
+        lower = stable_cholesky(matrix(root, dense=True))
+        return MetricRoot(lower=lower, inverse=lower_inverse(lower))
     return MetricRoot(lower=jnp.diag(root.scale), inverse=jnp.diag(1.0 / root.scale))
 
 
+def _along(rows: Array, basis: Array, factors: Array) -> Array:
+    """Rows ``(n, d)`` times ``I + basis diag(factors - 1) basisᵀ``, in ``O(n d k)``."""
+    return rows + ((rows @ basis) * (factors - 1)) @ basis.T
+
+
 def whiten(flat_x: Array, root: MetricRoot) -> Array:
-    """Positions ``(chains, d)`` in the metric's coordinates, ``R⁻¹ x``."""
-    return flat_x @ root.inverse.T if root.is_dense else flat_x / root.scale
+    """Positions ``(chains, d)`` in the metric's coordinates, ``R⁻¹ x``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.adaptation.metric import unit_root, whiten
+    >>> whiten(jnp.ones((1, 2)), unit_root(2, jnp.float32, False)).tolist()
+    [[1.0, 1.0]]
+    """
+    if root.is_dense:
+        return flat_x @ root.inverse.T
+    if root.is_low_rank:
+        return _along(flat_x / root.scale, root.basis, 1.0 / root.factors)
+    return flat_x / root.scale
 
 
 def whiten_scores(flat_s: Array, root: MetricRoot) -> Array:
     """Scores ``(chains, d)`` in the metric's coordinates, ``Rᵀ s``."""
-    return flat_s @ root.lower if root.is_dense else flat_s * root.scale
+    if root.is_dense:
+        return flat_s @ root.lower
+    if root.is_low_rank:
+        return _along(flat_s * root.scale, root.basis, root.factors)
+    return flat_s * root.scale
 
 
-def matrix(root: MetricRoot) -> Array:
-    """``M = R Rᵀ``: the variances ``(d,)`` (diagonal) or the ``(d, d)`` matrix (dense)."""
-    return root.lower @ root.lower.T if root.is_dense else root.scale**2
+def matrix(root: MetricRoot, dense: bool = False) -> Array:
+    """``M = R Rᵀ``: the variances ``(d,)`` (diagonal) or the ``(d, d)`` matrix (dense).
+
+    A low rank plus diagonal root gives the diagonal of ``M``, ``(d,)``, or with
+    ``dense=True`` the whole ``(d, d)`` (``d²`` memory: for checks at small ``d``).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.adaptation.metric import matrix, unit_root
+    >>> matrix(unit_root(4, jnp.float32, False, rank=2)).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    if root.is_dense:
+        return root.lower @ root.lower.T
+    if root.is_low_rank:
+        if dense:
+            inner = jnp.eye(root.scale.shape[0], dtype=root.scale.dtype)
+            inner = inner + (root.basis * (root.factors**2 - 1)) @ root.basis.T
+            return inner * jnp.outer(root.scale, root.scale)
+        along = jnp.sum(root.basis**2 * (root.factors**2 - 1), axis=1)
+        return root.scale**2 * (1.0 + along)
+    return jnp.diag(root.scale**2) if dense else root.scale**2
 
 
-def stats_init(num_chains: int, dim: int, dtype: Any, full: bool, scores: bool) -> MetricStats:
-    """Empty window sums: the draws' full covariance when ``full``; the scores' when ``scores``."""
+def stats_init(
+    num_chains: int, dim: int, dtype: Any, full: bool, scores: bool, buffer_steps: int = 0
+) -> MetricStats:
+    """Empty window sums: the draws' full covariance when ``full``; the scores' when ``scores``;
+    a buffer of the last ``buffer_steps`` draws and scores (a low-rank estimate) when positive."""
     draws = chain_sums_init(num_chains, dim, full, dtype)
-    return MetricStats(draws, chain_sums_init(num_chains, dim, True, dtype) if scores else None)
+    buffer = None
+    if buffer_steps:
+        empty = jnp.zeros((buffer_steps, num_chains, dim), dtype)
+        buffer = LowRankBuffer(empty, empty, jnp.zeros((), jnp.int32))
+    score_sums = chain_sums_init(num_chains, dim, True, dtype) if scores else None
+    return MetricStats(draws, score_sums, buffer)
+
+
+def _diagonal_part(root: MetricRoot) -> MetricRoot:
+    return MetricRoot(scale=root.scale) if root.is_low_rank else root
 
 
 def stats_update(stats: MetricStats, flat_x: Array, flat_s: Array, root: MetricRoot) -> MetricStats:
-    """Fold the chains' current draws (and scores), whitened by ``root``, into the sums."""
-    draws = chain_sums_update(stats.draws, whiten(flat_x, root))
+    """Fold the chains' current draws (and scores), whitened by ``root``, into the sums.
+
+    A low rank plus diagonal root whitens by its diagonal only: the window
+    re-estimates the diagonal and the low-rank part from scratch.
+    """
+    root = _diagonal_part(root)
+    zx = whiten(flat_x, root)
+    draws = chain_sums_update(stats.draws, zx)
+    buffer = stats.buffer
+    if buffer is not None:
+        slot = buffer.count % buffer.draws.shape[0]
+        buffer = LowRankBuffer(
+            buffer.draws.at[slot].set(zx),
+            buffer.scores.at[slot].set(whiten_scores(flat_s, root).astype(zx.dtype)),
+            buffer.count + 1,
+        )
     if stats.scores is None:
-        return MetricStats(draws, None)
-    return MetricStats(draws, chain_sums_update(stats.scores, whiten_scores(flat_s, root)))
+        return MetricStats(draws, None, buffer)
+    scores = chain_sums_update(stats.scores, whiten_scores(flat_s, root))
+    return MetricStats(draws, scores, buffer)
+
+
+def low_rank_estimate(
+    buffer: LowRankBuffer, healthy: Array, sd: Array, rank: int
+) -> tuple[Array, Array, Array]:
+    """``(basis, factors, λ_max)``: the low-rank part of ``M`` from a window's buffer.
+
+    The buffered draws and scores are whitened by the new diagonal (``z / sd``,
+    ``g · sd``) and centred over the filled rows of the ``healthy`` chains. The
+    ``rank`` leading right singular vectors of each (the draws' widest directions,
+    the scores' narrowest) span a subspace ``Q`` of ``2 rank`` dimensions, where
+    the two covariances are regularised and their geometric mean taken (exact on
+    a Gaussian whose leading directions ``Q`` holds). Its ``rank`` eigenvalues
+    ``λ`` farthest from 1 (in ``|log λ|``) give the basis ``Q V`` and factors
+    ``sqrt(λ)``, 1 where ``λ`` lies within ``[1/1.5, 1.5]``. No ``(d, d)`` matrix is
+    formed: ``O(rows² d)`` for the two SVDs, ``O(rows d k)`` for the rest.
+    ``λ_max`` is the largest variance left in ``Q`` after whitening by the result
+    (at least 1): MEADS' trajectory scale.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from jlangevin.adaptation.metric import LowRankBuffer, low_rank_estimate
+    >>> x = jax.random.normal(jax.random.key(0), (64, 2, 6))
+    >>> x = x.at[..., 0].multiply(4.0)
+    >>> basis, factors, _ = low_rank_estimate(
+    ...     LowRankBuffer(x, -x / 16.0, jnp.int32(64)), jnp.ones(2, bool), jnp.ones(6), 2)
+    >>> basis.shape, bool(factors.max() > 2.0)
+    ((6, 2), True)
+    """
+    steps, chains, dim = buffer.draws.shape
+    dtype = buffer.draws.dtype
+    filled = jnp.arange(steps) < jnp.minimum(buffer.count, steps)
+    weight = (filled[:, None] & healthy[None, :]).astype(dtype).reshape(-1)
+    rows = jnp.maximum(jnp.sum(weight), 2.0)
+
+    def centred(z):
+        z = z.reshape(steps * chains, dim)
+        return (z - weight @ z / rows) * weight[:, None]
+
+    cx = centred(buffer.draws / sd)
+    cs = centred(buffer.scores * sd)
+    lead_x = jnp.linalg.svd(cx, full_matrices=False)[2][:rank]
+    lead_s = jnp.linalg.svd(cs, full_matrices=False)[2][:rank]
+    q = jnp.linalg.qr(jnp.concatenate([lead_x, lead_s]).T)[0]  # (d, 2k) orthonormal
+    eye = jnp.eye(q.shape[1], dtype=dtype)
+
+    def covariance(c):
+        cov = (c @ q).T @ (c @ q) / (rows - 1.0)
+        return (rows / (rows + 5.0)) * cov + 1e-3 * (5.0 / (rows + 5.0)) * eye
+
+    inner = geometric_mean_metric(covariance(cx), covariance(cs))
+    vals, vecs = jnp.linalg.eigh(0.5 * (inner + inner.T))
+    tiny = jnp.finfo(dtype).tiny
+    vals = jnp.maximum(vals, eig_floor(dtype) * jnp.maximum(jnp.max(vals), tiny))
+    order = jnp.argsort(-jnp.abs(jnp.log(vals)))[:rank]
+    lam, basis = vals[order], q @ vecs[:, order]
+    keep = (lam > LOW_RANK_CUTOFF) | (lam < 1.0 / LOW_RANK_CUTOFF)
+    factors = jnp.where(keep, jnp.sqrt(lam), 1.0).astype(dtype)
+    left = _along(cx, basis, 1.0 / factors) @ q
+    lam_max = jnp.maximum(top_eigenvalue(left.T @ left / (rows - 1.0)), 1.0)
+    return basis, factors, lam_max
 
 
 def window_estimate(stats: MetricStats, healthy: Array, shrinkage: float) -> Array:
@@ -410,9 +589,13 @@ def update_root(
     ``λ_max`` (the largest eigenvalue of the window's covariance of the draws in
     the new coordinates; ``1`` when the metric is exact and known only with full
     statistics, else ``1``) gives MEADS' trajectory time ``T = sqrt(λ_max)``.
-    A window whose estimate is not finite keeps the previous root.
+    A window whose estimate is not finite keeps the previous root. A low rank plus
+    diagonal ``root`` (stats with a buffer) gives one of that form again
+    (:func:`low_rank_estimate`), whatever ``dense`` says.
     """
     estimate = window_estimate(stats, healthy, shrinkage)
+    if root.is_low_rank:
+        return _update_low_rank(stats, root, healthy, estimate)
     cov_z = regularized_covariance(pooled(stats.draws, healthy), shrinkage)
     if dense:
         if estimate.ndim == 1:
@@ -437,6 +620,28 @@ def update_root(
     return MetricRoot(scale=jnp.where(ok, scale, root.scale)), lam
 
 
+def _update_low_rank(
+    stats: MetricStats, root: MetricRoot, healthy: Array, var: Array
+) -> tuple[MetricRoot, Array]:
+    """The low rank plus diagonal root from one window (``var``: the diagonal estimate)."""
+    sd = jnp.sqrt(var)
+    scale = root.scale * sd
+    basis, factors, lam = low_rank_estimate(stats.buffer, healthy, sd, root.basis.shape[1])
+    ok = (
+        jnp.all(jnp.isfinite(scale))
+        & jnp.all(scale > 0)
+        & jnp.all(jnp.isfinite(basis))
+        & jnp.all(jnp.isfinite(factors))
+        & jnp.all(factors > 0)
+    )
+    new = MetricRoot(
+        scale=jnp.where(ok, scale, root.scale),
+        basis=jnp.where(ok, basis, root.basis),
+        factors=jnp.where(ok, factors, root.factors),
+    )
+    return new, jnp.where(ok, lam, 1.0).astype(var.dtype)
+
+
 def top_eigenvalue(matrix: Array) -> Array:
     """The largest eigenvalue of a symmetric matrix."""
     return jnp.max(jnp.linalg.eigvalsh(0.5 * (matrix + matrix.T)))
@@ -446,8 +651,12 @@ __all__ = [
     "DENSE_MAX_DIM",
     "DENSE_MIN_CONDITION",
     "DENSE_SMALL_DIM",
+    "LOW_RANK_CUTOFF",
+    "LOW_RANK_RANK",
+    "LOW_RANK_ROWS",
     "PRECONDITIONERS",
     "ChainSums",
+    "LowRankBuffer",
     "MetricStats",
     "Welford",
     "as_dense",
@@ -457,6 +666,9 @@ __all__ = [
     "check_shrinkage",
     "correlation_condition",
     "geometric_mean_metric",
+    "low_rank_dim",
+    "low_rank_estimate",
+    "low_rank_steps",
     "lower_inverse",
     "matrix",
     "pooled",

@@ -6,8 +6,8 @@ adapts what it declares, across all chains at once (``vmap``), in Stan's windows
 
 - the step ``ε`` by pooled dual averaging toward the kernel's target acceptance
   (:mod:`~jlangevin.adaptation.dual_averaging`);
-- the metric ``M = R Rᵀ`` (diagonal, dense, or chosen from the chains) at the end
-  of each slow window (:mod:`~jlangevin.adaptation.metric`);
+- the metric ``M = R Rᵀ`` (diagonal, dense, low rank plus diagonal, or chosen
+  from the chains) at the end of each slow window (:mod:`~jlangevin.adaptation.metric`);
 - the trajectory time ``T`` by ChEES or MEADS (:mod:`~jlangevin.adaptation.trajectory`);
 - chain health at every window end, bad chains restarted from healthy ones
   (:mod:`~jlangevin.adaptation.health`).
@@ -67,9 +67,11 @@ class WarmupInfo(NamedTuple):
     kernel : the kernel's name (from its declaration).
     target_acceptance : the mean acceptance aimed at.
     step_size : the adapted scalar ``ε``.
-    metric_kind : ``"diagonal"`` or ``"dense"``; ``metric_reason`` says why (for
-        ``preconditioner="auto"``: the dimension or the chains' correlation).
-    preconditioner : ``M`` over the raveled position: variances ``(d,)`` or ``(d, d)``.
+    metric_kind : ``"diagonal"``, ``"dense"`` or ``"low_rank"``; ``metric_reason`` says
+        why (for ``preconditioner="auto"``: the dimension or the chains' correlation).
+    preconditioner : ``M`` over the raveled position: variances ``(d,)`` or ``(d, d)``;
+        for ``"low_rank"`` the diagonal of ``M``, ``(d,)`` (its pieces are in
+        ``metric_root``; ``jl.adaptation.metric.matrix(root, dense=True)`` forms ``M``).
     cholesky : the dense lower root ``R`` of ``M``, else ``None``.
     metric_root : the :class:`~jlangevin.types.MetricRoot` the sampler runs.
     correlation_condition : the condition number of the chains' correlation matrix
@@ -238,6 +240,7 @@ class _Settings(NamedTuple):
     score_stats: bool  # the scores' covariance (geometric-mean dense estimate)
     rule: str | None  # "chees", "meads" or None (no trajectory)
     max_integration_steps: int
+    buffer_steps: int = 0  # the last draws kept for a low-rank estimate (0: none)
 
 
 def _flat(tree: ArrayTree) -> Array:
@@ -313,7 +316,9 @@ def _build_window(s: _Settings):
             return (*carry, traces)
 
         dim = root.lower.shape[0] if root.is_dense else root.scale.shape[0]
-        stats = metric_.stats_init(num_chains, dim, dtype, s.full_stats, s.score_stats)
+        stats = metric_.stats_init(
+            num_chains, dim, dtype, s.full_stats, s.score_stats, s.buffer_steps
+        )
         zeros = jnp.zeros((num_chains,), dtype)
         carry = (
             states,
@@ -425,19 +430,33 @@ def _check_options(
             f"`preconditioner` must be one of {metric_.PRECONDITIONERS}; got {preconditioner!r}."
         )
     if preconditioner != "diagonal" and "metric" not in tuning.tunes:
-        if preconditioner == "dense":
+        if preconditioner in ("dense", "low_rank"):
             raise ValueError(
                 f"`preconditioner`: the {tuning.name} kernel does not tune a metric "
-                f"(its declaration tunes {tuning.tunes}); got 'dense'."
+                f"(its declaration tunes {tuning.tunes}); got {preconditioner!r}."
             )
         preconditioner = "diagonal"
+    if preconditioner == "low_rank" and "low_rank" not in tuning.metrics:
+        raise ValueError(
+            f"`preconditioner`: the {tuning.name} kernel runs the metrics {tuning.metrics} "
+            "(its declaration's `metrics`); got 'low_rank'."
+        )
     if bounds is not None and "dense" not in tuning.metrics_with_bounds:
         if preconditioner == "dense":
             raise ValueError(
                 f"`preconditioner='dense'` cannot be combined with `bounds` for {tuning.name} "
                 f"(inside a box it runs {tuning.metrics_with_bounds} metrics only)."
             )
-        preconditioner = "diagonal"
+        preconditioner = "diagonal" if preconditioner == "auto" else preconditioner
+    if (
+        bounds is not None
+        and preconditioner == "low_rank"
+        and "low_rank" not in tuning.metrics_with_bounds
+    ):
+        raise ValueError(
+            f"`preconditioner='low_rank'` cannot be combined with `bounds` for {tuning.name} "
+            f"(inside a box it runs {tuning.metrics_with_bounds} metrics only)."
+        )
     has_trajectory = "trajectory" in tuning.tunes
     if not has_trajectory:
         for name, value in (
@@ -499,8 +518,13 @@ def warmup(
         kernel's (MALA and Barker 0.574, MALT 0.65).
     preconditioner : ``"auto"`` (default: dense at small dimension or when the
         chains' correlation matrix in the first slow window is ill-conditioned,
-        else diagonal; ``info.metric_reason`` says which and why), ``"diagonal"``
-        or ``"dense"``.
+        else diagonal; above ``metric.DENSE_MAX_DIM`` dimensions low rank plus
+        diagonal where the kernel runs it (``tuning.metrics``), else diagonal;
+        ``info.metric_reason`` says which and why), ``"diagonal"``, ``"dense"``, or
+        ``"low_rank"``: ``M = D^½ (I + U diag(λ - 1) Uᵀ) D^½``, the variances ``D`` and
+        the ``k`` (``metric.LOW_RANK_RANK``) directions ``U`` of the diagonally
+        whitened draws and scores whose variances ``λ`` lie farthest from 1 (as
+        Nutpie's low-rank mass matrix); ``O(d k)`` memory and products per step.
     trajectory : for kernels that tune a trajectory: ``"chees"`` (default) or
         ``"meads"`` (see :mod:`jlangevin.adaptation.trajectory`).
     max_integration_steps : the cap on a trajectory's steps (default 64).
@@ -571,11 +595,13 @@ def warmup(
         jax.tree.structure(one_position),
         tuple((np.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(one_position)),
     )
-    kind, reason = _initial_kind(preconditioner, dim)
+    kind, reason = _initial_kind(preconditioner, dim, tuning)
     if asked == "auto" and preconditioner == "diagonal":
         where = "inside a box (bounds)" if bounds is not None else "(it tunes no metric)"
         reason = f"auto: {tuning.name} runs only a diagonal metric {where}"
-    root = metric_.unit_root(dim, dtype, kind == "dense")
+    rank = metric_.low_rank_dim(dim) if kind == "low_rank" else 0
+    root = metric_.unit_root(dim, dtype, kind == "dense", rank=rank)
+    buffer_steps = metric_.low_rank_steps(num_chains, rank) if rank else 0
     da = da_.dual_averaging_init(jnp.asarray(initial_step_size, dtype))
     # Trajectories start one step long: before the first metric, long ones are waste
     # (dual averaging shrinks ε while T stays, so L = T / ε would run to the cap).
@@ -610,10 +636,11 @@ def warmup(
             root.is_dense,
             full_stats=kind == "dense"
             or undecided
-            or (rule is not None and dim <= metric_.DENSE_MAX_DIM),
+            or (rule is not None and kind != "low_rank" and dim <= metric_.DENSE_MAX_DIM),
             score_stats=kind == "dense" or undecided,
             rule=rule,
             max_integration_steps=max_steps,
+            buffer_steps=buffer_steps,
         )
         run_window = _window_fn(settings)
         # The trajectory rule starts with the first metric: before it, in the raw
@@ -742,13 +769,17 @@ def warmup(
     return sampler, states, info._replace(notes=tuple(notes))
 
 
-def _initial_kind(preconditioner: str, dim: int) -> tuple[str, str]:
+def _initial_kind(preconditioner: str, dim: int, tuning: Tuning) -> tuple[str, str]:
     """The metric's form before any window, and why (``"auto"``: still undecided)."""
     if preconditioner != "auto":
         return preconditioner, "as asked"
     if dim <= metric_.DENSE_SMALL_DIM:
         return "dense", f"auto: dimension {dim} <= {metric_.DENSE_SMALL_DIM}"
     if dim > metric_.DENSE_MAX_DIM:
+        if "low_rank" in tuning.metrics:
+            return "low_rank", (
+                f"auto: dimension {dim} > {metric_.DENSE_MAX_DIM}, low rank plus diagonal"
+            )
         return "diagonal", f"auto: dimension {dim} > {metric_.DENSE_MAX_DIM}"
     return "auto", ""
 

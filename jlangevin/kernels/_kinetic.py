@@ -7,8 +7,10 @@ momentum ``p ~ N(0, M)`` is stored as ``u = Lᵀ p ~ N(0, I)``, so that::
     dx = L u dt,    du = Lᵀ s(x) dt - gamma u dt + sqrt(2 gamma) dW,    K(u) = |u|² / 2
 
 and no inverse of ``L`` is ever needed. ``L`` is ``1`` (unit mass),
-``sqrt(inverse_mass)`` leaf by leaf (a diagonal metric), or a dense lower
-factor acting on the raveled position (:func:`jax.flatten_util.ravel_pytree`).
+``sqrt(inverse_mass)`` leaf by leaf (a diagonal metric), a dense lower
+factor acting on the raveled position (:func:`jax.flatten_util.ravel_pytree`),
+or a low rank plus diagonal root ``L = diag(sd) (I + U diag(f - 1) Uᵀ)`` on the
+raveled position (``U`` a ``(d, k)`` orthonormal basis), applied in ``O(d k)``.
 Each step below is one of the three pieces every splitting is made of:
 
 - O: ``u <- eta u + sqrt(1 - eta²) xi`` (exact Ornstein–Uhlenbeck, ``eta = exp(-gamma t)``);
@@ -46,11 +48,14 @@ class Metric(NamedTuple):
     ----------
     scale : ``sqrt(inverse_mass)`` as a pytree like the position (diagonal), or ``None``.
     lower : the dense lower factor over the raveled position, or ``None``.
-    Both ``None``: unit mass.
+    low_rank : ``(sd, basis, factors)`` over the raveled position, ``(d,)``, ``(d, k)``
+        and ``(k,)``: ``L = diag(sd) (I + basis diag(factors - 1) basisᵀ)``; or ``None``.
+    All ``None``: unit mass.
     """
 
     scale: ArrayTree | None = None
     lower: Array | None = None
+    low_rank: tuple[Array, Array, Array] | None = None
 
 
 def check_gamma(gamma: Any, *, allow_zero: bool) -> None:
@@ -85,12 +90,26 @@ def scalar_step(step_size: StepSize, count: Array, position: ArrayTree) -> Array
     return jnp.asarray(value, jnp.result_type(*jax.tree.leaves(position)))
 
 
-def check_metric_settings(inverse_mass: Any, cholesky: Any, bounds: Bounds | None = None) -> None:
+def check_metric_settings(
+    inverse_mass: Any, cholesky: Any, bounds: Bounds | None = None, low_rank: Any = None
+) -> None:
     """Values of a metric, before any position is known (shapes come at :func:`make_metric`)."""
     if inverse_mass is not None and cholesky is not None:
         raise ValueError(
             "Pass either `inverse_mass` (a diagonal metric) or `cholesky` (a dense one), not both."
         )
+    if low_rank is not None:
+        check_low_rank(low_rank)
+        if inverse_mass is not None or cholesky is not None:
+            given = "inverse_mass" if inverse_mass is not None else "cholesky"
+            raise ValueError(
+                f"Pass one metric: `low_rank` (low rank plus diagonal) or `{given}`, not both."
+            )
+        if bounds is not None:
+            raise ValueError(
+                "`bounds` cannot be combined with `low_rank`: reflecting at a wall flips the "
+                "momentum coordinate by coordinate, which needs a diagonal metric (`inverse_mass`)."
+            )
     if inverse_mass is not None:
         if callable(inverse_mass):
             raise TypeError(
@@ -105,9 +124,54 @@ def check_metric_settings(inverse_mass: Any, cholesky: Any, bounds: Bounds | Non
         )
 
 
-def make_metric(position: ArrayTree, inverse_mass: Any = None, cholesky: Any = None) -> Metric:
+def check_low_rank(low_rank: Any) -> None:
+    """``(sd, basis, factors)``: a triple of real arrays, ``basis`` 2-D and ``factors`` 1-D."""
+    if not isinstance(low_rank, tuple | list) or len(low_rank) != 3:
+        raise TypeError(
+            "`low_rank` must be a triple (sd, basis, factors): standard deviations (d,) or a "
+            f"pytree like the position, an orthonormal (d, k) basis and (k,) factors; got "
+            f"{describe(low_rank)}."
+        )
+    sd, basis, factors = low_rank
+    for name, value in (("sd", sd), ("basis", basis), ("factors", factors)):
+        if value is None or callable(value):
+            raise TypeError(f"`low_rank` {name} must be an array; got {describe(value)}.")
+        check_real(value, f"low_rank {name}", positive=name != "basis")
+    if np.ndim(basis) != 2 or np.ndim(factors) != 1 or np.shape(basis)[1] != np.shape(factors)[0]:
+        raise ValueError(
+            "`low_rank` must hold a (d, k) basis and (k,) factors; got shapes "
+            f"{np.shape(basis)} and {np.shape(factors)}."
+        )
+
+
+def _low_rank_metric(position: ArrayTree, low_rank: Any) -> Metric:
+    flat = ravel_pytree(position)[0]
+    size = flat.size
+    sd, basis, factors = low_rank
+    if np.ndim(sd) == 1 and np.shape(sd) == (size,):
+        sd_flat = jnp.asarray(sd, flat.dtype)
+    else:
+        tree = broadcast_like(sd, position, "low_rank sd")
+        check_broadcasts(tree, position, "low_rank sd")
+        typed = jax.tree.map(lambda c, x: jnp.asarray(c, x.dtype), tree, position)
+        sd_flat = ravel_pytree(typed)[0]
+    if np.shape(basis)[0] != size:
+        raise ValueError(
+            f"`low_rank` basis must be ({size}, k) for a position of total size {size}; "
+            f"got shape {np.shape(basis)}."
+        )
+    return Metric(
+        low_rank=(sd_flat, jnp.asarray(basis, flat.dtype), jnp.asarray(factors, flat.dtype))
+    )
+
+
+def make_metric(
+    position: ArrayTree, inverse_mass: Any = None, cholesky: Any = None, low_rank: Any = None
+) -> Metric:
     """The :class:`Metric` for ``position``, shape-checked and in its dtypes."""
-    check_metric_settings(inverse_mass, cholesky)
+    check_metric_settings(inverse_mass, cholesky, low_rank=low_rank)
+    if low_rank is not None:
+        return _low_rank_metric(position, low_rank)
     if inverse_mass is not None:
         tree = broadcast_like(inverse_mass, position, "inverse_mass")
         check_broadcasts(tree, position, "inverse_mass")
@@ -132,12 +196,20 @@ def _dense(vector_fn: Any, tree: ArrayTree) -> ArrayTree:
     return unravel(vector_fn(flat))
 
 
+def _along(basis: Array, factors: Array, v: Array) -> Array:
+    """``(I + basis diag(factors - 1) basisᵀ) v`` in ``O(d k)``."""
+    return v + basis @ ((factors - 1) * (basis.T @ v))
+
+
 def velocity(metric: Metric, momentum: ArrayTree) -> ArrayTree:
     """``L u``: the position's rate of change."""
     if metric.scale is not None:
         return jax.tree.map(jnp.multiply, metric.scale, momentum)
     if metric.lower is not None:
         return _dense(lambda u: metric.lower @ u, momentum)
+    if metric.low_rank is not None:
+        sd, basis, factors = metric.low_rank
+        return _dense(lambda u: sd * _along(basis, factors, u), momentum)
     return momentum
 
 
@@ -147,6 +219,9 @@ def force(metric: Metric, score: ArrayTree) -> ArrayTree:
         return jax.tree.map(jnp.multiply, metric.scale, score)
     if metric.lower is not None:
         return _dense(lambda s: metric.lower.T @ s, score)
+    if metric.low_rank is not None:
+        sd, basis, factors = metric.low_rank
+        return _dense(lambda s: _along(basis, factors, sd * s), score)
     return score
 
 
@@ -314,6 +389,7 @@ def isokinetic_refresh(key: PRNGKey, momentum: ArrayTree, c: Array) -> ArrayTree
 __all__ = [
     "Metric",
     "check_gamma",
+    "check_low_rank",
     "check_metric_settings",
     "check_scalar_step_size",
     "drift",

@@ -153,6 +153,7 @@ def init(
     step_size: StepSize | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> MALTState:
     """Initial state at ``position`` (one chain); settings checked against its shapes.
@@ -166,10 +167,10 @@ def init(
     -1.0
     """
     require_energy(logdensity_fn, "MALT")
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
     _bounds.check_inside(position, bounds)
     value, score = checked_init(position, logdensity_fn, score_fn)
-    _kinetic.make_metric(position, inverse_mass, cholesky)
+    _kinetic.make_metric(position, inverse_mass, cholesky, low_rank)
     if step_size is not None:
         _kinetic.scalar_step(step_size, jnp.zeros((), jnp.int32), position)
     value, score = _bounds.mask_outside(position, bounds, value, score)
@@ -257,6 +258,7 @@ def step(
     score_fn: ScoreFn | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> tuple[MALTState, MALTInfo]:
     """One MALT step: fresh momentum, ``L`` O-leapfrog steps, one accept.
@@ -272,6 +274,10 @@ def step(
     score_fn : optional exact score, used instead of ``jax.grad(logdensity_fn)``.
     inverse_mass : diagonal of ``M⁻¹`` (array or pytree broadcasting against the position).
     cholesky : dense lower factor ``L`` of ``M⁻¹ = L Lᵀ`` over the raveled position.
+    low_rank : ``(sd, basis, factors)``, a low rank plus diagonal factor
+        ``L = diag(sd) (I + basis diag(factors - 1) basisᵀ)`` over the raveled position
+        (``sd`` ``(d,)`` or a pytree like the position, ``basis`` ``(d, k)`` orthonormal),
+        applied in ``O(d k)``.
     bounds : ``(low, high)`` box: drifts reflect at the walls (the momentum negated).
 
     Examples
@@ -286,12 +292,12 @@ def step(
     """
     require_energy(logdensity_fn, "MALT")
     value_and_score = checked_value_and_score(logdensity_fn, score_fn)
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
     _bounds.check_bounds(bounds)
     _kinetic.check_gamma(gamma, allow_zero=True)
     num_steps = as_int(num_integration_steps, "num_integration_steps", minimum=1)
     x = state.position
-    metric = _kinetic.make_metric(x, inverse_mass, cholesky)
+    metric = _kinetic.make_metric(x, inverse_mass, cholesky, low_rank)
     h = _kinetic.scalar_step(step_size, state.count, x)
     eta = jnp.exp(-jnp.asarray(gamma, h.dtype) * h)
     key_path, key_accept = jax.random.split(key)
@@ -374,6 +380,7 @@ def dynamic_step(
     score_fn: ScoreFn | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> tuple[MALTState, MALTInfo, DynamicTrajectory]:
     """One MALT step with a traced number of leapfrog steps; also the trajectory's end.
@@ -403,12 +410,12 @@ def dynamic_step(
     """
     require_energy(logdensity_fn, "MALT")
     value_and_score = checked_value_and_score(logdensity_fn, score_fn)
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
     _bounds.check_bounds(bounds)
     _kinetic.check_gamma(gamma, allow_zero=True)
     num_steps = _steps_of_any_kind(num_integration_steps)
     x = state.position
-    metric = _kinetic.make_metric(x, inverse_mass, cholesky)
+    metric = _kinetic.make_metric(x, inverse_mass, cholesky, low_rank)
     h = _kinetic.scalar_step(step_size, state.count, x)
     eta = jnp.exp(-jnp.asarray(gamma, h.dtype) * h)
     key_path, key_accept = jax.random.split(key)
@@ -427,6 +434,7 @@ def sampler(
     score_fn: ScoreFn | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> Sampler:
     """MALT bound to a target: ``sampler.init(position)``, ``sampler.step(key, state)``.
@@ -454,12 +462,13 @@ def sampler(
         raise ValueError("`num_integration_steps` is required: an integer >= 1.")
     num_integration_steps = as_int(num_integration_steps, "num_integration_steps", minimum=1)
     _kinetic.check_gamma(gamma, allow_zero=True)
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
     _bounds.check_bounds(bounds)
     settings = {
         "score_fn": score_fn,
         "inverse_mass": inverse_mass,
         "cholesky": cholesky,
+        "low_rank": low_rank,
         "bounds": bounds,
     }
     return Sampler(
@@ -483,6 +492,8 @@ def _tuned_init(position, logdensity_fn, *, score_fn=None, bounds=None) -> MALTS
 
 
 def _metric_settings(metric: Any, position: ArrayTree) -> dict[str, Any]:
+    if getattr(metric, "is_low_rank", False):
+        return {"low_rank": (metric.scale, metric.basis, metric.factors)}
     if metric.is_dense:
         return {"cholesky": metric.lower}
     return {"inverse_mass": ravel_pytree(position)[1](metric.scale**2)}
@@ -526,6 +537,7 @@ tuning = Tuning(
     _tuned_sampler,
     0.65,
     tunes=("step_size", "metric", "trajectory"),
+    metrics=("diagonal", "dense", "low_rank"),
     metrics_with_bounds=("diagonal",),
 )
 sampler.tuning = tuning

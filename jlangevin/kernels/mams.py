@@ -135,6 +135,7 @@ def init(
     step_size: StepSize | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> MAMSState:
     """Initial state at ``position`` (one chain); settings checked against its shapes.
@@ -148,11 +149,11 @@ def init(
     -1.0
     """
     require_energy(logdensity_fn, "MAMS")
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
     _bounds.check_inside(position, bounds)
     mclmc.check_dimension(position)
     value, score = checked_init(position, logdensity_fn, score_fn)
-    _kinetic.make_metric(position, inverse_mass, cholesky)
+    _kinetic.make_metric(position, inverse_mass, cholesky, low_rank)
     if step_size is not None:
         _kinetic.scalar_step(step_size, jnp.zeros((), jnp.int32), position)
     value, score = _bounds.mask_outside(position, bounds, value, score)
@@ -216,14 +217,16 @@ def dynamic_trajectory(
     return Trajectory(*jax.lax.fori_loop(0, num_integration_steps, one, start))
 
 
-def _prepare(logdensity_fn, score_fn, inverse_mass, cholesky, bounds, state, step_size):
+def _prepare(
+    logdensity_fn, score_fn, inverse_mass, cholesky, bounds, state, step_size, low_rank=None
+):
     require_energy(logdensity_fn, "MAMS")
     value_and_score = checked_value_and_score(logdensity_fn, score_fn)
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
     _bounds.check_bounds(bounds)
     x = state.position
     mclmc.check_dimension(x)
-    metric = _kinetic.make_metric(x, inverse_mass, cholesky)
+    metric = _kinetic.make_metric(x, inverse_mass, cholesky, low_rank)
     h = _kinetic.scalar_step(step_size, state.count, x)
     return value_and_score, metric, h
 
@@ -244,6 +247,7 @@ def step(
     score_fn: ScoreFn | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> tuple[MAMSState, MAMSInfo]:
     """One MAMS step: a fresh direction, ``n`` isokinetic steps, one accept.
@@ -260,6 +264,9 @@ def step(
     score_fn : optional exact score, used instead of ``jax.grad(logdensity_fn)``.
     inverse_mass : the diagonal metric ``R Rᵀ`` (array or pytree like the position).
     cholesky : a dense metric root ``R`` (lower, ``R Rᵀ`` the metric) over the raveled position.
+    low_rank : ``(sd, basis, factors)``, a low rank plus diagonal root
+        ``R = diag(sd) (I + basis diag(factors - 1) basisᵀ)`` over the raveled position
+        (``sd`` ``(d,)`` or a pytree like the position, ``basis`` ``(d, k)`` orthonormal).
     bounds : ``(low, high)`` box: drifts reflect at the walls (the momentum's coordinate negated).
 
     Examples
@@ -273,7 +280,7 @@ def step(
     8
     """
     value_and_score, metric, h = _prepare(
-        logdensity_fn, score_fn, inverse_mass, cholesky, bounds, state, step_size
+        logdensity_fn, score_fn, inverse_mass, cholesky, bounds, state, step_size, low_rank
     )
     num_steps = as_int(num_integration_steps, "num_integration_steps", minimum=1)
     key_direction, key_accept = jax.random.split(key)
@@ -330,6 +337,7 @@ def dynamic_step(
     score_fn: ScoreFn | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> tuple[MAMSState, MAMSInfo, Trajectory]:
     """One MAMS step with a traced number of integration steps; also the trajectory's end.
@@ -356,7 +364,7 @@ def dynamic_step(
     ((2,), 8)
     """
     value_and_score, metric, h = _prepare(
-        logdensity_fn, score_fn, inverse_mass, cholesky, bounds, state, step_size
+        logdensity_fn, score_fn, inverse_mass, cholesky, bounds, state, step_size, low_rank
     )
     num_steps = _steps_of_any_kind(num_integration_steps)
     key_direction, key_accept = jax.random.split(key)
@@ -391,6 +399,7 @@ def jittered_step(
     score_fn: ScoreFn | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> tuple[MAMSState, MAMSInfo]:
     """One MAMS step of ``n`` integration steps, ``n`` uniform on ``1 .. 2N - 1`` (the paper's).
@@ -421,6 +430,7 @@ def jittered_step(
         score_fn=score_fn,
         inverse_mass=inverse_mass,
         cholesky=cholesky,
+        low_rank=low_rank,
         bounds=bounds,
     )
     return new_state, info
@@ -435,6 +445,7 @@ def sampler(
     score_fn: ScoreFn | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> Sampler:
     """MAMS bound to a target: ``sampler.init(position)``, ``sampler.step(key, state)``.
@@ -465,12 +476,13 @@ def sampler(
         raise ValueError("`num_integration_steps` is required: an integer >= 1.")
     num_integration_steps = as_int(num_integration_steps, "num_integration_steps", minimum=1)
     jitter = as_flag(jitter, "jitter")
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
     _bounds.check_bounds(bounds)
     settings = {
         "score_fn": score_fn,
         "inverse_mass": inverse_mass,
         "cholesky": cholesky,
+        "low_rank": low_rank,
         "bounds": bounds,
     }
     return Sampler(
@@ -530,6 +542,7 @@ tuning = Tuning(
     _tuned_sampler,
     0.9,
     tunes=("step_size", "metric", "trajectory"),
+    metrics=("diagonal", "dense", "low_rank"),
     metrics_with_bounds=("diagonal",),
 )
 sampler.tuning = tuning

@@ -165,6 +165,7 @@ def init(
     step_size: StepSize | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> MCLMCState:
     """Initial state at ``position`` (one chain), with a zero momentum; settings checked.
@@ -178,11 +179,11 @@ def init(
     (-1.0, [0.0, 0.0])
     """
     require_energy(logdensity_fn, "MCLMC")
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
     _bounds.check_inside(position, bounds)
     check_dimension(position)
     value, score = checked_init(position, logdensity_fn, score_fn)
-    _kinetic.make_metric(position, inverse_mass, cholesky)
+    _kinetic.make_metric(position, inverse_mass, cholesky, low_rank)
     if step_size is not None:
         _kinetic.scalar_step(step_size, jnp.zeros((), jnp.int32), position)
     value, score = _bounds.mask_outside(position, bounds, value, score)
@@ -237,6 +238,7 @@ def step(
     score_fn: ScoreFn | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> tuple[MCLMCState, MCLMCInfo]:
     """One MCLMC step: a partial refresh of the direction, then one minimal-norm step.
@@ -254,6 +256,9 @@ def step(
     score_fn : optional exact score, used instead of ``jax.grad(logdensity_fn)``.
     inverse_mass : the diagonal metric ``R Rᵀ`` (array or pytree like the position).
     cholesky : a dense metric root ``R`` (lower, ``R Rᵀ`` the metric) over the raveled position.
+    low_rank : ``(sd, basis, factors)``, a low rank plus diagonal root
+        ``R = diag(sd) (I + basis diag(factors - 1) basisᵀ)`` over the raveled position
+        (``sd`` ``(d,)`` or a pytree like the position, ``basis`` ``(d, k)`` orthonormal).
     bounds : ``(low, high)`` box: drifts reflect at the walls (the momentum's coordinate negated).
 
     Examples
@@ -268,12 +273,12 @@ def step(
     """
     require_energy(logdensity_fn, "MCLMC")
     value_and_score = checked_value_and_score(logdensity_fn, score_fn)
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
     _bounds.check_bounds(bounds)
     check_decoherence_length(decoherence_length)
     x = state.position
     dims = check_dimension(x)
-    metric = _kinetic.make_metric(x, inverse_mass, cholesky)
+    metric = _kinetic.make_metric(x, inverse_mass, cholesky, low_rank)
     h = _kinetic.scalar_step(step_size, state.count, x)
     c = jnp.exp(-h / jnp.asarray(decoherence_length, h.dtype))
     u = _kinetic.isokinetic_refresh(key, state.momentum, c)
@@ -307,6 +312,7 @@ def sampler(
     score_fn: ScoreFn | None = None,
     inverse_mass: Any | None = None,
     cholesky: Array | None = None,
+    low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> Sampler:
     """MCLMC bound to a target: ``sampler.init(position)``, ``sampler.step(key, state)``.
@@ -334,12 +340,13 @@ def sampler(
     if decoherence_length is None:
         raise ValueError("`decoherence_length` (L) is required: a positive finite scalar.")
     check_decoherence_length(decoherence_length)
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds)
+    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
     _bounds.check_bounds(bounds)
     settings = {
         "score_fn": score_fn,
         "inverse_mass": inverse_mass,
         "cholesky": cholesky,
+        "low_rank": low_rank,
         "bounds": bounds,
     }
     return Sampler(
@@ -362,7 +369,9 @@ def _tuned_init(position, logdensity_fn, *, score_fn=None, bounds=None) -> MCLMC
 
 
 def metric_settings(metric: Any, position: ArrayTree) -> dict[str, Any]:
-    """A :class:`~jlangevin.types.MetricRoot` as ``inverse_mass`` or ``cholesky`` settings."""
+    """A :class:`~jlangevin.types.MetricRoot` as ``inverse_mass``, ``cholesky`` or ``low_rank``."""
+    if getattr(metric, "is_low_rank", False):
+        return {"low_rank": (metric.scale, metric.basis, metric.factors)}
     if metric.is_dense:
         return {"cholesky": metric.lower}
     return {"inverse_mass": ravel_pytree(position)[1](metric.scale**2)}
@@ -408,6 +417,7 @@ tuning = Tuning(
     _tuned_sampler,
     TARGET_ACCEPTANCE,
     tunes=("step_size", "metric", "trajectory"),
+    metrics=("diagonal", "dense", "low_rank"),
     metrics_with_bounds=("diagonal",),
     trajectory_rules=("meads",),  # its step returns no trajectory end for ChEES
 )

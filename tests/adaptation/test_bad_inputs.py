@@ -127,6 +127,27 @@ CASES = [
         ValueError,
         "preconditioner",
     ),
+    Case(
+        "preconditioner low_rank for a kernel without it (mala)",
+        _call(preconditioner="low_rank"),
+        ValueError,
+        "preconditioner",
+    ),
+    Case(
+        "preconditioner low_rank for a kernel without a metric",
+        _call(
+            jl.kernels.malt.tuning._replace(tunes=("step_size", "trajectory")),
+            preconditioner="low_rank",
+        ),
+        ValueError,
+        "preconditioner",
+    ),
+    Case(
+        "bounds with low_rank malt",
+        _malt(preconditioner="low_rank", bounds=(-5.0, 5.0)),
+        ValueError,
+        "bounds",
+    ),
     # shrinkage
     Case(
         "shrinkage above 1", _call(preconditioner="dense", shrinkage=2.0), ValueError, "shrinkage"

@@ -140,6 +140,51 @@ CASES = [
         ValueError,
         "bounds",
     ),
+    # --- the low rank plus diagonal metric ------------------------------------------
+    Case("low_rank not a triple", lambda: _make(low_rank=jnp.ones(2)), TypeError, "low_rank"),
+    Case("step low_rank a pair", lambda: _step(low_rank=(1.0, 2.0)), TypeError, "low_rank"),
+    Case(
+        "low_rank basis 1-D",
+        lambda: _make(low_rank=(jnp.ones(2), jnp.ones(2), jnp.ones(1))),
+        ValueError,
+        "low_rank",
+    ),
+    Case(
+        "low_rank factors zero",
+        lambda: _make(low_rank=(jnp.ones(2), jnp.eye(2)[:, :1], jnp.zeros(1))),
+        ValueError,
+        "low_rank factors",
+    ),
+    Case(
+        "low_rank sd negative",
+        lambda: _make(low_rank=(-jnp.ones(2), jnp.eye(2)[:, :1], jnp.ones(1))),
+        ValueError,
+        "low_rank sd",
+    ),
+    Case(
+        "low_rank basis wrong size",
+        lambda: _init(low_rank=(jnp.ones(2), jnp.eye(3)[:, :1], jnp.ones(1))),
+        ValueError,
+        "low_rank",
+    ),
+    Case(
+        "low_rank sd wrong size",
+        lambda: _init(low_rank=(jnp.ones(3), jnp.eye(2)[:, :1], jnp.ones(1))),
+        ValueError,
+        "low_rank sd",
+    ),
+    Case(
+        "low_rank with inverse_mass",
+        lambda: _make(inverse_mass=1.0, low_rank=(jnp.ones(2), jnp.eye(2)[:, :1], jnp.ones(1))),
+        ValueError,
+        "low_rank",
+    ),
+    Case(
+        "bounds with low_rank",
+        lambda: _make(low_rank=(jnp.ones(2), jnp.eye(2)[:, :1], jnp.ones(1)), bounds=(0.0, 1.0)),
+        ValueError,
+        "bounds",
+    ),
     Case("bounds crossed", lambda: _make(bounds=(1.0, 0.0)), ValueError, "bounds"),
     Case("bounds wrong shape", lambda: _init(bounds=(-jnp.ones(3), 1.0)), ValueError, "bounds"),
     Case(
