@@ -183,6 +183,14 @@ def _flat_draws(positions: ArrayTree) -> np.ndarray:
     return np.concatenate([x.reshape(x.shape[0], x.shape[1], -1) for x in leaves], axis=-1)
 
 
+def _worst(values: np.ndarray, pick: Any) -> float:
+    """The worst value by ``pick`` (``np.max`` or ``np.min``), NaN counting as worst."""
+    bad = np.inf if pick is np.max else -np.inf
+    if values.size == 0:
+        return -bad
+    return float(pick(np.where(np.isnan(values), bad, values)))
+
+
 def convergence(trace: Trace, divergences: int | None = None) -> Convergence:
     """Judge a trace: R-hat, nested R-hat (16 chains or more), bulk and tail ESS, divergences.
 
@@ -210,13 +218,20 @@ def convergence(trace: Trace, divergences: int | None = None) -> Convergence:
         nested = None
         if chains >= NESTED_MIN_CHAINS:
             nested = np.asarray(nested_rhat(draws), np.float64)
-    worst = lambda x, f: float(f(np.where(np.isfinite(x), x, np.inf if f is np.max else -np.inf)))  # noqa: E731
-    r_max, bulk_min, tail_min = worst(r, np.max), worst(bulk, np.min), worst(tail, np.min)
-    nested_max = None if nested is None else worst(nested, np.max)
+    moving = np.ptp(draws, axis=(0, 1)) > 0  # constant coordinates are reported apart
+    constant = int(np.sum(~moving))
+    r_max, bulk_min, tail_min = (
+        _worst(x[moving], f) for x, f in ((r, np.max), (bulk, np.min), (tail, np.min))
+    )
+    nested_max = None if nested is None else _worst(nested[moving], np.max)
     if divergences is None:
         divergences = int(np.sum(np.asarray(trace.diverged)))
     transitions = chains * num_draws
     failures = []
+    if constant:
+        failures.append(
+            f"{constant} coordinate(s) never changed in any chain (R-hat and ESS undefined)"
+        )
     if not r_max < RHAT_MAX:
         failures.append(f"R-hat {r_max:.4f} >= {RHAT_MAX} (chains disagree)")
     if nested_max is not None and not nested_max < RHAT_MAX:

@@ -326,3 +326,16 @@ def test_a_box_support_without_bounds_fails_the_same_checks():
         warnings.simplefilter("ignore", jl.SamplingWarning)
         out = sample(KEY, target.logdensity, positions=start)
     assert not (out.converged and jl.check(out.trace, target).passed)
+
+
+def test_gate_names_coordinates_that_never_changed():
+    from jlangevin.sample import convergence
+
+    sampler = jl.mala(lambda x: -0.5 * jnp.sum(x**2), step_size=0.8)
+    trace = jl.run(KEY, sampler, jnp.zeros((8, 2)), 2000)
+    assert convergence(trace).converged
+    frozen = convergence(trace._replace(positions=trace.positions.at[..., 1].set(0.0)))
+    assert not frozen.converged
+    assert frozen.failures == (
+        "1 coordinate(s) never changed in any chain (R-hat and ESS undefined)",
+    )
