@@ -30,7 +30,13 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jlangevin.kernels import _bounds, _move
-from jlangevin.kernels._checks import check_like_position, check_real, check_step_size, describe
+from jlangevin.kernels._checks import (
+    check_like_position,
+    check_real,
+    check_step_size,
+    checked_init,
+    describe,
+)
 from jlangevin.kernels._tree import (
     broadcast_like,
     check_broadcasts,
@@ -189,6 +195,30 @@ def make_metric(
             )
         return Metric(lower=jnp.tril(jnp.asarray(cholesky, flat.dtype)))
     return Metric()
+
+
+def checked_start(
+    position: ArrayTree,
+    logdensity_fn: Any,
+    score_fn: Any,
+    step_size: StepSize | None,
+    inverse_mass: Any,
+    cholesky: Any,
+    low_rank: Any,
+    bounds: Bounds | None,
+) -> tuple[Array, ArrayTree]:
+    """``(log p, score)`` at a kinetic kernel's start, every setting checked against it.
+
+    The metric, the box and the step are checked against the position's shapes
+    (the ``init`` of MALT, MAMS and MCLMC); outside ``bounds`` the value is ``-inf``.
+    """
+    check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
+    _bounds.check_inside(position, bounds)
+    value, score = checked_init(position, logdensity_fn, score_fn)
+    make_metric(position, inverse_mass, cholesky, low_rank)
+    if step_size is not None:
+        scalar_step(step_size, jnp.zeros((), jnp.int32), position)
+    return _bounds.mask_outside(position, bounds, value, score)
 
 
 def _dense(vector_fn: Any, tree: ArrayTree) -> ArrayTree:

@@ -58,7 +58,6 @@ from jlangevin._checks import as_flag, as_int
 from jlangevin.kernels import _bounds, _kinetic, _move, mclmc
 from jlangevin.kernels._checks import (
     check_callable,
-    checked_init,
     checked_value_and_score,
     require_energy,
 )
@@ -149,14 +148,10 @@ def init(
     -1.0
     """
     require_energy(logdensity_fn, "MAMS")
-    _kinetic.check_metric_settings(inverse_mass, cholesky, bounds, low_rank)
-    _bounds.check_inside(position, bounds)
     mclmc.check_dimension(position)
-    value, score = checked_init(position, logdensity_fn, score_fn)
-    _kinetic.make_metric(position, inverse_mass, cholesky, low_rank)
-    if step_size is not None:
-        _kinetic.scalar_step(step_size, jnp.zeros((), jnp.int32), position)
-    value, score = _bounds.mask_outside(position, bounds, value, score)
+    value, score = _kinetic.checked_start(
+        position, logdensity_fn, score_fn, step_size, inverse_mass, cholesky, low_rank, bounds
+    )
     return MAMSState(position, value, score, jnp.zeros((), jnp.int32))
 
 
