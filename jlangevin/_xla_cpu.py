@@ -5,10 +5,10 @@ JAX lowers its ``threefry2x32`` hash on CPU as a loop of five rounds
 every chain and step, that loop carries broadcast copies of the key schedule
 through every round and does not fuse with the step around it. While jlangevin
 compiles its own programs, :func:`unrolled_threefry` gives the CPU the
-lowering every other platform has: the same numbers, bit for bit, about 1.7x
-the throughput on every benchmark row and a faster compile
-(``benchmarks/README.md``). Other programs of the process, and other
-platforms, are not touched. If JAX's internals move, it does nothing.
+lowering every other platform has: the same numbers, bit for bit (its measured
+throughput and compile times, and where it loses, are in ``benchmarks/README.md``).
+Other programs of the process, and other platforms, are not touched. If JAX's
+internals move, it does nothing.
 """
 
 from __future__ import annotations
