@@ -197,6 +197,16 @@ def make_metric(
     return Metric()
 
 
+def root_settings(metric: Any, position: ArrayTree) -> dict[str, Any]:
+    """A warm-up's :class:`~jlangevin.types.MetricRoot` as the kinetic kernels' keywords:
+    ``inverse_mass`` (diagonal, unravelled like ``position``), ``cholesky`` or ``low_rank``."""
+    if getattr(metric, "is_low_rank", False):
+        return {"low_rank": (metric.scale, metric.basis, metric.factors)}
+    if metric.is_dense:
+        return {"cholesky": metric.lower}
+    return {"inverse_mass": ravel_pytree(position)[1](metric.scale**2)}
+
+
 def checked_start(
     position: ArrayTree,
     logdensity_fn: Any,
@@ -421,6 +431,8 @@ __all__ = [
     "check_gamma",
     "check_low_rank",
     "check_metric_settings",
+    "checked_start",
+    "root_settings",
     "check_scalar_step_size",
     "drift",
     "force",

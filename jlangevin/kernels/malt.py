@@ -57,7 +57,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
 from jlangevin._checks import as_int
 from jlangevin.kernels import _bounds, _kinetic, _move
@@ -486,14 +485,6 @@ def _tuned_init(position, logdensity_fn, *, score_fn=None, bounds=None) -> MALTS
     return init(position, logdensity_fn, score_fn=score_fn, bounds=bounds)
 
 
-def _metric_settings(metric: Any, position: ArrayTree) -> dict[str, Any]:
-    if getattr(metric, "is_low_rank", False):
-        return {"low_rank": (metric.scale, metric.basis, metric.factors)}
-    if metric.is_dense:
-        return {"cholesky": metric.lower}
-    return {"inverse_mass": ravel_pytree(position)[1](metric.scale**2)}
-
-
 def _tuned_step(key, state, logdensity_fn, params, *, score_fn=None, bounds=None):
     """MALT over ``num_integration_steps`` (traced) with friction ``γ = 1 / T``."""
     return dynamic_step(
@@ -505,7 +496,7 @@ def _tuned_step(key, state, logdensity_fn, params, *, score_fn=None, bounds=None
         1.0 / params.trajectory_length,
         score_fn=score_fn,
         bounds=bounds,
-        **_metric_settings(params.metric, state.position),
+        **_kinetic.root_settings(params.metric, state.position),
     )
 
 
@@ -517,7 +508,7 @@ def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=Non
         1.0 / float(params.trajectory_length),
         score_fn=score_fn,
         bounds=bounds,
-        **_metric_settings(params.metric, position),
+        **_kinetic.root_settings(params.metric, position),
     )
 
 

@@ -509,7 +509,7 @@ def _tuned_step(key, state, logdensity_fn, params, *, score_fn=None, bounds=None
         params.num_integration_steps,
         score_fn=score_fn,
         bounds=bounds,
-        **mclmc.metric_settings(params.metric, state.position),
+        **_kinetic.root_settings(params.metric, state.position),
     )
 
 
@@ -521,7 +521,7 @@ def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=Non
         jitter=True,
         score_fn=score_fn,
         bounds=bounds,
-        **mclmc.metric_settings(params.metric, position),
+        **_kinetic.root_settings(params.metric, position),
     )
 
 

@@ -65,7 +65,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from jlangevin.kernels import _bounds, _kinetic, _move
 from jlangevin.kernels._checks import (
@@ -363,15 +362,6 @@ def _tuned_init(position, logdensity_fn, *, score_fn=None, bounds=None) -> MCLMC
     return init(position, logdensity_fn, score_fn=score_fn, bounds=bounds)
 
 
-def metric_settings(metric: Any, position: ArrayTree) -> dict[str, Any]:
-    """A :class:`~jlangevin.types.MetricRoot` as ``inverse_mass``, ``cholesky`` or ``low_rank``."""
-    if getattr(metric, "is_low_rank", False):
-        return {"low_rank": (metric.scale, metric.basis, metric.factors)}
-    if metric.is_dense:
-        return {"cholesky": metric.lower}
-    return {"inverse_mass": ravel_pytree(position)[1](metric.scale**2)}
-
-
 def _tuned_step(key, state, logdensity_fn, params, *, score_fn=None, bounds=None):
     """One MCLMC step with ``L = params.trajectory_length``; no proposal end (``None``)."""
     new_state, info = step(
@@ -382,7 +372,7 @@ def _tuned_step(key, state, logdensity_fn, params, *, score_fn=None, bounds=None
         params.trajectory_length,
         score_fn=score_fn,
         bounds=bounds,
-        **metric_settings(params.metric, state.position),
+        **_kinetic.root_settings(params.metric, state.position),
     )
     return new_state, info, None
 
@@ -394,7 +384,7 @@ def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=Non
         float(params.trajectory_length),
         score_fn=score_fn,
         bounds=bounds,
-        **metric_settings(params.metric, position),
+        **_kinetic.root_settings(params.metric, position),
     )
 
 
@@ -429,7 +419,6 @@ __all__ = [
     "check_decoherence_length",
     "check_dimension",
     "init",
-    "metric_settings",
     "minimal_norm",
     "sampler",
     "step",
