@@ -7,7 +7,8 @@ positions and ``lax.scan``s it over steps. It counts steps like this::
     draws kept      = num_steps // thin   (num_steps must be a multiple of thin)
     draw j          = the state after burn-in step count + (j + 1) * thin
 
-Keys: step ``t`` of chain ``c`` gets ``fold_in(fold_in(key, c), t)``, where
+Keys (:mod:`jlangevin.keys`): step ``t`` of chain ``c`` gets a key made from ``key``,
+``c`` and ``t`` alone, where
 ``t`` counts the chain's steps over its whole life (``state.count`` when the
 state has it; :attr:`Trace.step_count` otherwise). The key depends on nothing
 else, so a run split into chunks, stopped and resumed, or spread over devices
@@ -47,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jlangevin import checkpoint
+from jlangevin import checkpoint, keys
 from jlangevin._xla_cpu import unrolled_threefry
 from jlangevin.types import Array, ArrayTree, PRNGKey, Sampler
 
@@ -708,11 +709,6 @@ def _moved(before: ArrayTree, after: ArrayTree) -> Array:
     return functools.reduce(jnp.logical_or, changed)
 
 
-def step_keys(chain_keys: Array, counts: Array) -> Array:
-    """The keys of the chains' next steps: ``fold_in(chain_key, count)`` for each chain."""
-    return jax.vmap(jax.random.fold_in)(chain_keys, counts)
-
-
 @functools.lru_cache(maxsize=64)
 def _compiled_chunk(template: _Template, thin: int, store: Any, mesh: Mesh | None) -> Callable:
     """Jitted ``(key data, chain ids, carry, params) -> (carry, records, start check)``.
@@ -754,7 +750,7 @@ def _chunk_body(sampler, thin, store, impl, init, burn, draws, key_data, chain_i
     """One device's part of a chunk: make the states (``init``), burn in, keep ``draws``."""
 
     def one_step(chain_keys: Array, carry: _Carry) -> tuple[_Carry, Any]:
-        state, info = jax.vmap(sampler.step)(step_keys(chain_keys, carry.count), carry.state)
+        state, info = jax.vmap(sampler.step)(keys.step_keys(chain_keys, carry.count), carry.state)
         diverged = carry.diverged
         flag = _diverged(info)
         if flag is not None:
@@ -787,7 +783,7 @@ def _chunk_body(sampler, thin, store, impl, init, burn, draws, key_data, chain_i
         carry = carry._replace(state=state)
     if store == "stats" and carry.stats is None:
         carry = carry._replace(stats=_empty_stats(sampler, key, carry.state))
-    chain_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, chain_ids)
+    chain_keys = keys.chain_keys(key, chain_ids)
     if burn:  # advance without recording (thin does not apply)
         burn_step = lambda c, _: (one_step(chain_keys, c)[0], None)  # noqa: E731
         carry = jax.lax.scan(burn_step, carry, None, length=burn)[0]
@@ -1272,7 +1268,7 @@ def chain_keys_for(key: PRNGKey, num_chains: int) -> Array:
     """
     key = _check_key(key)
     num_chains = _check_int(num_chains, "num_chains", 1)
-    return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_chains, dtype=jnp.uint32))
+    return keys.chain_keys(key, jnp.arange(num_chains, dtype=jnp.uint32))
 
 
 __all__ = [
@@ -1283,5 +1279,4 @@ __all__ = [
     "chain_sharding",
     "gather",
     "run",
-    "step_keys",
 ]

@@ -11,7 +11,9 @@ import pytest
 from mcmc_checks import Z_MAX
 
 import jlangevin as jl
-from jlangevin.run import chain_keys_for, step_keys
+import jlangevin.keys as keys_module
+from jlangevin.keys import step_keys
+from jlangevin.run import chain_keys_for
 
 run_module = importlib.import_module("jlangevin.run")  # `jl.run` is the function
 
@@ -227,7 +229,7 @@ def test_a_user_kernel_gets_fresh_noise_and_its_exact_stationary_law():
 
 def test_the_contract_check_fails_when_every_step_reuses_the_chain_key(monkeypatch):
     """The companion: a driver that hands a chain the same key at every step is caught."""
-    monkeypatch.setattr(run_module, "step_keys", lambda keys, counts: keys)
+    monkeypatch.setattr(keys_module, "step_keys", lambda keys, counts: keys)
     x0 = jax.random.normal(jax.random.key(10), (4000, 1))
     trace = jl.run(jax.random.key(11), AR1, x0, 60)
     assert np.abs(_ar1_checks(trace)).max() > Z_MAX

@@ -61,7 +61,8 @@ from jlangevin.adaptation.windows import segments as make_segments
 from jlangevin.adaptation.windows import window_schedule
 from jlangevin.gradients import check_position
 from jlangevin.kernels import tempering
-from jlangevin.run import chain_keys_for, step_keys
+from jlangevin.keys import step_keys
+from jlangevin.run import chain_keys_for
 from jlangevin.types import (
     Array,
     ArrayTree,

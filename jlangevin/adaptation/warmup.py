@@ -44,7 +44,8 @@ from jlangevin.adaptation.windows import window_schedule
 from jlangevin.gradients import check_position
 from jlangevin.kernels import EXACT_KERNELS, UNADJUSTED_KERNELS
 from jlangevin.kernels._bounds import check_bounds, check_inside
-from jlangevin.run import SamplingWarning, chain_keys_for, step_keys
+from jlangevin.keys import step_keys
+from jlangevin.run import SamplingWarning, chain_keys_for
 from jlangevin.types import (
     Array,
     ArrayTree,

@@ -15,7 +15,8 @@ from mcmc_checks import Z_MAX, var_z
 
 import jlangevin as jl
 from jlangevin.kernels import ula
-from jlangevin.run import chain_keys_for, step_keys
+from jlangevin.keys import step_keys
+from jlangevin.run import chain_keys_for
 
 SIGMA = np.array([1.0, 2.0, 0.5])
 STEP = np.array([0.5, 0.8, 0.05])  # a = 1 - h / sigma^2 = 0.5, 0.8, 0.8: the orders differ
