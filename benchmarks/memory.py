@@ -15,18 +15,27 @@ Two sweeps on MALA for a 2-D Gaussian:
 * draws: 100 ... 3000 at 10^4 chains: ``stats`` stays flat, ``draws`` grows
   linearly (positions and the info fields of every draw).
 
-Usage: ``python benchmarks/memory.py [--quick]``.
+``--draws-peak LABEL`` measures one row more closely instead: the peak of
+``store="draws"`` at 10^5 chains (``--chains``) x 100 draws as a multiple of what it stores,
+above the baseline and above a ``store="stats"`` run of the same size (which
+compiles and holds the same state, so the difference is what keeping the
+draws costs); medians of ``--repeats`` fresh processes each. The rows are
+merged into ``results/memory.json`` under ``draws_peak`` and LABEL (say
+``before`` and ``after`` a change), the other rows kept.
+
+Usage: ``python benchmarks/memory.py [--quick | --draws-peak LABEL [--repeats 3] [--chains N]]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 from typing import Any
 
-from _common import environment, save
+from _common import RESULTS, environment, save
 
 DIM = 2
 #: Bytes kept per draw and chain with store="draws": the float32 position, three
@@ -83,6 +92,59 @@ def sweep(configs: list[tuple[int, int, str]]) -> list[dict[str, Any]]:
     return rows
 
 
+def draws_peak(chains: int, draws: int, repeats: int) -> dict[str, Any]:
+    """Peak of ``store="draws"`` over what it stores (see the module docstring); medians."""
+
+    def median_peak(num_draws: int, store: str) -> float:
+        return statistics.median(
+            measure(chains, num_draws, store)["peak_mib"] for _ in range(repeats)
+        )
+
+    baseline = median_peak(0, "stats")
+    stats = median_peak(draws, "stats")
+    peak = median_peak(draws, "draws")
+    stored = chains * draws * BYTES_PER_DRAW / 2**20
+    row = {
+        "chains": chains,
+        "draws": draws,
+        "repeats": repeats,
+        "baseline_mib": baseline,
+        "stats_peak_mib": stats,
+        "draws_peak_mib": peak,
+        "stored_mib": stored,
+        "above_baseline_over_stored": (peak - baseline) / stored,
+        "above_stats_over_stored": (peak - stats) / stored,
+    }
+    print(json.dumps(row, indent=1), flush=True)
+    return row
+
+
+def draws_peak_markdown(rows: dict[str, Any]) -> list[str]:
+    lines = [
+        '### Peak of store="draws" over what it stores',
+        "",
+        "| checkout | chains | draws | processes | stored (MiB) | peak above baseline (MiB) "
+        '| / stored | peak above store="stats" (MiB) | / stored |',
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, r in rows.items():
+        lines.append(
+            f"| {label} | {r['chains']} | {r['draws']} | {r['repeats']} | {r['stored_mib']:.1f} | "
+            f"{r['draws_peak_mib'] - r['baseline_mib']:.1f} | "
+            f"{r['above_baseline_over_stored']:.2f} | "
+            f"{r['draws_peak_mib'] - r['stats_peak_mib']:.1f} | "
+            f"{r['above_stats_over_stored']:.2f} |"
+        )
+    lines += [
+        "",
+        'Medians of fresh processes. The store="stats" run of the same size compiles '
+        "and holds the same chains' state, so the last column is what keeping the draws "
+        "costs at its peak.",
+        "",
+    ]
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = []
     for title, key in (("Growth with chains", "chains"), ("Growth with draws", "draws")):
@@ -98,6 +160,8 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{r['above_baseline_mib']:.1f} | {r['stored_mib']:.1f} |"
             )
         lines.append("")
+    if report.get("draws_peak"):
+        lines += draws_peak_markdown(report["draws_peak"])
     env = report["environment"]
     lines.append(
         f"MALA, {DIM}-D Gaussian, float32. Peak resident set size of a fresh process per row "
@@ -138,7 +202,17 @@ def plot(report: dict[str, Any]):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sweep (seconds)")
+    parser.add_argument("--draws-peak", metavar="LABEL", help="only the draws' peak row")
+    parser.add_argument("--repeats", type=int, default=3, help="processes per draws-peak cell")
+    parser.add_argument("--chains", type=int, default=10**5, help="chains of the draws-peak row")
     args = parser.parse_args(argv)
+    if args.draws_peak:
+        report = json.loads((RESULTS / "memory.json").read_text())
+        row = draws_peak(args.chains, 100, args.repeats)
+        row["environment"] = environment()
+        report.setdefault("draws_peak", {})[args.draws_peak] = row
+        save("memory", report, markdown(report), plot(report))
+        return
     if args.quick:
         by_chains = [(c, 20, s) for c in (10**3, 10**4) for s in ("stats", "draws")]
         by_draws = [(10**3, d, s) for d in (20, 200) for s in ("stats", "draws")]

@@ -76,6 +76,44 @@ def as_int(value: Any, name: str, minimum: int | None = None, maximum: int | Non
     return number
 
 
+def as_count(value: Any, name: str, minimum: int) -> int:
+    """A Python ``int >= minimum`` for ``jl.run``'s counts (steps, thinning, chunks).
+
+    Ints and numpy/JAX integer scalars only; a traced value is a ``TypeError``
+    (the driver runs its own compiled loops), a float, even whole, or a bool a
+    ``ValueError`` saying so.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from jlangevin._checks import as_count
+    >>> as_count(np.int32(4), "thin", 1)
+    4
+    """
+    expected = f"`{name}` must be an integer >= {minimum}"
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"{expected}, known when jl.run is called; got a traced value (jl.run runs its "
+            "own compiled loops: call it outside jax.jit / jax.vmap)."
+        )
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"{expected}; got the bool {value!r}.")
+    if isinstance(value, jax.Array | np.ndarray | np.generic):
+        if np.ndim(value) != 0:
+            raise ValueError(f"{expected}; got an array of shape {np.shape(value)}.")
+        if not jnp.issubdtype(value.dtype, jnp.integer):
+            raise ValueError(f"{expected}; got {value!r} of dtype {value.dtype}.")
+        value = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        raise ValueError(f"{expected}; got the non-integer {value!r} (pass int(...) if whole).")
+    elif not isinstance(value, numbers.Integral):
+        raise TypeError(f"{expected}; got {type(value).__name__} {value!r}.")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{expected}; got {value}.")
+    return value
+
+
 def as_number(
     value: Any,
     name: str,
@@ -173,6 +211,7 @@ def check_key(key: Any, name: str = "key") -> None:
 
 
 __all__ = [
+    "as_count",
     "as_flag",
     "as_int",
     "as_number",

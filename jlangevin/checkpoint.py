@@ -80,6 +80,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jlangevin._checks import as_count
+
 try:  # POSIX; elsewhere the folder is not locked (see `locked`)
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -694,6 +696,140 @@ def _parse_manifest(manifest: dict, burnin: int, num_draws: int, keeps_records: 
 
 
 # --------------------------------------------------------------------------- #
+# The run's policy: whether and where it checkpoints, what identifies it, writing
+# --------------------------------------------------------------------------- #
+class Policy(NamedTuple):
+    """How a run checkpoints (see :func:`policy`).
+
+    Attributes
+    ----------
+    path : the checked folder.
+    every : kept draws between checkpoints (burn-in: ``every * thin`` steps).
+    writer : whether this process writes (process 0; the others only read).
+    on_damage : one of :data:`ON_DAMAGE`.
+    """
+
+    path: Path
+    every: int
+    writer: bool
+    on_damage: str
+
+    def due(self, steps_since_save: int, thin: int, last: bool) -> bool:
+        """Whether to checkpoint now: after the last chunk, or ``every`` draws since the last."""
+        return last or steps_since_save >= self.every * thin
+
+
+def policy(checkpoint_dir: Any, checkpoint_every: Any, on_damage: Any) -> Policy | None:
+    """The run's checkpoint :class:`Policy` from ``jl.run``'s arguments (``None``: none).
+
+    Each argument is checked, naming it; the folder is checked writable before
+    anything is sampled.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from jlangevin.checkpoint import policy
+    >>> policy(tempfile.mkdtemp(), 10, "raise").every
+    10
+    """
+    on_damage = check_on_damage(on_damage)
+    if checkpoint_dir is None:
+        for name, value, default in [
+            ("checkpoint_every", checkpoint_every, None),
+            ("checkpoint_on_damage", on_damage, "raise"),
+        ]:
+            if value != default:
+                raise ValueError(
+                    f"`{name}` needs `checkpoint_dir` (the folder to write the "
+                    f"checkpoints to); got {name}={value!r} and no folder."
+                )
+        return None
+    if checkpoint_every is None:
+        raise ValueError(
+            "`checkpoint_every` (kept draws between checkpoints) is required with "
+            "`checkpoint_dir`; e.g. checkpoint_every=1000."
+        )
+    every = as_count(checkpoint_every, "checkpoint_every", 1)
+    writer = jax.process_index() == 0
+    return Policy(check_dir(checkpoint_dir, writer=writer), every, writer, on_damage)
+
+
+def run_fingerprint(
+    key: Any,
+    sampler: Any,
+    store: Any,
+    start: tuple,
+    settings: dict,
+    carry_like: Any,
+    record_like: Any,
+) -> dict:
+    """What must be equal for a checkpoint to belong to a ``jl.run`` call.
+
+    Parameters
+    ----------
+    key : the run's (typed) key.
+    sampler : the sampler (``init``, ``step``): their traced programs are hashed.
+    store : the store mode, or the store function (its traced program is hashed).
+    start : ``(positions or state, step counts or None)`` the run starts from.
+    settings : the run's numbers (chains, steps, burn-in, thinning).
+    carry_like, record_like : the structures of the carry and of one kept draw.
+    """
+    one_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry_like.state)
+    store_id = store
+    if callable(store):
+        info = jax.eval_shape(sampler.step, key, one_state)[1]
+        store_id = "function " + program_digest(store, one_state, info)
+    return {
+        **settings,
+        "key": digest(jax.random.key_data(key)),
+        "key_impl": str(jax.random.key_impl(key)),
+        "sampler": program_digest(sampler.step, key, one_state),
+        "sampler init": program_digest(sampler.init, one_state.position),
+        "store": store_id,
+        "positions": digest(start),
+        "state structure": structure(carry_like),
+        "draw structure": structure(record_like),
+    }
+
+
+def write(
+    run_policy: Policy,
+    fingerprint: dict,
+    host_carry: Any,
+    host_records: Any | None,
+    *,
+    burn_done: int,
+    draws_from: int,
+    draws_done: int,
+    files: Files,
+    complete: bool,
+) -> Files:
+    """Process 0 writes one checkpoint (:func:`save`) of host arrays; every process waits.
+
+    Every process calls it (with the carry and records gathered to the host):
+    a later call then reads the same checkpoint in every process (the folder
+    is shared), so all of them resume from the same point.
+    """
+    if run_policy.writer:
+        files = save(
+            run_policy.path,
+            fingerprint,
+            host_carry,
+            host_records,
+            burn_done=burn_done,
+            draws_from=draws_from,
+            draws_done=draws_done,
+            files=files,
+            complete=complete,
+        )
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("jlangevin checkpoint written")
+    return files
+
+
+# --------------------------------------------------------------------------- #
 # Save and load
 # --------------------------------------------------------------------------- #
 def _load_files(
@@ -915,6 +1051,7 @@ __all__ = [
     "MANIFEST",
     "ON_DAMAGE",
     "Files",
+    "Policy",
     "Saved",
     "check_dir",
     "check_on_damage",
@@ -923,10 +1060,13 @@ __all__ = [
     "load",
     "locked",
     "mismatches",
+    "policy",
     "program_digest",
     "read_manifest",
     "remove_stale",
+    "run_fingerprint",
     "save",
     "structure",
+    "write",
     "write_atomic",
 ]

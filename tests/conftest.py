@@ -7,13 +7,13 @@ import pytest
 
 #: Patches of these never reach a compiled loop: they run on the host, between or
 #: around the compiled chunks (checkpoint files, the CLI, the public entry points the
-#: CLI tests wrap, the gallery's runner, the context entered around each chunk call,
+#: CLI tests wrap, the gallery's runner, the host-side call of each compiled chunk,
 #: the tempering warm-up's ladder update between its windows).
 #: Patching them keeps the compiled loops: no recompilation in every later test.
 _HOST_SIDE_MODULES = frozenset({"jlangevin.checkpoint", "jlangevin.cli"})
 _HOST_SIDE_NAMES = frozenset(
     {
-        ("jlangevin.run", "unrolled_threefry"),
+        ("jlangevin.run.driver", "run_chunk"),
         ("jlangevin", "run"),
         ("jlangevin", "check"),
         ("jlangevin.gallery", "run"),
@@ -23,8 +23,8 @@ _HOST_SIDE_NAMES = frozenset(
 
 
 def _clear_compiled_loops() -> None:
+    importlib.import_module("jlangevin.run.cache").clear_all()  # the driver's caches
     for module, cache in (
-        ("jlangevin.run", "_compiled_chunk"),
         ("jlangevin.adaptation.warmup", "cached_window"),
         ("jlangevin.adaptation.tempering", "cached_window"),
         ("jlangevin.adaptation.warmup", "_end_window"),  # module-level jits

@@ -18,7 +18,7 @@ import pytest
 import jlangevin as jl
 from jlangevin import checkpoint
 
-run_module = importlib.import_module("jlangevin.run")  # `jl.run` is the function
+driver_module = importlib.import_module("jlangevin.run.driver")
 
 LOGP = lambda x: -0.5 * jnp.sum(x**2) - 0.1 * jnp.sum(x**4)  # noqa: E731
 X0 = jnp.linspace(-1.0, 1.0, 6 * 2).reshape(6, 2)
@@ -38,7 +38,7 @@ def _call(folder, sampler=SAMPLER, x0=X0, key=0, **changes):
 def _reference(store="draws"):
     """The uninterrupted run without checkpoints, computed once per store mode: in one call
     for ``"draws"``; for the other modes in the chunks the checkpointed runs use (chunked
-    and one-call runs are bit-identical, ``tests/test_run.py``), which saves compilations."""
+    and one-call runs are bit-identical, ``tests/run/test_driver.py``), which saves compilations."""
     if store not in _REFERENCES:
         kwargs = dict(SETTINGS, store=store, chunk_size=None if store == "draws" else 5)
         num_steps = kwargs.pop("num_steps")
@@ -207,10 +207,10 @@ def test_a_finished_run_is_loaded_not_rerun(finished, monkeypatch):
     folder, first = finished
     _assert_same_run(first, _reference())
 
-    def no_sampling():
+    def no_sampling(*args, **kwargs):
         raise AssertionError("a finished run must not sample again")
 
-    monkeypatch.setattr(run_module, "unrolled_threefry", no_sampling)  # entered per chunk
+    monkeypatch.setattr(driver_module, "run_chunk", no_sampling)  # called per chunk
     again = _call(folder, chunk_size=4, progress=True)  # chunking and progress: not settings
     _assert_same_run(again, first)
 
@@ -269,10 +269,10 @@ def test_a_damaged_checkpoint_is_refused(tmp_path, finished):
 
 
 def test_the_folder_is_checked_before_sampling(tmp_path, monkeypatch):
-    def no_sampling():
+    def no_sampling(*args, **kwargs):
         raise AssertionError("nothing may be sampled before the folder is checked")
 
-    monkeypatch.setattr(run_module, "unrolled_threefry", no_sampling)
+    monkeypatch.setattr(driver_module, "run_chunk", no_sampling)
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     for bad in (blocker, blocker / "below"):

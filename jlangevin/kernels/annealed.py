@@ -38,6 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jlangevin import keys
+from jlangevin._checks import check_key
 from jlangevin.gradients import check_position
 from jlangevin.kernels._checks import (
     as_flag,
@@ -50,7 +52,6 @@ from jlangevin.kernels._checks import (
 )
 from jlangevin.kernels._move import langevin_move
 from jlangevin.kernels._tree import normal_like, tree_all_finite, tree_squared_norm, tree_where
-from jlangevin.run import chain_keys_for
 from jlangevin.types import Array, ArrayTree, PRNGKey
 
 NoiseScoreFn = Callable[[ArrayTree, Array], ArrayTree]
@@ -251,7 +252,10 @@ def sample(
     dtype = jnp.result_type(*jax.tree.leaves(positions))
     sig = jnp.asarray(sigmas, dtype)
     hs = step_sizes(sig, step_scale).astype(dtype)
-    particle_keys = chain_keys_for(key, num_particles)
+    check_key(key)
+    if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.wrap_key_data(key)  # a legacy uint32 key
+    particle_keys = keys.chain_keys(key, jnp.arange(num_particles, dtype=jnp.uint32))
     move = jax.vmap(
         lambda k, t, x, g, s, h: _particle_step(score_fn, k, t, x, g, s, h),
         (0, None, 0, 0, None, None),
