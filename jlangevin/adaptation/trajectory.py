@@ -1,6 +1,7 @@
 """Trajectory rules: the trajectory time ``T`` of kernels that declare ``"trajectory"``.
 
-``"chees"`` (the default): ``T`` is adapted at every step by stochastic gradient
+``"chees"`` (the default of a declaration that names no rules; MAMS and MCLMC
+default to ``"ess"``): ``T`` is adapted at every step by stochastic gradient
 ascent of the ChEES criterion (Hoffman, Radul & Sountsov 2021)
 ``E[(‖z' - z̄‖² - ‖z - z̄‖²)²] / 4`` over the chains (``z`` the position in the
 current metric's coordinates, ``z̄`` the cross-chain mean), each chain weighted
@@ -22,6 +23,25 @@ each slow window ``T = σ_max = sqrt(λ_max)``, ``λ_max`` the largest eigenvalu
 of the window's covariance of the draws in the coordinates of the new metric,
 and ``L = ⌈T / ε⌉``.
 
+``"ess"``: the trajectory from the chains' effective sample size, as Robnik et
+al. tune MCLMC's decoherence length and MAMS' trajectory (BlackJAX's
+``make_adaptation_L``): ``T = ESS_L_FACTOR · δ · τ``, with ``δ`` the distance the
+chains travelled per step in the window just run (``ε`` times the integration
+steps the kernel reports in ``info.num_integration_steps``, one for a kernel that
+does not report it) and ``τ`` its steps per effective sample, so ``T`` is a fixed
+fraction of the distance travelled between independent draws. BlackJAX estimates
+``τ`` from one chain's autocorrelations; with many chains :func:`steps_per_effective_sample`
+reads it from the spread of the chains' window means, ``τ = n Var_c(x̄_c) / Var(x)``
+(``n`` draws per chain, the chains started in equilibrium), which needs only the
+sums the metric's window already keeps and is unbiased for windows shorter than
+the autocorrelation time's own estimation would need. At the end of the first
+slow window ``T`` starts at MEADS' ``σ_max``; every later slow window replaces it
+by the rule's value, its change limited to a factor :data:`ESS_MAX_CHANGE`
+(the rule is a fixed-point iteration: ``τ`` was measured with the previous ``T``);
+with one chain there is no spread to read and ``T`` stays at MEADS' value.
+The sampler runs ``L = ⌈T / ε⌉``; a kernel that jitters ``L`` (MAMS) is warmed up
+with ``⌈u 2T / ε⌉``, ``u`` the Halton point, whose mean is the sampler's.
+
 Either way the kernel receives ``T`` (``TuningParams.trajectory_length``) and the
 steps ``L`` of this trajectory; a kernel with friction ties it to ``T`` itself
 (MALT: ``γ = 1 / T``).
@@ -32,6 +52,10 @@ M. D. Hoffman, A. Radul and P. Sountsov (2021). An adaptive MCMC scheme for
 setting trajectory lengths in Hamiltonian Monte Carlo. AISTATS (ChEES).
 M. D. Hoffman and P. Sountsov (2022). Tuning-free generalized Hamiltonian Monte
 Carlo. AISTATS (MEADS).
+J. Robnik, G. B. De Luca, E. Silverstein and U. Seljak (2023). Microcanonical
+Hamiltonian Monte Carlo. Journal of Machine Learning Research 24(311) (the ESS rule).
+A. Gelman and D. B. Rubin (1992). Inference from iterative simulation using multiple
+sequences. Statistical Science 7(4) (the between-chain variance of the chain means).
 """
 
 from __future__ import annotations
@@ -46,7 +70,7 @@ import numpy as np
 from jlangevin.types import Array
 
 #: The rules, and the default.
-TRAJECTORY_RULES = ("chees", "meads")
+TRAJECTORY_RULES = ("chees", "meads", "ess")
 DEFAULT_TRAJECTORY = "chees"
 #: The cap on ``L`` (per trajectory) unless the caller sets one.
 MAX_INTEGRATION_STEPS = 64
@@ -62,6 +86,10 @@ HALTON_BITS = 20
 #: The sampler's static ``L = ⌈CHEES_SAMPLER_FRACTION T / ε⌉`` after ChEES: the mean
 #: length of the jittered trajectories (``u ~ U(0, 1)``) it tuned ``T`` for.
 CHEES_SAMPLER_FRACTION = 0.5
+#: The ESS rule's ``T = ESS_L_FACTOR · δ · τ`` (Robnik et al.'s ``Lfactor``).
+ESS_L_FACTOR = 0.4
+#: The most the ESS rule changes ``T`` by, up or down, at one window end.
+ESS_MAX_CHANGE = 4.0
 
 
 class ChEESState(NamedTuple):
@@ -222,13 +250,67 @@ def jittered_steps(
     return jnp.clip(wanted, 1, max_integration_steps).astype(jnp.int32)
 
 
+def steps_per_effective_sample(means: Array, within: Array, count: Array, healthy: Array) -> Array:
+    """``τ`` per coordinate, steps per effective sample, from the chains' window means.
+
+    For chains that start the window in equilibrium, the mean ``x̄_c`` of ``n`` draws
+    of one chain has variance ``Var(x) τ / n`` (``τ`` the integrated autocorrelation
+    time), so ``τ = n Var_c(x̄_c) / Var(x)``: the between-chain variance of the means
+    over the pooled variance of all draws (Gelman and Rubin's ``B / (W + B / n)``
+    read as a time). ``means`` ``(chains, d)`` and ``within`` (the pooled within-chain
+    sums of squares, ``(d,)``, or ``(d, d)`` whose diagonal is used) are the window's
+    :class:`~jlangevin.adaptation.metric.ChainSums`; only ``healthy`` chains count.
+    Its relative error is about ``sqrt(2 / (chains - 1))`` per coordinate.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.adaptation.trajectory import steps_per_effective_sample
+    >>> means = jnp.array([[1.0], [-1.0]])  # two chains of 4 draws, each of variance 1
+    >>> float(steps_per_effective_sample(means, jnp.array([6.0]), 4.0, jnp.ones(2, bool))[0])
+    4.0
+    """
+    weight = healthy.astype(means.dtype)
+    chains = jnp.sum(weight)
+    n = jnp.asarray(count, means.dtype)
+    grand = weight @ means / jnp.maximum(chains, 1.0)
+    between = weight @ (means - grand) ** 2  # sum over chains
+    inner = jnp.diagonal(within) if within.ndim == 2 else within
+    total = (inner + n * between) / jnp.maximum(n * chains - 1.0, 1.0)
+    return n * between / jnp.maximum(chains - 1.0, 1.0) / total
+
+
+def ess_length(previous: Array, tau: Array, distance_per_step: Array) -> Array:
+    """The ESS rule's ``T = ESS_L_FACTOR · δ · mean(τ)``, within ``ESS_MAX_CHANGE`` of ``previous``.
+
+    ``tau`` is :func:`steps_per_effective_sample`'s (coordinates whose ``τ`` is not
+    finite are left out); ``distance_per_step`` is ``δ``, the distance each chain
+    travelled per step while ``tau`` was measured. ``previous`` is kept where no
+    coordinate gives a finite ``τ``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.adaptation.trajectory import ess_length
+    >>> float(ess_length(1.0, jnp.array([10.0, 20.0]), 0.5))  # 0.4 * 0.5 * 15
+    3.0
+    """
+    previous = jnp.asarray(previous)
+    ok = jnp.isfinite(tau) & (tau > 0)
+    mean_tau = jnp.sum(jnp.where(ok, tau, 0.0)) / jnp.maximum(jnp.sum(ok), 1)
+    wanted = ESS_L_FACTOR * distance_per_step * mean_tau
+    low, high = previous / ESS_MAX_CHANGE, previous * ESS_MAX_CHANGE
+    new = jnp.clip(wanted, low, high)
+    return jnp.where(jnp.any(ok) & jnp.isfinite(new), new, previous).astype(previous.dtype)
+
+
 def sampler_steps(
     rule: str, trajectory_length: float, step_size: float, max_integration_steps: int
 ) -> tuple[float, int, bool]:
     """The returned sampler's ``(T, L, capped)`` for a rule's final ``T`` and ``ε``.
 
     ``T`` is kept within ``[ε, max_integration_steps ε]``; ChEES runs ``L = ⌈T/(2ε)⌉``
-    (its jitter's mean), MEADS ``L = ⌈T/ε⌉``. ``capped``: ``L`` wanted more than
+    (its jitter's mean), MEADS and the ESS rule ``L = ⌈T/ε⌉``. ``capped``: ``L`` wanted more than
     ``max_integration_steps`` (the trajectory is shorter than the rule asked).
 
     Examples
@@ -249,6 +331,8 @@ def sampler_steps(
 __all__ = [
     "CHEES_SAMPLER_FRACTION",
     "DEFAULT_TRAJECTORY",
+    "ESS_L_FACTOR",
+    "ESS_MAX_CHANGE",
     "MAX_INTEGRATION_STEPS",
     "TRAJECTORY_RULES",
     "ChEESState",
@@ -257,7 +341,9 @@ __all__ = [
     "chees_gradient",
     "chees_init",
     "chees_update",
+    "ess_length",
     "halton",
     "jittered_steps",
     "sampler_steps",
+    "steps_per_effective_sample",
 ]

@@ -8,7 +8,8 @@ adapts what it declares, across all chains at once (``vmap``), in Stan's windows
   (:mod:`~jlangevin.adaptation.dual_averaging`);
 - the metric ``M = R Rᵀ`` (diagonal, dense, low rank plus diagonal, or chosen
   from the chains) at the end of each slow window (:mod:`~jlangevin.adaptation.metric`);
-- the trajectory time ``T`` by ChEES or MEADS (:mod:`~jlangevin.adaptation.trajectory`);
+- the trajectory time ``T`` by ChEES, MEADS or the chains' effective sample size
+  (:mod:`~jlangevin.adaptation.trajectory`);
 - chain health at every window end, bad chains restarted from healthy ones
   (:mod:`~jlangevin.adaptation.health`).
 
@@ -94,7 +95,7 @@ class WarmupInfo(NamedTuple):
         initial fast window and of the first slow window): chains that had not found
         the posterior from their starts on the unit metric, an ordinary part of a
         warm-up from rough starts on a badly scaled target (reported, not warned about).
-    trajectory : the trajectory rule (``"chees"``/``"meads"``), else ``None``.
+    trajectory : the trajectory rule (``"chees"``/``"meads"``/``"ess"``), else ``None``.
     trajectory_length : the sampler's ``T`` (``None`` without a trajectory).
     num_integration_steps : the sampler's ``L`` (``None`` without a trajectory).
     trajectory_capped : the rule wanted longer trajectories than
@@ -239,7 +240,7 @@ class _Settings(NamedTuple):
     dense: bool  # the root's form
     full_stats: bool  # the draws' full covariance
     score_stats: bool  # the scores' covariance (geometric-mean dense estimate)
-    rule: str | None  # "chees", "meads" or None (no trajectory)
+    rule: str | None  # "chees", "meads", "ess" or None (no trajectory)
     max_integration_steps: int
     buffer_steps: int = 0  # the last draws kept for a low-rank estimate (0: none)
 
@@ -253,8 +254,8 @@ def _build_window(s: _Settings):
 
     Steps ``start .. end - 1`` of all chains: the kernel's declared step with the
     current ``TuningParams``, dual averaging on the mean acceptance, ChEES on
-    ``log T`` (``rule="chees"``), the window's sums when ``collect``, and the
-    per-step traces.
+    ``log T`` (``rule="chees"``), the window's sums when ``collect``, the
+    per-step traces, and the distance the chains travelled (the ESS rule's ``δ``).
     """
     step = functools.partial(s.tuning.step, score_fn=s.score_fn, bounds=s.bounds)
     step_all = jax.vmap(
@@ -269,7 +270,7 @@ def _build_window(s: _Settings):
         log_cap = jnp.log(s.max_integration_steps * eps_start)
 
         def body(i, carry):
-            states, da, chees, stats, accept_sum, diverged, capped, grads, traces = carry
+            states, da, chees, stats, accept_sum, diverged, capped, grads, moved, traces = carry
             eps = jnp.exp(da.log_step)
             if s.rule == "chees":  # one-step trajectories until ``free``
                 length_now = jnp.where(free, jnp.exp(chees.log_length), eps)
@@ -277,6 +278,9 @@ def _build_window(s: _Settings):
             elif s.rule == "meads":
                 length_now = jnp.where(free, length, eps)
                 num_l = traj_.jittered_steps(i, length_now, eps, False, s.max_integration_steps)
+            elif s.rule == "ess":  # jittered around T / ε, as a jittering sampler runs it
+                length_now = jnp.where(free, length, eps)
+                num_l = traj_.jittered_steps(i, 2 * length_now, eps, True, s.max_integration_steps)
             else:
                 length_now, num_l = jnp.ones((), dtype), jnp.ones((), jnp.int32)
             params = TuningParams(eps, root, length_now.astype(dtype), num_l)
@@ -291,7 +295,7 @@ def _build_window(s: _Settings):
                 updated = traj_.chees_update(chees, grad, jnp.log(eps_start), log_cap)
                 chees = jax.tree.map(lambda a, b: jnp.where(free, a, b), updated, chees)
                 capped = capped + (free & (chees.log_length >= log_cap - 1e-3)).astype(jnp.int32)
-            elif s.rule == "meads":
+            elif s.rule in ("meads", "ess"):
                 wanted = jnp.ceil(length / eps)
                 capped = capped + (free & (wanted > s.max_integration_steps)).astype(jnp.int32)
             da = da_.dual_averaging_update(da, jnp.mean(chain_accept), s.target)
@@ -306,6 +310,10 @@ def _build_window(s: _Settings):
             spent = getattr(infos, "num_grads", None)
             spent = num_l * num_chains if spent is None else jnp.sum(spent)
             grads = grads + jnp.asarray(spent, jnp.int32)
+            # The distance travelled: ε per integration step the kernel reports (one if none).
+            ran = getattr(infos, "num_integration_steps", None)
+            ran = jnp.ones((), dtype) if ran is None else jnp.mean(jnp.asarray(ran, dtype))
+            moved = moved + eps * ran
             accept_trace, eps_trace, length_trace, steps_trace = traces
             traces = (
                 accept_trace.at[i].set(jnp.mean(chain_accept)),
@@ -314,7 +322,7 @@ def _build_window(s: _Settings):
                 steps_trace.at[i].set(num_l),
             )
             carry = (new, da, chees, stats, accept_sum + chain_accept, diverged, capped, grads)
-            return (*carry, traces)
+            return (*carry, moved, traces)
 
         dim = root.lower.shape[0] if root.is_dense else root.scale.shape[0]
         stats = metric_.stats_init(
@@ -330,6 +338,7 @@ def _build_window(s: _Settings):
             jnp.zeros((num_chains,), jnp.int32),
             jnp.zeros((), jnp.int32),
             jnp.zeros((), jnp.int32),
+            jnp.zeros((), dtype),
             traces,
         )
         return jax.lax.fori_loop(start, end, body, carry)
@@ -526,8 +535,9 @@ def warmup(
         the ``k`` (``metric.LOW_RANK_RANK``) directions ``U`` of the diagonally
         whitened draws and scores whose variances ``λ`` lie farthest from 1 (as
         Nutpie's low-rank mass matrix); ``O(d k)`` memory and products per step.
-    trajectory : for kernels that tune a trajectory: ``"chees"`` (default) or
-        ``"meads"`` (see :mod:`jlangevin.adaptation.trajectory`).
+    trajectory : for kernels that tune a trajectory: ``"chees"``, ``"meads"`` or
+        ``"ess"`` (see :mod:`jlangevin.adaptation.trajectory`); default the first of
+        the kernel's ``tuning.trajectory_rules``.
     max_integration_steps : the cap on a trajectory's steps (default 64).
     initial_step_size : ``ε`` to start dual averaging from (with ``M = I``).
     shrinkage : ``λ`` in ``[0, 1]``, how far dense estimates are shrunk toward
@@ -647,7 +657,7 @@ def warmup(
         # The trajectory rule starts with the first metric: before it, in the raw
         # coordinates, ε is set by the narrowest scale and T by the widest, so ChEES'
         # trajectories would be long and cost more than the exploration they buy.
-        states, da, chees, stats, accept_sum, div, capped, grads, traces = run_window(
+        states, da, chees, stats, accept_sum, div, capped, grads, moved, traces = run_window(
             chain_keys,
             states,
             da,
@@ -700,8 +710,13 @@ def warmup(
             sigma = jnp.sqrt(jnp.maximum(lam, 1e-12)).astype(dtype)
             if rule == "chees":  # a new time scale: climb again from MEADS' T = σ_max
                 chees = traj_.chees_init(sigma)
-            elif rule == "meads":
-                length = sigma
+            elif rule == "meads" or (rule == "ess" and seg.end <= windows[0][1]):
+                length = sigma  # the ESS rule starts from MEADS' T at the first metric
+            elif rule == "ess":  # τ measured with the T and metric of this window
+                tau = traj_.steps_per_effective_sample(
+                    stats.draws.means, stats.draws.within, stats.draws.count, ~bad
+                )
+                length = traj_.ess_length(length, tau, moved / (seg.end - seg.start))
         if seg.slow or bool(jnp.any(bad)):
             da = da_.restart(da)
 

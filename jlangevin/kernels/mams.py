@@ -23,16 +23,22 @@ the support, is an ordinary rejection).
 
 The paper randomises the trajectory length at every step, which removes the
 periodicities a fixed length resonates with. :func:`sampler` does so by
-default (``jitter=True``): each step runs ``n`` steps, ``n`` uniform on
-``1 .. 2N - 1`` (mean ``N = num_integration_steps``), drawn from the step's key,
-so a run is bit-identical given its key. Under ``vmap`` the chains' loop runs as
-long as the longest of them (the others idle); ``jitter=False`` runs exactly
-``N`` steps, a static loop. The paper's Langevin noise inside the trajectory
-(``L_proposal_factor`` in BlackJAX) is not implemented.
+default (``jitter=True``): each step runs ``n`` steps, ``n`` spread uniformly
+over ``1 .. 2N - 1`` (mean ``N = num_integration_steps``). ``n`` is a function of
+the chain's step count alone (:func:`shared_steps`, a golden-ratio Weyl
+sequence): every chain of a run has the same count at a step, so all chains run
+the same ``n`` and a ``vmap``-ed step costs ``n``, not the longest of the chains'
+own draws (per-chain draws cost the expected maximum, up to twice the mean). The
+law of ``n`` over steps is the paper's uniform; only its coupling across chains
+changes. The chain stays exact: it composes exact kernels in an order that does
+not depend on the state, and chunked or resumed runs are bit-identical (the
+count is part of the state). ``jitter=False`` runs exactly ``N`` steps, a static
+loop. The paper's Langevin noise inside the trajectory (``L_proposal_factor`` in
+BlackJAX) is not implemented.
 
-The step splits its key into the direction's key and the accept key (and, for
-the jittered step, first a key for ``n``). :func:`step` runs a static ``n``
-(``lax.scan``); :func:`dynamic_step` a traced ``n`` (``lax.fori_loop``), with
+The step splits its key into the direction's key and the accept key.
+:func:`step` runs a static ``n`` (``lax.scan``); :func:`dynamic_step` a traced
+``n`` (``lax.fori_loop``), with
 the same random stream (the trajectory itself is deterministic): for the same
 key and ``n`` they agree up to rounding. ``dynamic_step`` also returns the
 trajectory's end, whose ``momentum`` is the velocity of the whitened position
@@ -369,8 +375,40 @@ def dynamic_step(
     return new_state, info, path
 
 
+#: The Weyl sequence's increment, ``2^32 / φ`` (φ the golden ratio): the points
+#: ``frac(t / φ)`` of consecutive steps spread evenly over ``[0, 1)``.
+WEYL_INCREMENT = 0x9E3779B9
+
+
+def shared_steps(count: Array, num_integration_steps: Any) -> Array:
+    """``n`` for step ``count``: ``1 + ⌊u (2N - 1)⌋``, ``u = frac((count + 1) / φ)``.
+
+    Over steps, ``n`` is spread uniformly over ``1 .. 2N - 1`` (mean ``N``), a
+    low-discrepancy sequence in place of independent draws: a function of the
+    step count alone, which all chains of a run share, so they run the same ``n``.
+    Computed in 32-bit integers (exact for any count).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels.mams import shared_steps
+    >>> ns = shared_steps(jnp.arange(700), 4)
+    >>> int(ns.min()), int(ns.max()), round(float(ns.mean()), 1)
+    (1, 7, 4.0)
+    """
+    mean = jnp.asarray(num_integration_steps, jnp.int32)
+    weyl = (jnp.asarray(count).astype(jnp.uint32) + 1) * jnp.uint32(WEYL_INCREMENT)
+    u = (weyl >> 8).astype(jnp.float32) / 2.0**24  # 24 bits: exact in float32
+    span = 2 * mean - 1
+    n = 1 + jnp.floor(u * span.astype(jnp.float32)).astype(jnp.int32)
+    return jnp.clip(n, 1, span)
+
+
 def jittered_steps(key: PRNGKey, num_integration_steps: Any) -> Array:
-    """``n`` uniform on ``1 .. 2N - 1`` (mean ``N``), an int32 scalar.
+    """``n`` uniform on ``1 .. 2N - 1`` (mean ``N``) drawn from ``key``, an int32 scalar.
+
+    A per-chain draw: under ``vmap`` the chains' trajectory loop then runs as long
+    as the longest of them. :func:`jittered_step` uses :func:`shared_steps`.
 
     Examples
     --------
@@ -397,11 +435,12 @@ def jittered_step(
     low_rank: Any | None = None,
     bounds: Bounds | None = None,
 ) -> tuple[MAMSState, MAMSInfo]:
-    """One MAMS step of ``n`` integration steps, ``n`` uniform on ``1 .. 2N - 1`` (the paper's).
+    """One MAMS step of ``n = shared_steps(state.count, N)`` integration steps.
 
-    ``N = num_integration_steps`` (``>= 1``) is the mean. The key is split into
-    ``n``'s key and :func:`dynamic_step`'s. Exact: the chain mixes exact kernels
-    with a law over ``n`` that does not depend on the state.
+    ``N = num_integration_steps`` (``>= 1``) is the mean; over steps ``n`` spreads
+    uniformly over ``1 .. 2N - 1`` (the paper's law), the same for every chain at
+    the same step count. The key is :func:`dynamic_step`'s. Exact: the chain
+    composes exact kernels in an order that does not depend on the state.
 
     Examples
     --------
@@ -415,13 +454,12 @@ def jittered_step(
     True
     """
     mean = as_int(num_integration_steps, "num_integration_steps", minimum=1)
-    key_steps, key_step = jax.random.split(key)
     new_state, info, _ = dynamic_step(
-        key_step,
+        key,
         state,
         logdensity_fn,
         step_size,
-        jittered_steps(key_steps, mean),
+        shared_steps(state.count, mean),
         score_fn=score_fn,
         inverse_mass=inverse_mass,
         cholesky=cholesky,
@@ -448,7 +486,8 @@ def sampler(
     Parameters are those of :func:`step`; ``step_size`` and ``num_integration_steps``
     are required, and checked here (and against the position's shapes at ``init``).
     With ``jitter`` (the default, the paper's) ``num_integration_steps`` is the
-    mean ``N`` of a length drawn at every step (:func:`jittered_step`); without, every
+    mean ``N`` of a length that changes at every step, the same for all chains
+    (:func:`jittered_step`); without, every
     trajectory runs ``N`` steps (:func:`step`). The paper's advice: ``ε`` for an
     acceptance rate near 0.9, a trajectory length ``N ε`` of the order of
     ``sqrt(d)`` times the target's scale in the whitened coordinates.
@@ -527,8 +566,14 @@ def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=Non
 
 #: MAMS's tuning declaration: step size, metric and trajectory (``n`` integration
 #: steps of ``ε``; sampling jitters ``n`` around its tuned mean). Target 0.9, the
-#: paper's. The step size is a distance in the whitened coordinates (the speed is
-#: one), so it is ``sqrt(d)`` times HMC's at the same accuracy. Walls reflect
+#: paper's. Trajectory rules: the chains' effective sample size (``"ess"``, the
+#: paper's rule and the default: the step reports ``num_integration_steps``, so the
+#: rule knows the distance it travelled), ChEES (the step returns its end) and MEADS.
+#: The ESS rule is the default because it matched or beat ChEES in sampling
+#: efficiency on every target with the adapted metric that ``benchmarks/mams_L_rule.py``
+#: measures (see ``benchmarks/README.md``). The
+#: step size is a distance in the whitened coordinates (the speed is one), so it
+#: is ``sqrt(d)`` times HMC's at the same accuracy. Walls reflect
 #: coordinate by coordinate, so a box needs a diagonal metric.
 tuning = Tuning(
     "mams",
@@ -539,6 +584,7 @@ tuning = Tuning(
     tunes=("step_size", "metric", "trajectory"),
     metrics=("diagonal", "dense", "low_rank"),
     metrics_with_bounds=("diagonal",),
+    trajectory_rules=("ess", "chees", "meads"),
 )
 sampler.tuning = tuning
 
@@ -553,6 +599,7 @@ __all__ = [
     "jittered_step",
     "jittered_steps",
     "sampler",
+    "shared_steps",
     "step",
     "trajectory",
     "tuning",

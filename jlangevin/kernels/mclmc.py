@@ -393,8 +393,12 @@ def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=Non
 #: docstring, aimed at :data:`TARGET_ACCEPTANCE` (the papers' ``Var[ΔE] / d = 5e-4``).
 #: "trajectory" is the decoherence length ``L = params.trajectory_length``;
 #: ``params.num_integration_steps`` is unused (a step is one integrator step) and the
-#: step returns no proposal end, so ChEES does not apply: a rule from the chains'
-#: spread (MEADS-like) or the papers' ``L ≈ sqrt(d)`` in whitened units does.
+#: step returns no proposal end, so ChEES does not apply. The rules: the papers' rule
+#: from the chains' effective sample size (``"ess"``, the default: ``L = 0.4 ε τ``,
+#: ``τ`` the steps per effective sample; a step travels one ``ε``) and MEADS (the
+#: chains' largest scale, which is not scaled by ``sqrt(d)`` for the unit speed and
+#: so leaves ``L`` short where a metric has not whitened the target; see
+#: ``benchmarks/mams_L_rule.py``).
 tuning = Tuning(
     "mclmc",
     _tuned_init,
@@ -404,7 +408,7 @@ tuning = Tuning(
     tunes=("step_size", "metric", "trajectory"),
     metrics=("diagonal", "dense", "low_rank"),
     metrics_with_bounds=("diagonal",),
-    trajectory_rules=("meads",),  # its step returns no trajectory end for ChEES
+    trajectory_rules=("ess", "meads"),  # its step returns no trajectory end for ChEES
 )
 sampler.tuning = tuning
 

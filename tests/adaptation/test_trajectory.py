@@ -19,8 +19,19 @@ Claims, each with a broken companion that the same check rejects:
   reference) is the one tuned.
 - A trajectory the rule wants longer than ``max_integration_steps`` is reported
   (``info.trajectory_capped``) and warned about; an easy target is not.
+- The ESS rule's ``τ`` (steps per effective sample, from the spread of the chains'
+  window means) is the closed-form integrated autocorrelation time of stationary
+  AR(1) chains, ``(1 + ρ)/(1 - ρ)`` less its finite-window term, within 4 MCSE;
+  the ESS in place of ``τ`` misses it, and the rule's ``T = 0.4 δ τ`` with it.
+- In the warm-up on a Gaussian with scales up to ``σ_max`` and no metric (so ``ε``
+  is set by the smallest scale and ``T`` by the largest), MCLMC's and MAMS' ``T``
+  from the ESS rule lands within a factor 2 of ``0.4 (π/2) σ_max sqrt(d)``, the
+  rule's fraction of the isokinetic flow's quarter period along the widest
+  direction (the speed per coordinate is ``1/sqrt(d)``); the ESS in place of ``τ``
+  puts it outside.
 """
 
+import functools
 import importlib
 import warnings
 
@@ -37,10 +48,11 @@ from jlangevin.adaptation.trajectory import (
     chees_gradient,
     chees_init,
     chees_update,
+    ess_length,
     halton,
     sampler_steps,
 )
-from jlangevin.kernels import malt
+from jlangevin.kernels import malt, mams, mclmc
 
 #: The module (``jlangevin.adaptation.warmup`` is also the name of its function).
 warmup_module = importlib.import_module("jlangevin.adaptation.warmup")
@@ -359,3 +371,121 @@ def test_broken_chees_misses_the_optimum(monkeypatch, fresh_windows, name, broke
     _, _, info = _adapted()
     passed, numbers = _lands_on_optimum(info)
     assert not passed, numbers
+
+
+# --------------------------------------------------------------------------- #
+# The ESS rule: τ from the chains' window means, and T = 0.4 δ τ
+# --------------------------------------------------------------------------- #
+AR_CHAINS, AR_DRAWS, AR_DIM, AR_RHO = 256, 400, 16, 0.8
+
+
+@functools.lru_cache(maxsize=1)
+def _ar1_window_sums(rho=AR_RHO, seed=0):
+    """Means ``(chains, d)`` and pooled within sums ``(d,)`` of stationary AR(1) chains."""
+    rng = np.random.default_rng(seed)
+    x = np.empty((AR_DRAWS, AR_CHAINS, AR_DIM))
+    x[0] = rng.normal(size=(AR_CHAINS, AR_DIM))
+    for t in range(1, AR_DRAWS):
+        x[t] = rho * x[t - 1] + np.sqrt(1 - rho**2) * rng.normal(size=(AR_CHAINS, AR_DIM))
+    means = x.mean(axis=0)
+    within = np.sum((x - means) ** 2, axis=(0, 1))
+    return jnp.asarray(means, jnp.float32), jnp.asarray(within, jnp.float32)
+
+
+def _ar1_tau(rho=AR_RHO, n=AR_DRAWS):
+    """``n Var(x̄) / Var(x)`` for a stationary AR(1) window of ``n`` draws, exactly."""
+    return (1 + rho) / (1 - rho) - 2 * rho * (1 - rho**n) / (n * (1 - rho) ** 2)
+
+
+def _tau_z():
+    means, within = _ar1_window_sums()
+    healthy = jnp.ones(AR_CHAINS, bool)
+    tau = np.asarray(trajectory.steps_per_effective_sample(means, within, AR_DRAWS, healthy))
+    # Coordinates are independent: the MCSE of their average from their spread.
+    return (tau.mean() - _ar1_tau()) / (tau.std(ddof=1) / np.sqrt(tau.size)), tau
+
+
+def test_steps_per_effective_sample_is_the_ar1_autocorrelation_time():
+    z, tau = _tau_z()
+    assert abs(z) < Z_MAX, (z, tau.mean(), _ar1_tau())
+
+
+def test_the_tau_check_catches_the_ess_in_place_of_steps_per_ess(monkeypatch):
+    """Companion: the window's ESS per chain (``n / τ``) where ``τ`` belongs."""
+    right = trajectory.steps_per_effective_sample
+    monkeypatch.setattr(
+        trajectory, "steps_per_effective_sample", lambda m, w, n, h: n / right(m, w, n, h)
+    )
+    z, _ = _tau_z()
+    assert abs(z) > Z_MAX, z
+
+
+def test_ess_length_is_the_rules_fraction_of_the_distance_per_effective_sample():
+    _, tau = _tau_z()
+    delta = 0.5
+    length = float(ess_length(jnp.float32(1.0), jnp.asarray(tau), delta))
+    se = 0.4 * delta * tau.std(ddof=1) / np.sqrt(tau.size)
+    assert abs(length - 0.4 * delta * _ar1_tau()) < Z_MAX * se
+    # Limited to a factor ESS_MAX_CHANGE per window end; kept when no tau is finite.
+    assert float(ess_length(1.0, jnp.array([1e6]), 1.0)) == trajectory.ESS_MAX_CHANGE
+    assert float(ess_length(1.0, jnp.array([1e-6]), 1.0)) == 1 / trajectory.ESS_MAX_CHANGE
+    assert float(ess_length(2.0, jnp.array([jnp.nan, -1.0]), 1.0)) == 2.0
+    assert float(ess_length(2.0, jnp.array([jnp.nan, 10.0]), 1.0)) == pytest.approx(4.0)
+
+
+def test_the_healthy_mask_leaves_chains_out():
+    means, within = _ar1_window_sums()
+    far = means.at[0].set(50.0)  # one chain far off: the others' tau is unchanged
+    mask = jnp.ones(AR_CHAINS, bool).at[0].set(False)
+    base = trajectory.steps_per_effective_sample(means[1:], within, AR_DRAWS, mask[1:])
+    masked = trajectory.steps_per_effective_sample(far, within, AR_DRAWS, mask)
+    spoiled = trajectory.steps_per_effective_sample(far, within, AR_DRAWS, ~mask | mask)
+    # ``within`` still counts chain 0's draws (as the warm-up's sums do): a small change.
+    np.testing.assert_allclose(np.asarray(masked), np.asarray(base), rtol=0.05)
+    assert np.all(np.asarray(spoiled) > 10 * np.asarray(base))
+
+
+SCALED_DIM = 10
+SCALED_SD = 3.0 * np.geomspace(0.1, 1.0, SCALED_DIM).astype(np.float32)
+
+
+def _scaled_logp(x):
+    return jnp.sum(-0.5 * (x / SCALED_SD) ** 2)
+
+
+def _ess_rule_ratio(tuning):
+    """The ESS rule's ``T`` over ``0.4 (π/2) σ_max sqrt(d)``, with no metric."""
+    no_metric = tuning._replace(tunes=("step_size", "trajectory"))
+    start = SCALED_SD * jax.random.normal(jax.random.key(3), (16, SCALED_DIM))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jl.SamplingWarning)
+        _, _, info = jl.adaptation.warmup(
+            jax.random.key(4), no_metric, _scaled_logp, start, 400, trajectory="ess"
+        )
+    assert info.trajectory == "ess"
+    quarter = 0.4 * (np.pi / 2) * SCALED_SD.max() * np.sqrt(SCALED_DIM)
+    return info.trajectory_length / quarter, info
+
+
+@pytest.mark.parametrize("kernel", [mclmc, mams], ids=["mclmc", "mams"])
+def test_the_ess_rule_sets_t_by_the_largest_scale(kernel):
+    ratio, info = _ess_rule_ratio(kernel.tuning)
+    assert 0.5 < ratio < 2.0, (ratio, str(info))
+    assert info.trajectory_length > 2 * float(info.step_size)  # not at its floor
+
+
+@pytest.mark.parametrize("kernel", [mclmc, mams], ids=["mclmc", "mams"])
+def test_the_scale_check_catches_the_ess_in_place_of_steps_per_ess(monkeypatch, kernel):
+    right = trajectory.steps_per_effective_sample
+    monkeypatch.setattr(
+        trajectory, "steps_per_effective_sample", lambda m, w, n, h: n / right(m, w, n, h)
+    )
+    ratio, info = _ess_rule_ratio(kernel.tuning)
+    assert not 0.5 < ratio < 2.0, (ratio, str(info))
+
+
+def test_malt_does_not_declare_the_ess_rule():
+    with pytest.raises(ValueError, match="declares the rules"):
+        jl.adaptation.warmup(
+            jax.random.key(0), jl.malt, logp, _over_dispersed(4), 50, trajectory="ess"
+        )

@@ -1,12 +1,15 @@
 """MAMS: exact invariance from exact draws, on a badly scaled Gaussian, a correlated one,
-the banana and a walled target.
+the banana and a walled target; the trajectory length's jitter shared by all chains.
 
 Each check starts its chains at exact draws of the target, so any drift of the
 moments (or of a marginal's law, by KS against the exact CDF) beyond the Monte
 Carlo error is the kernel's fault. The broken companions the same checks
 reject: the energy error with its sign flipped, a kinetic energy weighted by
 ``d`` instead of ``d - 1``, and walls that reflect the position without negating
-the momentum.
+the momentum. The jitter of ``n`` is a function of the step count: every check
+above runs it (so it keeps the chain exact), all chains share ``n`` at a step and
+``n`` spreads evenly over ``1 .. 2N - 1``; the companions, the jitter removed
+(``n = N`` throughout) and ``n`` drawn per chain, fail the same check.
 """
 
 import functools
@@ -83,6 +86,71 @@ def test_jittered_lengths_are_uniform_around_the_mean():
     assert n.min() == 1 and n.max() == 15
     assert abs(n.mean() - 8) < 0.1
     np.testing.assert_array_equal(np.asarray(trace.info.num_grads), 2 * n)
+
+
+def _shares_and_varies_n(trace) -> tuple[bool, bool]:
+    """Whether all chains ran the same ``n`` at every step, and ``n`` changed over steps."""
+    n = np.asarray(trace.info.num_integration_steps)  # (chains, steps)
+    return bool(np.all(n == n[:1])), len(np.unique(n[0])) > 1
+
+
+def test_all_chains_share_n_and_it_varies_across_steps():
+    """The jitter comes from the step count: one ``n`` for all chains, spread over 1..15."""
+    _, trace = _reference_scaled_run()
+    shared, varies = _shares_and_varies_n(trace)
+    assert shared and varies
+    counts = np.bincount(np.asarray(trace.info.num_integration_steps)[0], minlength=16)[1:]
+    assert counts.min() >= 200 // 15 - 1 and counts.max() <= 200 // 15 + 2, counts  # even
+
+
+def test_the_n_check_catches_the_jitter_removed(monkeypatch):
+    """Companion: ``n = N`` at every step (no jitter) is shared but does not vary."""
+    monkeypatch.setattr(mams, "shared_steps", lambda count, mean: jnp.asarray(mean, jnp.int32))
+    shared, varies = _shares_and_varies_n(_scaled_run(key=3)[1])
+    assert shared and not varies
+
+
+def test_per_chain_draws_of_n_are_not_shared():
+    """Companion: ``n`` drawn from each chain's key (the former jitter) differs across chains."""
+
+    def per_chain(key, state, logdensity_fn, step_size, num_integration_steps, **settings):
+        key_steps, key_step = jax.random.split(key)
+        n = mams.jittered_steps(key_steps, num_integration_steps)
+        return mams.dynamic_step(key_step, state, logdensity_fn, step_size, n, **settings)[:2]
+
+    target = jl.targets.gaussian(np.zeros(5), scale=SCALES)
+    bound = mams.sampler(target.logdensity, 0.5, 8)
+    step = functools.partial(
+        per_chain, logdensity_fn=target.logdensity, step_size=0.5, num_integration_steps=8
+    )
+    trace = jl.run(jax.random.key(0), jl.Sampler(bound.init, step), jnp.zeros((16, 5)), 20)
+    shared, varies = _shares_and_varies_n(trace)
+    assert not shared and varies
+
+
+@pytest.mark.slow
+def test_the_shared_jitter_keeps_chunked_and_resumed_runs_identical():
+    target = jl.targets.gaussian(np.zeros(5), scale=SCALES)
+    sampler = mams.sampler(target.logdensity, 0.5, 8)
+    start = target.sample(jax.random.key(9), 8)
+    whole = jl.run(jax.random.key(1), sampler, start, 30)
+    first = jl.run(jax.random.key(1), sampler, start, 10)
+    rest = jl.run(jax.random.key(1), sampler, first, 20, chunk_size=10)
+    resumed = np.concatenate([np.asarray(first.positions), np.asarray(rest.positions)], axis=1)
+    np.testing.assert_array_equal(np.asarray(whole.positions), resumed)
+    np.testing.assert_array_equal(
+        np.asarray(whole.info.num_integration_steps[:, 10:]),
+        np.asarray(rest.info.num_integration_steps),
+    )
+
+
+def test_shared_steps_spread_evenly_with_the_mean():
+    for mean in (1, 2, 5, 16):
+        n = np.asarray(mams.shared_steps(jnp.arange(2000), mean))
+        assert n.min() == 1 and n.max() == 2 * mean - 1
+        assert abs(n.mean() - mean) < 0.01 * mean + 0.01
+    big = np.asarray(mams.shared_steps(jnp.asarray([2**31 - 2, 10**9], jnp.int32), 8))
+    assert np.all((big >= 1) & (big <= 15))
 
 
 def test_rejected_steps_return_to_the_start():
@@ -299,6 +367,7 @@ def test_tuning_declaration():
     tuning = mams.tuning
     assert tuning.name == "mams" and tuning.target_acceptance == 0.9
     assert tuning.tunes == ("step_size", "metric", "trajectory")
+    assert tuning.trajectory_rules == ("ess", "chees", "meads")  # ESS first: the default
     assert jl.kernels.EXACT_KERNELS["mams"] is tuning and jl.mams.tuning is tuning
 
 

@@ -241,6 +241,7 @@ def test_pytree_positions_have_a_unit_momentum_over_all_leaves():
 def test_tuning_declaration_steps_and_binds():
     tuning = mclmc.tuning
     assert tuning.name == "mclmc" and "mclmc" not in jl.kernels.EXACT_KERNELS
+    assert tuning.trajectory_rules == ("ess", "meads")  # no ChEES: the step has no end
     logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
     params = TuningParams(
         step_size=jnp.float32(0.5),
