@@ -32,7 +32,7 @@ from jlangevin.adaptation.warmup import WarmupInfo, resolve_kernel, warmup
 from jlangevin.adaptation.windows import MIN_WARMUP_STEPS
 from jlangevin.kernels import EXACT_KERNELS, UNADJUSTED_KERNELS, barker, mala, ula
 from jlangevin.kernels._bounds import check_bounds
-from jlangevin.models import Model
+from jlangevin.models import Model, Subsampled
 from jlangevin.models._model import check_num_chains
 from jlangevin.run import SamplingWarning, Trace, run
 from jlangevin.types import ArrayTree, Bounds, PRNGKey, Sampler, Tuning
@@ -42,8 +42,12 @@ AUTO_KERNEL = "malt"
 #: Chains by default: enough for the many-chain warm-up's pooled estimates and for
 #: nested R-hat (8 superchains of 8).
 DEFAULT_NUM_CHAINS = 64
-#: The kernels by name: every exact kernel's declaration, and ULA (no warm-up).
-KERNELS = ("auto", *EXACT_KERNELS, *UNADJUSTED_KERNELS, "ula")
+#: The stochastic-gradient kernels: they run on minibatches (``batch_size``) of a
+#: :func:`jlangevin.models.subsampled` model, see :func:`sample`.
+SGMCMC_KERNELS = ("sgld", "sghmc")
+#: The kernels by name: every exact kernel's declaration, ULA (no warm-up), and the
+#: stochastic-gradient ones.
+KERNELS = ("auto", *EXACT_KERNELS, *UNADJUSTED_KERNELS, "ula", *SGMCMC_KERNELS)
 #: The convergence gate: every coordinate's R-hat (and nested R-hat with 16 chains or
 #: more) below ``RHAT_MAX``, bulk and tail ESS at least ``ESS_MIN`` (Vehtari et al.
 #: 2021: 100 per chain for four chains), and divergences at most ``DIVERGENCE_MAX`` of
@@ -82,7 +86,11 @@ class Convergence(NamedTuple):
 
 
 class GradientCount(NamedTuple):
-    """Gradient evaluations of a :func:`sample` call, over all chains."""
+    """Gradient evaluations of a :func:`sample` call, over all chains.
+
+    Stochastic-gradient runs count full-data gradient equivalents (a float): a
+    gradient over a minibatch of ``n`` of ``N`` points is ``n / N`` of one.
+    """
 
     warmup: int
     draws: int
@@ -107,6 +115,7 @@ class Sampled(NamedTuple):
     convergence : the gate's :class:`Convergence`.
     num_grads : :class:`GradientCount` of the warm-up and the draws.
     seconds : wall time of the warm-up (with initialisation), the draws and the gate.
+    notes : lines the report adds (a stochastic-gradient run's settings and its bias).
     """
 
     trace: Trace
@@ -117,6 +126,7 @@ class Sampled(NamedTuple):
     convergence: Convergence
     num_grads: GradientCount
     seconds: dict[str, float]
+    notes: tuple[str, ...] = ()
 
     @property
     def converged(self) -> bool:
@@ -154,7 +164,8 @@ class Sampled(NamedTuple):
             + (f", nested R-hat max {c.nested_rhat:.4f}" if c.nested_rhat is not None else "")
             + f"; ESS min bulk {c.ess_bulk:.0f}, tail {c.ess_tail:.0f}; "
             f"{c.divergences} divergent of {c.transitions:,}",
-            f"  gradients {self.num_grads.warmup:,} warm-up + {self.num_grads.draws:,} draws; "
+            f"  gradients {self.num_grads.warmup:,.0f} warm-up + "
+            f"{self.num_grads.draws:,.0f} draws; "
             f"{self.seconds['warmup']:.1f} s + {self.seconds['draws']:.1f} s",
         ]
         if self.warmup is not None:
@@ -165,6 +176,7 @@ class Sampled(NamedTuple):
             if w.num_restarted:
                 line += f", {w.num_restarted} chain restart(s) in warm-up"
             lines.append(line)
+        lines += [f"  {note}" for note in self.notes]
         lines += [f"  FAILED: {failure}" for failure in c.failures]
         return "\n".join(lines)
 
@@ -275,6 +287,8 @@ def _advice(result: Sampled) -> str:
 # Checks
 # --------------------------------------------------------------------------- #
 def _check_target(model: Any) -> tuple[Any, Model | None]:
+    if isinstance(model, Subsampled):  # the full-data model (minibatches only for SG kernels)
+        model = model.model
     if isinstance(model, Model):
         return model.logdensity_fn, model
     if callable(model) and not isinstance(model, type):
@@ -286,12 +300,12 @@ def _check_target(model: Any) -> tuple[Any, Model | None]:
 
 
 def _check_kernel(kernel: Any) -> tuple[str, Tuning | None]:
-    """``(name, declaration)``: ``None`` for ULA (no warm-up)."""
+    """``(name, declaration)``: ``None`` for ULA and the SG kernels (no warm-up)."""
     if isinstance(kernel, str):
         if kernel not in KERNELS:
             raise ValueError(f"`kernel` must be one of {KERNELS} or a jl.Tuning; got {kernel!r}.")
-        if kernel == "ula":
-            return "ula", None
+        if kernel in ("ula", *SGMCMC_KERNELS):
+            return kernel, None
         kernel = AUTO_KERNEL if kernel == "auto" else kernel
     try:
         tuning = resolve_kernel(kernel)
@@ -375,6 +389,156 @@ def _concat(first: Trace, more: Trace) -> Trace:
 
 
 # --------------------------------------------------------------------------- #
+# Stochastic-gradient runs (kernel="sgld" | "sghmc", batch_size=n)
+# --------------------------------------------------------------------------- #
+#: Full-data optimiser steps (``optax.adam(1e-2)``) of the mode finder before an SG run.
+SG_MODE_STEPS = 2_000
+#: Default steps in the whitened coordinates (the posterior about ``N(0, I)`` at
+#: the mode), divided by the whitening's stiffness (SGLD) or its square root
+#: (SGHMC): the constant steps with the smallest posterior-mean error at equal
+#: cost in the step sweep of ``benchmarks/sgmcmc.py`` (a smaller step trades
+#: bias for slower mixing).
+SGLD_STEP = 0.03
+SGHMC_STEP = 0.1
+#: SGHMC's friction in the whitened coordinates (unit curvature: underdamped).
+SGHMC_FRICTION = 1.0
+#: The gradient estimator by default: control variates at the mode (measured in
+#: ``benchmarks/sgmcmc.py`` against plain minibatches).
+SG_ESTIMATOR = "control_variates"
+#: ``preconditioner="auto"`` whitens densely up to this many dimensions, diagonally above.
+SG_DENSE_MAX_DIM = 2_000
+#: A Hessian-vector product (forward over reverse) counted as this many gradients.
+HVP_GRADIENTS = 2
+
+
+class SGSetup(NamedTuple):
+    """What an SG run is built from: the sampler over whitened ``z`` and the way back."""
+
+    sampler: Sampler
+    start: Any
+    whitening: Any
+    estimator: str
+    step_size: Any
+    warmup_grads: float
+    grads_per_step: float
+
+
+def _check_sgmcmc(
+    name: str,
+    model: Any,
+    batch_size: Any,
+    estimator: Any,
+    preconditioner: str,
+    bounds: Any,
+    target_acceptance: Any,
+) -> tuple[Subsampled | None, int | None, str | None]:
+    """``(parts, batch_size, estimator)`` of an SG run, or ``(None, None, None)`` for any other.
+
+    Every error names the argument, the expected and the got.
+    """
+    from jlangevin.models.sgmcmc import check_estimator_name
+
+    if name not in SGMCMC_KERNELS:
+        for arg, value in (("batch_size", batch_size), ("estimator", estimator)):
+            if value is not None:
+                raise ValueError(
+                    f"`{arg}` applies to the kernels that subsample, {SGMCMC_KERNELS}; got "
+                    f"kernel {name!r} (it uses every data point): leave `{arg}` out."
+                )
+        return None, None, None
+    if not isinstance(model, Subsampled):
+        raise ValueError(
+            f"kernel {name!r} needs a model split at its data plate, "
+            "jl.models.subsampled(numpyro_model, *data); got "
+            f"{'a jl.Model' if isinstance(model, Model) else describe(model)} (no data plate)."
+        )
+    if batch_size is None:
+        raise ValueError(
+            f"`batch_size` is required with kernel {name!r}: the data points per gradient "
+            f"estimate, an integer in [1, {model.num_data}]."
+        )
+    batch_size = as_int(batch_size, "batch_size", minimum=1)
+    if batch_size > model.num_data:
+        raise ValueError(
+            f"`batch_size` must be at most the {model.num_data} data points of the plate "
+            f"{model.plate!r}; got {batch_size}."
+        )
+    estimator = check_estimator_name(SG_ESTIMATOR if estimator is None else estimator)
+    if preconditioner not in ("auto", "dense", "diagonal"):
+        raise ValueError(
+            f"`preconditioner` must be 'auto', 'dense' or 'diagonal' with kernel {name!r} "
+            f"(a Laplace whitening at the mode); got {preconditioner!r}."
+        )
+    for arg, value in (("bounds", bounds), ("target_acceptance", target_acceptance)):
+        if value is not None:
+            raise ValueError(
+                f"`{arg}` does not apply to kernel {name!r} (no accept step; a model maps its "
+                f"constraints away); got {describe(value)}."
+            )
+    return model, batch_size, estimator
+
+
+def _sgmcmc_setup(
+    key: PRNGKey,
+    parts: Subsampled,
+    name: str,
+    batch_size: int,
+    estimator: str,
+    preconditioner: str,
+    step_size: Any,
+    positions: Any,
+    num_chains: int,
+) -> SGSetup:
+    """Mode, Laplace whitening, estimator and sampler of an SG run; starts in ``z``."""
+    from jlangevin.kernels import sghmc, sgld
+    from jlangevin.models import find_mode
+    from jlangevin.models.sgmcmc import (
+        estimator as build_estimator,
+    )
+    from jlangevin.models.sgmcmc import (
+        gradients_per_step,
+        laplace_whitening,
+        precision_at,
+    )
+
+    key_mode, key_start = jax.random.split(key)
+    mode = find_mode(key_mode, parts, num_steps=SG_MODE_STEPS)
+    precision = precision_at(parts.model.logdensity_fn, mode)
+    dim = precision.shape[0]
+    kind = preconditioner
+    if kind == "auto":
+        kind = "dense" if dim <= SG_DENSE_MAX_DIM else "diagonal"
+    whitening = laplace_whitening(precision, mode, kind)
+    gradient = build_estimator(parts, whitening, batch_size, estimator)
+    if name == "sgld":
+        step = SGLD_STEP / whitening.stiffness if step_size is None else step_size
+        sampler = sgld.sampler(gradient, step_size=step)
+    else:
+        step = SGHMC_STEP / whitening.stiffness**0.5 if step_size is None else step_size
+        sampler = sghmc.sampler(gradient, step_size=step, friction=SGHMC_FRICTION)
+    if positions is None:
+        dtype = whitening.centre.dtype
+        start = jax.random.normal(key_start, (num_chains, dim), dtype)
+    else:
+        start = jax.vmap(whitening.whiten)(positions)
+    warmup_grads = SG_MODE_STEPS + HVP_GRADIENTS * dim + (estimator == "control_variates")
+    per_step = gradients_per_step(estimator, batch_size, parts.num_data)
+    return SGSetup(sampler, start, whitening, estimator, step, warmup_grads, per_step)
+
+
+def _sg_notes(name: str, setup: SGSetup, parts: Subsampled, batch_size: int) -> tuple[str, ...]:
+    """The report's lines on an SG run: its settings and its bias."""
+    step = "a schedule" if callable(setup.step_size) else f"{float(np.mean(setup.step_size)):.3g}"
+    return (
+        f"{name}: {setup.estimator.replace('_', ' ')}, batches of {batch_size} of "
+        f"{parts.num_data:,} ({parts.plate!r}); step {step}, {setup.whitening.kind} "
+        f"Laplace whitening (stiffness {setup.whitening.stiffness:.3g})",
+        "asymptotically biased (no accept step): an O(step) error in the stationary law "
+        "plus minibatch noise; the gate judges mixing, not this bias",
+    )
+
+
+# --------------------------------------------------------------------------- #
 # The front door
 # --------------------------------------------------------------------------- #
 def sample(
@@ -395,6 +559,10 @@ def sample(
     warn: bool = True,
     progress: bool = False,
     chunk_size: int | None = None,
+    batch_size: int | None = None,
+    estimator: str | None = None,
+    checkpoint_dir: Any = None,
+    checkpoint_every: int | None = None,
 ) -> Sampled:
     """Sample a model in one call: initialise, warm up, run, judge convergence.
 
@@ -402,12 +570,16 @@ def sample(
     ----------
     key : a JAX random key. ``split(key)`` gives the init key and the chains' key;
         the warm-up and the run share the chains' key (as :func:`jlangevin.run` does).
-    model : a :class:`~jlangevin.Model` (``jl.from_numpyro(...)``), or a plain log
-        density ``position -> log p`` (then ``positions`` is required).
+    model : a :class:`~jlangevin.Model` (``jl.from_numpyro(...)``), a
+        :class:`~jlangevin.models.Subsampled` (``jl.models.subsampled(...)``: the
+        SG kernels subsample it, the others run on its full-data model), or a
+        plain log density ``position -> log p`` (then ``positions`` is required).
     kernel : ``"auto"`` (default: MALT, the strongest on the reference posteriors),
         an exact kernel by name (``"mala"``, ``"barker"``, ``"malt"``, ...), any
         tunable kernel (``jl.malt``, a :class:`~jlangevin.types.Tuning`), or
-        ``"ula"`` (needs ``step_size``; no warm-up, asymptotically biased).
+        ``"ula"`` (needs ``step_size``; no warm-up, asymptotically biased), or
+        ``"sgld"`` / ``"sghmc"`` (stochastic gradients on minibatches of a
+        ``Subsampled`` model, needs ``batch_size``; asymptotically biased, see Notes).
     num_chains : chains (default 64, or the chains of ``positions``).
     num_warmup : warm-up steps (default 1000; at least 20 when adapting).
     num_draws : draws kept per chain (default 1000); ``num_draws * thin`` steps run.
@@ -420,13 +592,21 @@ def sample(
     thin : keep every ``thin``-th step (default 1).
     positions : initial positions, leaves ``(chains, *event)``; default ``model.init``.
     step_size : a fixed step size for ``"mala"``, ``"barker"`` or ``"ula"``: skips the
-        warm-up (``num_warmup`` steps become burn-in).
+        warm-up (``num_warmup`` steps become burn-in). For ``"sgld"``/``"sghmc"``: the
+        step (a number or a schedule ``count -> h``) in the whitened coordinates
+        (see Notes); default ``SGLD_STEP`` / ``SGHMC_STEP`` over the stiffness.
     target_acceptance : of the warm-up (default: the kernel's).
     bounds : ``(low, high)``, a box the log density lives in (as the kernels take it):
         the kernels reflect or reject at its walls rather than step out and be
         rejected. A :class:`~jlangevin.Model` maps constraints away instead.
     warn : warn (:class:`~jlangevin.SamplingWarning`) when the gate fails (default True).
     progress, chunk_size : of :func:`jlangevin.run`.
+    batch_size : data points per gradient estimate, for ``"sgld"``/``"sghmc"`` only:
+        an integer in ``[1, N]``.
+    estimator : for ``"sgld"``/``"sghmc"``: ``"control_variates"`` (default: at the
+        mode), ``"minibatch"`` or ``"svrg"`` (anchor refreshed once an epoch).
+    checkpoint_dir, checkpoint_every : of :func:`jlangevin.run`, for the draws (a
+        resumed call repeats the warm-up, then continues the saved run).
 
     Returns
     -------
@@ -443,6 +623,27 @@ def sample(
     transitions. Every bad argument is a ``ValueError``/``TypeError`` naming it,
     before anything runs.
 
+    Stochastic-gradient runs (``kernel="sgld"`` or ``"sghmc"`` with ``batch_size``):
+    the mode by :func:`jlangevin.models.find_mode` (``SG_MODE_STEPS`` full-data
+    Adam steps), the Hessian there (``d`` full-data Hessian-vector products), and
+    the Laplace whitening ``θ = mode + W z`` (``W Wᵀ`` the inverse Hessian, dense up
+    to ``SG_DENSE_MAX_DIM`` dimensions, else diagonal;
+    ``preconditioner="dense"``/``"diagonal"`` forces one). The chains run in ``z``,
+    started from ``N(0, I)`` (the Laplace approximation), with one scalar step there
+    (a constant preconditioner: no correction term is missing) and the gradient
+    estimator over ``z``; ``num_warmup`` steps are burn-in. The trace holds the
+    model's unconstrained positions (``trace.final_state`` and ``sampler`` stay in
+    ``z``). ``num_grads`` counts full-data gradient equivalents (``n`` point
+    gradients are ``n / N`` of one; a Hessian-vector product counts 2).
+
+    SG-MCMC is asymptotically biased: there is no accept step, so a constant step
+    ``h`` leaves an ``O(h)`` error in the stationary law (on a Gaussian target the
+    variance along a direction of whitened curvature ``λ`` is inflated by
+    ``1 / (1 - h λ / 2)`` for SGLD, the mean exact), and the minibatch noise adds its
+    own share (small with control variates near the mode). A decreasing schedule
+    (``jl.schedules.polynomial``) removes it in the limit, at the cost of mixing. The
+    convergence gate judges mixing (R-hat, ESS), not this bias; the report says so.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp
@@ -452,10 +653,26 @@ def sample(
     ...                    num_warmup=300, num_draws=300, warn=False)
     >>> result.trace.positions.shape, result.kernel
     ((16, 300, 2), 'malt')
+
+    Stochastic gradients on a NumPyro model's data plate:
+
+    >>> import numpyro, numpyro.distributions as dist
+    >>> def model(y):
+    ...     mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+    ...     with numpyro.plate("data", len(y)):
+    ...         numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+    >>> parts = jl.models.subsampled(model, jnp.linspace(0.0, 2.0, 1000))
+    >>> result = jl.sample(jax.random.key(0), parts, kernel="sgld", batch_size=50,
+    ...                    num_chains=8, num_warmup=100, num_draws=200, warn=False)
+    >>> result.posterior["mu"].shape
+    (8, 200)
     """
     check_key(key)
     logdensity_fn, the_model = _check_target(model)
     name, tuning = _check_kernel(kernel)
+    parts, batch_size, estimator = _check_sgmcmc(
+        name, model, batch_size, estimator, preconditioner, bounds, target_acceptance
+    )
     if not isinstance(preconditioner, str) or preconditioner not in PRECONDITIONERS:
         raise ValueError(
             f"`preconditioner` must be one of {PRECONDITIONERS}; got {describe(preconditioner)}."
@@ -469,22 +686,36 @@ def sample(
     warn = as_flag(warn, "warn")
     if num_chains is not None:
         num_chains = check_num_chains(num_chains)
-    adapt = tuning is not None and step_size is None
+    adapt = tuning is not None and step_size is None and parts is None
     if adapt and num_warmup < MIN_WARMUP_STEPS:
         raise ValueError(
             f"`num_warmup` must be >= {MIN_WARMUP_STEPS} for the warm-up; got {num_warmup} "
             "(give a `step_size` to kernel 'mala' or 'barker' to skip the adaptation)."
         )
     check_bounds(bounds)
-    fixed = None if adapt else _fixed_sampler(name, logdensity_fn, step_size, bounds)
+    fixed = None if adapt or parts else _fixed_sampler(name, logdensity_fn, step_size, bounds)
     positions = _check_positions(positions, the_model, num_chains)
 
     start_time = time.perf_counter()
     key_init, key_chains = jax.random.split(key)
-    if positions is None:
+    if positions is None and parts is None:
         positions = the_model.init(key_init, num_chains or DEFAULT_NUM_CHAINS)
-    info = None
-    if adapt:
+    info, setup, notes = None, None, ()
+    if parts is not None:
+        setup = _sgmcmc_setup(
+            key_init,
+            parts,
+            name,
+            batch_size,
+            estimator,
+            preconditioner,
+            step_size,
+            None if positions is None else positions,
+            num_chains or DEFAULT_NUM_CHAINS,
+        )
+        sampler, start, burnin = setup.sampler, setup.start, num_warmup
+        notes = _sg_notes(name, setup, parts, batch_size)
+    elif adapt:
         sampler, start, info = warmup(
             key_chains,
             tuning,
@@ -511,11 +742,19 @@ def sample(
         thin=thin,
         progress=progress,
         chunk_size=chunk_size,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
     )
     chains, _ = _shape(trace)
     draws_seconds = time.perf_counter() - start_time
     gate_start = time.perf_counter()
-    verdict = convergence(trace)
+
+    def in_model_coordinates(trace: Trace) -> Trace:  # an SG run's draws are in z
+        if setup is None:
+            return trace
+        return trace._replace(positions=setup.whitening.positions(trace.positions))
+
+    verdict = convergence(in_model_coordinates(trace))
     while not verdict.converged and max_draws is not None and _shape(trace)[1] < max_draws:
         more = min(num_draws, max_draws - _shape(trace)[1])
         start_time = time.perf_counter()
@@ -530,27 +769,31 @@ def sample(
         )
         trace = _concat(trace, extra)
         draws_seconds += time.perf_counter() - start_time
-        verdict = convergence(trace)
+        verdict = convergence(in_model_coordinates(trace))
     steps = (_shape(trace)[1] * thin + burnin) * chains
     reported = getattr(trace.info, "num_grads", None)
-    if reported is not None and thin == 1 and burnin == 0:  # exact: the kernel counts them
+    warmup_grads = 0 if info is None else info.num_grads
+    if setup is not None:  # full-data gradient equivalents
+        draw_grads, warmup_grads = steps * setup.grads_per_step, setup.warmup_grads
+    elif reported is not None and thin == 1 and burnin == 0:  # exact: the kernel counts them
         draw_grads = int(np.sum(np.asarray(reported, np.int64)))
     else:
         per_step = (info.num_integration_steps if info is not None else None) or 1
         draw_grads = steps * per_step
     result = Sampled(
-        trace=trace,
+        trace=in_model_coordinates(trace),
         warmup=info,
         sampler=sampler,
         model=the_model,
         kernel=name,
         convergence=verdict,
-        num_grads=GradientCount(0 if info is None else info.num_grads, draw_grads),
+        num_grads=GradientCount(warmup_grads, draw_grads),
         seconds={
             "warmup": warmup_seconds,
             "draws": draws_seconds,
             "gate": time.perf_counter() - gate_start,
         },
+        notes=notes,
     )
     if warn and not verdict.converged:
         warnings.warn(
@@ -566,6 +809,7 @@ __all__ = [
     "AUTO_KERNEL",
     "DEFAULT_NUM_CHAINS",
     "KERNELS",
+    "SGMCMC_KERNELS",
     "Convergence",
     "GradientCount",
     "Sampled",

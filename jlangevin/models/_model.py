@@ -355,21 +355,41 @@ class Model:
     #: many (the last padded, so one program serves), each brought to the host,
     #: so device memory holds one batch of outputs, not all of them.
     batch_size: int = 65536
+    #: Output values one compiled call may produce: with a large output per position
+    #: (the per-observation log likelihood of ``N`` points) a batch holds
+    #: ``output_budget // outputs per position`` positions (at least one), so
+    #: ``draws x N`` never sits in one program.
+    output_budget: int = 2**24
+
+    def positions_per_call(self, which: str) -> int:
+        """Positions one compiled call of ``which`` maps: :attr:`batch_size`, or fewer
+        when each position's output is large (:attr:`output_budget` values in all).
+
+        ``which`` is ``"constrain"`` or ``"log_likelihood"``.
+        """
+        size_key = f"{which}_size"
+        if size_key not in self._mapped:  # one abstract trace per model and function
+            fn = self._constrain_fn if which == "constrain" else self._log_likelihood_fn
+            out = jax.eval_shape(fn, self.position_shapes)
+            leaves = jax.tree.leaves(out)
+            self._mapped[size_key] = sum(int(np.prod(leaf.shape, dtype=int)) for leaf in leaves)
+        per_position = self._mapped[size_key]
+        return max(1, min(self.batch_size, self.output_budget // max(per_position, 1)))
 
     def _map(self, which: str, positions: Position) -> dict[str, Array]:
         head = self.leading_shape(positions)
         size = int(np.prod(head, dtype=int))
         flat = jax.tree.map(lambda x: jnp.reshape(x, (size, *jnp.shape(x)[len(head) :])), positions)
         traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(flat))
-        if size <= self.batch_size or traced:
+        per_call = self.positions_per_call(which)
+        if size <= per_call or traced:
             out = self._compiled(which)(flat)
         else:
-            out = self._batched(which, flat, size)
+            out = self._batched(which, flat, size, per_call)
         return {k: jnp.reshape(v, (*head, *jnp.shape(v)[1:])) for k, v in out.items()}
 
-    def _batched(self, which: str, flat: Position, size: int) -> dict[str, np.ndarray]:
-        """``which`` over ``size`` positions, :attr:`batch_size` at a time, gathered on the host."""
-        n = self.batch_size
+    def _batched(self, which: str, flat: Position, size: int, n: int) -> dict[str, np.ndarray]:
+        """``which`` over ``size`` positions, ``n`` at a time, gathered on the host."""
         parts = []
         for start in range(0, size, n):
             batch = jax.tree.map(lambda x, s=start: x[s : s + n], flat)

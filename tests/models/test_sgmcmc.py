@@ -1,0 +1,141 @@
+"""The pieces of an SG run (Laplace whitening, estimators over it) and the batched log likelihood.
+
+Exact checks: the Hessian of a Gaussian log density is its precision; the dense
+whitening turns it into the identity and inverts exactly; an estimator over the
+whole data set is the full-data gradient by the chain rule (``Wᵀ ∇ log p``).
+The per-observation log likelihood of a long trace with many observations is
+computed a few positions per compiled call and equals the one-call result; a
+companion that forgets the transpose of the chain rule fails the gradient check.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import jlangevin as jl
+from jlangevin.models import sgmcmc
+
+numpyro = pytest.importorskip("numpyro")
+dist = pytest.importorskip("numpyro.distributions")
+
+N = 60
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(N, 2)).astype(np.float32)
+Y = (RNG.random(N) < 1 / (1 + np.exp(-X @ np.array([1.0, -1.0])))).astype(np.float32)
+
+
+def logistic(x, y):
+    w = numpyro.sample("w", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+    b = numpyro.sample("b", dist.Normal(0.0, 2.0))
+    with numpyro.plate("data", x.shape[0]):
+        numpyro.sample("y", dist.Bernoulli(logits=x @ w + b), obs=y)
+
+
+@pytest.fixture(scope="module")
+def parts():
+    return jl.models.subsampled(logistic, X, Y)
+
+
+A = jnp.asarray([[3.0, 1.0], [1.0, 2.0]])
+
+
+def gaussian(position):
+    x = position["x"]
+    return -0.5 * x @ A @ x
+
+
+def test_precision_of_a_gaussian_is_its_precision_matrix():
+    precision = sgmcmc.precision_at(gaussian, {"x": jnp.asarray([0.3, -0.2])})
+    np.testing.assert_allclose(precision, A, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["dense", "diagonal"])
+def test_whitening_maps_back_exactly(kind):
+    centre = {"x": jnp.asarray([0.5, 1.0])}
+    w = sgmcmc.laplace_whitening(A, centre, kind)
+    point = {"x": jnp.asarray([-0.2, 0.7])}
+    np.testing.assert_allclose(w.position(w.whiten(point))["x"], point["x"], rtol=1e-5)
+    factor = np.asarray(w.factor)
+    matrix = factor if factor.ndim == 2 else np.diag(factor)
+    whitened = matrix.T @ np.asarray(A) @ matrix
+    if kind == "dense":
+        np.testing.assert_allclose(whitened, np.eye(2), atol=1e-5)
+        assert w.stiffness == 1.0
+    else:
+        np.testing.assert_allclose(np.diag(whitened), 1.0, rtol=1e-5)
+        assert w.stiffness == pytest.approx(np.max(np.linalg.eigvalsh(whitened)), rel=1e-5)
+
+
+def test_a_flat_or_negative_direction_is_floored_not_inverted():
+    w = sgmcmc.laplace_whitening(np.diag([4.0, 0.0, -1.0]), jnp.zeros(3), "diagonal")
+    assert np.all(np.isfinite(np.asarray(w.factor)))
+    with pytest.raises(ValueError, match="Hessian at the mode is not finite"):
+        sgmcmc.laplace_whitening(np.diag([1.0, np.nan]), jnp.zeros(2), "dense")
+
+
+def _full_batch_gradient_check(parts) -> float:
+    """Largest |estimate over all N points - Wᵀ ∇ log p| in z, relative."""
+    mode = {"w": jnp.asarray([0.8, -0.9]), "b": jnp.asarray(0.1)}
+    w = sgmcmc.laplace_whitening(sgmcmc.precision_at(parts.model.logdensity_fn, mode), mode)
+    z = jnp.asarray([0.3, -0.5, 0.2])
+    estimator = sgmcmc.estimator(parts, w, N, "minibatch")
+    _, estimate = jax.jit(lambda key, z: estimator(key, z))(jax.random.key(0), z)
+    grad = jax.jit(jax.grad(parts.model.logdensity_fn))(w.position(z))
+    flat, _ = ravel_pytree(grad)
+    expected = np.asarray(w.factor).T @ np.asarray(flat)
+    return float(np.max(np.abs(np.asarray(estimate) - expected)) / np.max(np.abs(expected)))
+
+
+def test_an_estimator_over_all_points_is_the_chain_rule_gradient(parts):
+    assert _full_batch_gradient_check(parts) < 1e-4
+
+
+def test_broken_companion_without_the_transpose_fails(parts, monkeypatch):
+    def untransposed(self, z):  # W z -> Wᵀ z: the chain rule breaks for a non-symmetric W
+        moved = self.factor.T @ z if self.factor.ndim == 2 else self.factor * z
+        return self.unravel(self.centre + moved)
+
+    monkeypatch.setattr(sgmcmc.Whitening, "position", untransposed)
+    assert _full_batch_gradient_check(parts) > 1e-2
+
+
+def test_gradients_per_step_counts_point_gradients():
+    assert sgmcmc.gradients_per_step("minibatch", 10, 100) == pytest.approx(0.1)
+    assert sgmcmc.gradients_per_step("control_variates", 10, 100) == pytest.approx(0.2)
+    assert sgmcmc.gradients_per_step("svrg", 10, 100) == pytest.approx(0.2 + 0.1)
+
+
+# --------------------------------------------------------------------------- #
+# The per-observation log likelihood, in batches
+# --------------------------------------------------------------------------- #
+def test_log_likelihood_is_computed_in_batches_and_equals_one_call(parts, monkeypatch):
+    model = parts.model
+    positions = model.init(jax.random.key(1), 3)
+    positions = jax.tree.map(lambda x: jnp.stack([x + 0.1 * k for k in range(7)], 1), positions)
+    whole = np.asarray(model.log_likelihood(positions)["y"])  # (3, 7, N) in one call
+    assert whole.shape == (3, 7, N)
+    assert model.positions_per_call("log_likelihood") == jl.Model.batch_size
+
+    seen = []
+    compiled = jl.Model._compiled
+
+    def spy(self, which):
+        fn = compiled(self, which)
+
+        def call(flat):
+            seen.append(jax.tree.leaves(flat)[0].shape[0])
+            return fn(flat)
+
+        return call
+
+    monkeypatch.setattr(jl.Model, "output_budget", 4 * N)  # four positions' outputs a call
+    monkeypatch.setattr(jl.Model, "_compiled", spy)
+    assert model.positions_per_call("log_likelihood") == 4
+    batched = np.asarray(model.log_likelihood(positions)["y"])
+    assert seen and max(seen) == 4 and len(seen) == 6  # 21 positions: 6 calls, the last padded
+    np.testing.assert_allclose(batched, whole, rtol=1e-6)
+    trace = jax.tree.map(lambda x: x[:, :5], positions)
+    idata = jl.to_arviz(trace, model=model)
+    np.testing.assert_allclose(idata.log_likelihood["y"].values, whole[:, :5], rtol=1e-6)
