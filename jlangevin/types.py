@@ -44,8 +44,8 @@ class Sampler(NamedTuple):
       values; when it has a ``diverged`` field (or key) the driver counts it,
       and needs nothing else.
 
-    The driver gives step ``t`` of chain ``c`` the key
-    ``fold_in(fold_in(key, c), t)``, so chunked, resumed and sharded runs
+    The driver gives step ``t`` of chain ``c`` a key made from the run key,
+    ``c`` and ``t`` alone (:mod:`jlangevin.keys`), so chunked, resumed and sharded runs
     draw the same numbers as one uninterrupted run.
 
     Examples

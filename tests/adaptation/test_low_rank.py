@@ -238,21 +238,26 @@ def test_warmup_finds_the_planted_directions_and_samples():
 # --------------------------------------------------------------------------- #
 # "auto" above DENSE_MAX_DIM, the broken companion, kernels without the form
 # --------------------------------------------------------------------------- #
-def test_auto_picks_low_rank_above_dense_max_dim_where_the_kernel_runs_it(monkeypatch):
-    monkeypatch.setattr(metric, "DENSE_MAX_DIM", 100)
+def test_auto_picks_low_rank_above_dense_max_dim_where_the_kernel_runs_it():
     logp, _, _, cov = _planted(200)
     start = jax.random.normal(jax.random.key(1), (4, 200))
-    _, _, info = jl.adaptation.warmup(jax.random.key(0), jl.malt, logp, start, 600)
+    # DENSE_MAX_DIM is read on the host, before the windows, and what it decides is
+    # part of each window's settings (their cache key): patching it needs no fresh
+    # compilation, so the windows compiled for the explicit "low_rank" run above serve.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metric, "DENSE_MAX_DIM", 100)
+        _, _, info = jl.adaptation.warmup(jax.random.key(0), jl.malt, logp, start, 600)
+        kind, reason = warmup_module._initial_kind("auto", 200, jl.mala.tuning)
+        kind_between = warmup_module._initial_kind("auto", 80, jl.malt.tuning)[0]
     assert info.metric_kind == "low_rank"
     assert "low rank" in info.metric_reason and "200 > 100" in info.metric_reason
     assert np.min(_captured(info.metric_root, cov)) > 0.9
-    kind, reason = warmup_module._initial_kind("auto", 200, jl.mala.tuning)
     assert kind == "diagonal" and "200 > 100" in reason
     # between the small dimensions and DENSE_MAX_DIM "auto" is still decided by the chains
-    assert warmup_module._initial_kind("auto", 80, jl.malt.tuning)[0] == "auto"
+    assert kind_between == "auto"
 
 
-def test_broken_estimate_misses_the_directions(monkeypatch):
+def test_broken_estimate_misses_the_directions():
     """Companion: a random orthonormal basis in place of the estimate fails the check."""
     dim = 200
     logp, _, _, cov = _planted(dim)
@@ -263,13 +268,15 @@ def test_broken_estimate_misses_the_directions(monkeypatch):
         noise = jax.random.normal(jax.random.key(9), basis.shape, basis.dtype)
         return jnp.linalg.qr(noise)[0], factors, lam
 
-    # the window-end step is compiled once per shape: trace it again, patched
+    # The estimate runs only in the window-end step (compiled once per shape): that
+    # step is traced again, patched, and cleared after; the sampling windows, which
+    # never call it, keep the programs compiled for the runs above.
     warmup_module._end_window.clear_cache()
-    monkeypatch.setattr(metric, "low_rank_estimate", random_basis)
     try:
-        _, _, info = _warmup(logp, dim)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(metric, "low_rank_estimate", random_basis)
+            _, _, info = _warmup(logp, dim)
     finally:
-        monkeypatch.undo()
         warmup_module._end_window.clear_cache()
     assert np.min(_captured(info.metric_root, cov)) < 0.9
 

@@ -1,5 +1,6 @@
 """jl.check: exact draws pass everything; each kind of wrong sample fails what should catch it."""
 
+import functools
 import importlib
 import math
 
@@ -239,6 +240,7 @@ def test_ksd_on_the_first_draw_of_each_chain_judges_the_transient(monkeypatch):
 # --------------------------------------------------------------------------- #
 # the acceptance row of a thinned trace: the moves it made, said so
 # --------------------------------------------------------------------------- #
+@functools.cache  # one run for the row's test and its broken companion (a host-side patch)
 def thinned_mala_trace():
     sampler = jl.mala(GAUSS.logdensity, step_size=0.25)
     start = jnp.asarray(GAUSS.mean, jnp.float32) * jnp.ones((4, 1))
