@@ -15,7 +15,7 @@ import jax
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
-__all__ = ["RESULTS", "environment", "save"]
+__all__ = ["RESULTS", "check_bars", "environment", "save"]
 
 
 def environment() -> dict[str, Any]:
@@ -125,3 +125,51 @@ def save(name: str, report: dict[str, Any], markdown: str, figure: Any | None = 
     if figure is not None:
         figure.savefig(RESULTS / f"{name}.png", dpi=120, bbox_inches="tight")
     print(f"wrote {RESULTS / name}.{{json,md{',png' if figure is not None else ''}}}")
+
+
+def check_bars(
+    rows: list[dict[str, Any]],
+    group: str,
+    value: str,
+    labels: dict[str, str],
+    ylabel: str,
+    title: str,
+) -> Any:
+    """Per ``row[group]``, one bar of ``row[value]`` per sampler (log axis); x marks a failure.
+
+    A row with ``"crash"`` gets no bar and an x at the axis' foot; a row whose
+    ``passed`` is false gets an x on its bar. ``labels`` names the samplers.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(dict.fromkeys(r[group] for r in rows))
+    samplers = list(dict.fromkeys(r["sampler"] for r in rows))
+    by_key = {(r[group], r["sampler"]): r for r in rows}
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.6 * len(names) + 2), 5))
+    x = np.arange(len(names))
+    width = 0.8 / max(len(samplers), 1)
+    for i, sampler in enumerate(samplers):
+        offset = x + (i - (len(samplers) - 1) / 2) * width
+        found = [by_key.get((n, sampler)) for n in names]
+        values = [np.nan if r is None or "crash" in r else r[value] for r in found]
+        ax.bar(offset, values, width, label=labels[sampler])
+        for xi, r, v in zip(offset, found, values, strict=True):
+            if r is not None and "crash" in r:  # no bar: the marker at the axis' foot
+                ax.plot(xi, 0.03, "kx", ms=7, transform=ax.get_xaxis_transform())
+            elif r is not None and not r["passed"]:
+                ax.plot(xi, v, "kx", ms=7)
+    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(x, names, rotation=70, ha="right", fontsize=7)
+    ax.legend(
+        title="x: fails R-hat < 1.01 or |z| < 4\n(or crashed)",
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+    )
+    ax.set_title(title)
+    return fig

@@ -66,7 +66,7 @@ import gym_targets
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import RESULTS, device_line, environment, save
+from _common import RESULTS, check_bars, device_line, environment, save
 from jax.flatten_util import ravel_pytree
 from posteriordb_bench import sample_choices
 from posteriordb_models import MODELS, RHAT_MAX, Z_MAX, compare
@@ -451,43 +451,16 @@ def markdown(
     return "\n".join(lines)
 
 
-def _find(rows: list[dict[str, Any]], name: str, sampler: str) -> dict[str, Any] | None:
-    return next((r for r in rows if r["target"] == name and r["sampler"] == sampler), None)
-
-
 def plot(rows: list[dict[str, Any]]) -> Any:
     """Per target, ESS per gradient by sampler (log axis); x marks a failed check or a crash."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(dict.fromkeys(r["target"] for r in rows))
-    samplers = list(dict.fromkeys(r["sampler"] for r in rows))
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.6 * len(names) + 2), 5))
-    x = np.arange(len(names))
-    width = 0.8 / max(len(samplers), 1)
-    for i, sampler in enumerate(samplers):
-        offset = x + (i - (len(samplers) - 1) / 2) * width
-        found = [_find(rows, n, sampler) for n in names]
-        values = [np.nan if r is None or "crash" in r else r["ess_per_gradient"] for r in found]
-        ax.bar(offset, values, width, label=LABELS[sampler])
-        for xi, r, v in zip(offset, found, values, strict=True):
-            if r is not None and "crash" in r:  # no bar: the marker at the axis' foot
-                ax.plot(xi, 0.03, "kx", ms=7, transform=ax.get_xaxis_transform())
-            elif r is not None and not r["passed"]:
-                ax.plot(xi, v, "kx", ms=7)
-    ax.set_yscale("log")
-    ax.set_ylabel("min bulk ESS / gradient (tuning included)")
-    ax.set_xticks(x, names, rotation=70, ha="right", fontsize=7)
-    ax.legend(
-        title="x: fails R-hat < 1.01 or |z| < 4\n(or crashed)",
-        fontsize=8,
-        loc="upper left",
-        bbox_to_anchor=(1.0, 1.0),
+    return check_bars(
+        rows,
+        "target",
+        "ess_per_gradient",
+        LABELS,
+        "min bulk ESS / gradient (tuning included)",
+        "MAMS / MCLMC: jlangevin vs BlackJAX, MALT and NUTS (same chains), float32",
     )
-    ax.set_title("MAMS / MCLMC: jlangevin vs BlackJAX, MALT and NUTS (same chains), float32")
-    return fig
 
 
 def save_to(folder: pathlib.Path, report: dict, table: str, figure: Any | None) -> None:

@@ -42,7 +42,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from _common import device_line, environment, save
+from _common import check_bars, device_line, environment, save
 from posteriordb_models import MODELS, RHAT_MAX, Z_MAX, Agreement, compare, load
 
 SAMPLERS = ("jl", "nuts")
@@ -353,44 +353,16 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, env: dict, to
     return "\n".join(lines)
 
 
-def _find(rows: list[dict[str, Any]], name: str, sampler: str) -> dict[str, Any] | None:
-    """The row of ``sampler`` on posterior ``name``, if any."""
-    return next((r for r in rows if r["posterior"] == name and r["sampler"] == sampler), None)
-
-
 def plot(rows: list[dict[str, Any]]) -> Any:
     """Per posterior, ESS / s of the whole call by sampler (log axis); x marks a failed check."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(dict.fromkeys(r["posterior"] for r in rows))
-    samplers = list(dict.fromkeys(r["sampler"] for r in rows))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(names) + 2), 5))
-    x = np.arange(len(names))
-    width = 0.8 / max(len(samplers), 1)
-    for i, sampler in enumerate(samplers):
-        offset = x + (i - (len(samplers) - 1) / 2) * width
-        found = [_find(rows, n, sampler) for n in names]
-        values = [np.nan if r is None or "crash" in r else r["ess_per_s"] for r in found]
-        ax.bar(offset, values, width, label=LABELS[sampler])
-        for xi, r, v in zip(offset, found, values, strict=True):
-            if r is not None and "crash" in r:  # no bar: the marker at the axis' foot
-                ax.plot(xi, 0.03, "kx", ms=8, transform=ax.get_xaxis_transform())
-            elif r is not None and not r["passed"]:
-                ax.plot(xi, v, "kx", ms=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("min bulk ESS / s (whole call)")
-    ax.set_xticks(x, names, rotation=70, ha="right", fontsize=7)
-    ax.legend(
-        title="x: fails R-hat < 1.01 or |z| < 4\n(or crashed)",
-        fontsize=8,
-        loc="upper left",
-        bbox_to_anchor=(1.0, 1.0),
+    return check_bars(
+        rows,
+        "posterior",
+        "ess_per_s",
+        LABELS,
+        "min bulk ESS / s (whole call)",
+        "posteriordb: jl.sample (defaults) vs NumPyro NUTS, float32",
     )
-    ax.set_title("posteriordb: jl.sample (defaults) vs NumPyro NUTS, float32")
-    return fig
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
