@@ -11,19 +11,31 @@ Writes ``results/throughput.{json,md,png}`` with the device and library versions
 
 Usage: ``python benchmarks/throughput.py [--work 2e7] [--repeats 7] [--no-peers]``;
 other cells with ``--grid 3x5000 5x2000 --name throughput_small_dims`` (written
-to ``results/<name>.*``); ``--quick`` prints the quick table of ``jlangevin
-bench`` and writes nothing.
+to ``results/<name>.*``; ``--grid small`` is the few-dimensions grid, d in
+{1, 3, 10} x chains in {10^3, 10^4, 10^5}); ``--quick`` prints the quick table
+of ``jlangevin bench`` and writes nothing.
+
+Key schemes, side by side in one process: ``--keys counter legacy`` adds a
+jlangevin column per scheme of :data:`SCHEMES` (the library's own keys are
+``counter``; ``legacy`` swaps in the per-chain ``fold_in`` keys and the split
+draws of earlier releases, ``counter_unrolled`` the counter keys with their
+hash written out in ``jax.numpy``; by monkeypatching, never a library flag),
+and ``--ablation`` adds the floor with each scheme's per-chain keys
+(``floor+<scheme>``): what the keys alone cost the hand-fused loop.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from _common import device_line, environment, save
 from _runners import (
     IMPLEMENTATIONS,
@@ -40,10 +52,202 @@ from _runners import (
 
 #: (dimension, chains) cells of the full benchmark.
 GRID = ((2, 10_000), (100, 1_000), (1000, 100), (10, 1))
+#: Few dimensions, many chains (``--grid small``).
+SMALL_GRID = tuple((d, n) for d in (1, 3, 10) for n in (1_000, 10_000, 100_000))
 #: Settings of the quick table (``--quick``, ``jlangevin bench``): same cells, less work.
 QUICK = {"work": 2e6, "repeats": 3, "max_steps": 1000}
 #: The ratio columns: row key -> what jlangevin is divided by.
 RATIOS = {"vs_floor": "floor", "vs_best_peer": "best peer"}
+
+
+# --------------------------------------------------------------------------- #
+# Key schemes and the ablation (``--keys``, ``--ablation``)
+# --------------------------------------------------------------------------- #
+def _legacy_chain_keys(key: jax.Array, chain_ids: jax.Array) -> jax.Array:
+    """Earlier releases: ``fold_in(key, c)`` per chain."""
+    return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.asarray(chain_ids, jnp.uint32))
+
+
+def _legacy_step_keys(chain_keys: jax.Array, counts: jax.Array) -> jax.Array:
+    """Earlier releases: ``fold_in(chain_key, t)`` per chain and step."""
+    return jax.vmap(jax.random.fold_in)(chain_keys, counts)
+
+
+def _legacy_draw(key: jax.Array, tree: Any, uniform_dtype: Any = None) -> tuple[Any, Any]:
+    """Earlier releases: split the key (noise, uniform), one ``normal`` per leaf."""
+    from jlangevin.kernels._tree import normal_like
+
+    if uniform_dtype is None:
+        return normal_like(key, tree), None
+    key_noise, key_accept = jax.random.split(key)
+    return normal_like(key_noise, tree), jax.random.uniform(key_accept, (), uniform_dtype)
+
+
+#: Threefry-2x32's rotations (Salmon et al. 2011), four per round group.
+ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def threefry2x32(key: tuple[Any, Any], x: tuple[Any, Any]) -> tuple[jax.Array, jax.Array]:
+    """Threefry-2x32-20 written out in ``jax.numpy``: JAX's hash, bit for bit.
+
+    What JAX's primitive lowers to on GPU and TPU; on CPU the primitive is a
+    loop over groups of four rounds, which XLA does not fuse with its users.
+
+    Examples
+    --------
+    >>> from jax.extend.random import threefry_2x32
+    >>> k, x = (jnp.uint32(1), jnp.uint32(2)), jnp.arange(6, dtype=jnp.uint32)
+    >>> bool((jnp.concatenate(threefry2x32(k, (x[:3], x[3:]))) == threefry_2x32(k, x)).all())
+    True
+    """
+    k0, k1 = (jnp.asarray(k, jnp.uint32) for k in key)
+    schedule = (k0, k1, k0 ^ k1 ^ jnp.uint32(0x1BD11BDA))
+    x0, x1 = x[0] + schedule[0], x[1] + schedule[1]
+    for group in range(5):
+        for r in ROTATIONS[group % 2]:
+            x0 = x0 + x1
+            x1 = ((x1 << jnp.uint32(r)) | (x1 >> jnp.uint32(32 - r))) ^ x0
+        x0 = x0 + schedule[(group + 1) % 3]
+        x1 = x1 + schedule[(group + 2) % 3] + jnp.uint32(group + 1)
+    return x0, x1
+
+
+def _unrolled_hash(key: jax.Array, first: Any, second: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The counter keys' hash written out (:func:`threefry2x32`), fused by XLA with its users."""
+    first, second = jnp.broadcast_arrays(jnp.asarray(first, jnp.uint32), second)
+    return threefry2x32((key[0], key[1]), (first, second))
+
+
+#: Key schemes: ``{name: {(module, attribute): replacement}}`` (``{}``: the library's own).
+SCHEMES: dict[str, dict[tuple[str, str], Callable]] = {
+    "counter": {},
+    "counter_unrolled": {("jlangevin.keys", "_hash"): _unrolled_hash},
+    "legacy": {
+        ("jlangevin.keys", "chain_keys"): _legacy_chain_keys,
+        ("jlangevin.keys", "step_keys"): _legacy_step_keys,
+        ("jlangevin.kernels._move", "draw"): _legacy_draw,
+    },
+}
+
+
+@contextlib.contextmanager
+def key_scheme(name: str) -> Iterator[None]:
+    """Within the block, jlangevin derives its keys and draws as scheme ``name`` does."""
+    import importlib
+
+    patches = [
+        (importlib.import_module(module), attr, new)
+        for (module, attr), new in SCHEMES[name].items()
+    ]
+    saved = [(module, attr, getattr(module, attr)) for module, attr, _ in patches]
+    try:
+        for module, attr, new in patches:
+            setattr(module, attr, new)
+        yield
+    finally:
+        for module, attr, old in saved:
+            setattr(module, attr, old)
+
+
+def scheme_runner(scheme: str) -> Callable[[str, Problem], Runner]:
+    """jlangevin's runner (``_runners.jlangevin_runner``) under a key scheme.
+
+    The sampler's step is wrapped in a function of its own, so the driver's
+    cache of compiled loops (keyed on the sampler) holds one program per
+    scheme; the scheme is in force while that program is traced (first call).
+    """
+
+    def build(kernel: str, problem: Problem) -> Runner:
+        import jlangevin as jl
+
+        logp, h = problem.logdensity(), problem.step_size
+        if kernel == "mala":
+            inner = jl.mala(logp, h)
+        else:
+            inner = {"ula": jl.ula, "sgld": jl.sgld}[kernel](score_fn=jax.grad(logp), step_size=h)
+        sampler = jl.Sampler(init=inner.init, step=lambda k, s: inner.step(k, s))
+
+        def run(key: jax.Array, x0: jax.Array) -> jax.Array:
+            with key_scheme(scheme):
+                return jl.run(key, sampler, x0, problem.num_steps, store="positions").positions
+
+        return run
+
+    return build
+
+
+def floor_keys_runner(scheme: str) -> Callable[[str, Problem], Runner | None]:
+    """The floor of ULA or MALA with jlangevin's per-chain keys of ``scheme`` (the ablation).
+
+    The update is the floor's, on one ``(chains, dim)`` array; only the random
+    numbers change: each chain draws from its own step key (``step_keys`` of
+    ``chain_keys``) with the scheme's ``draw``, under ``vmap``.
+    """
+
+    def build(kernel: str, problem: Problem) -> Runner | None:
+        if kernel not in ("ula", "mala"):
+            return None
+        from jlangevin import keys
+        from jlangevin.kernels import _move
+
+        functions = {
+            (k.__name__, attr): getattr(k, attr)
+            for k, attr in ((keys, "chain_keys"), (keys, "step_keys"), (_move, "draw"))
+        }
+        functions.update(SCHEMES[scheme])
+        chain_keys = functions[("jlangevin.keys", "chain_keys")]
+        step_keys = functions[("jlangevin.keys", "step_keys")]
+        draw = functions[("jlangevin.kernels._move", "draw")]
+        logp_batch = jax.vmap(problem.logdensity())
+        h, n = problem.step_size, problem.num_steps
+        sqrt_2h = math.sqrt(2.0 * h)
+        uniform_dtype = jnp.float32 if kernel == "mala" else None
+
+        def grad(x):
+            return jax.grad(lambda x: jnp.sum(logp_batch(x)))(x)
+
+        def run(key, x0):
+            chains = chain_keys(key, jnp.arange(x0.shape[0]))
+
+            def body(carry, t):
+                x, lx, gx = carry
+                counts = jnp.full((x.shape[0],), t, jnp.int32)
+                xi, u = jax.vmap(lambda k, row: draw(k, row, uniform_dtype))(
+                    step_keys(chains, counts), x
+                )
+                y = x + h * gx + sqrt_2h * xi
+                ly, gy = logp_batch(y), grad(y)
+                if kernel == "ula":
+                    return (y, ly, gy), y
+                log_q_forward = -0.5 * jnp.sum(xi**2, axis=-1)
+                log_q_backward = -jnp.sum((x - y - h * gy) ** 2, axis=-1) / (4 * h)
+                log_alpha = ly - lx + log_q_backward - log_q_forward
+                accept = jnp.log1p(-u) < log_alpha
+                x = jnp.where(accept[:, None], y, x)
+                lx = jnp.where(accept, ly, lx)
+                gx = jnp.where(accept[:, None], gy, gx)
+                return (x, lx, gx), x
+
+            init = (x0, logp_batch(x0), grad(x0))
+            return jax.lax.scan(body, init, jnp.arange(n))[1]
+
+        return jax.jit(run)
+
+    return build
+
+
+def implementations_for(schemes: Sequence[str], ablation: bool) -> tuple[dict, dict]:
+    """Runners and labels of the scheme columns (``jlangevin[<scheme>]``) and the ablation."""
+    runners: dict[str, Callable] = {}
+    labels: dict[str, str] = {}
+    for scheme in schemes:
+        if scheme != "counter":
+            runners[f"jlangevin[{scheme}]"] = scheme_runner(scheme)
+            labels[f"jlangevin[{scheme}]"] = f"jlangevin, {scheme} keys"
+        if ablation:
+            runners[f"floor+{scheme}"] = floor_keys_runner(scheme)
+            labels[f"floor+{scheme}"] = f"floor + {scheme} keys"
+    return runners, labels
 
 
 # --------------------------------------------------------------------------- #
@@ -88,7 +292,12 @@ def time_interleaved(
 
 
 def measure_cell(
-    kernel: str, problem: Problem, implementations: Sequence[str], repeats: int, seed: int = 0
+    kernel: str,
+    problem: Problem,
+    implementations: Sequence[str],
+    repeats: int,
+    seed: int = 0,
+    extra: dict[str, Callable] | None = None,
 ) -> dict[str, Any]:
     """Time every implementation on one (kernel, cell).
 
@@ -97,9 +306,12 @@ def measure_cell(
     kernel : {"ula", "mala", "sgld"}
     problem : Problem
     implementations : sequence of str
-        Keys of ``RUNNERS``; one whose runner is ``None`` for this kernel is left out.
+        Keys of ``RUNNERS`` or of ``extra``; one whose runner is ``None`` for
+        this kernel is left out.
     repeats : int
     seed : int
+    extra : dict, optional
+        More ``{name: build(kernel, problem)}`` (see :func:`implementations_for`).
 
     Returns
     -------
@@ -107,7 +319,8 @@ def measure_cell(
         The cell, ``results`` (``{name: {median_s, times_s, chain_steps_per_s}}``)
         and the ratios of :func:`ratios`.
     """
-    built = {name: RUNNERS[name](kernel, problem) for name in implementations}
+    builders = {**RUNNERS, **(extra or {})}
+    built = {name: builders[name](kernel, problem) for name in implementations}
     runners = {name: run for name, run in built.items() if run is not None}
     times = time_interleaved(runners, (jax.random.key(seed), problem.start()), repeats)
     work = problem.chains * problem.num_steps
@@ -134,6 +347,9 @@ def measure_cell(
 def ratios(results: dict[str, dict[str, float]]) -> dict[str, float | None]:
     """``jlangevin`` over the floor and over the best peer, in chain-steps per second.
 
+    A scheme column ``jlangevin[<scheme>]`` (``--keys``) gets its own pair,
+    ``vs_floor[<scheme>]`` and ``vs_best_peer[<scheme>]``.
+
     Parameters
     ----------
     results : dict
@@ -143,14 +359,21 @@ def ratios(results: dict[str, dict[str, float]]) -> dict[str, float | None]:
     -------
     dict
         ``{"vs_floor": ..., "vs_best_peer": ...}``, ``None`` where a side is missing.
+
+    Examples
+    --------
+    >>> ratios({"floor": {"chain_steps_per_s": 2.0}, "jlangevin": {"chain_steps_per_s": 1.0}})
+    {'vs_floor': 0.5, 'vs_best_peer': None}
     """
     speed = {name: r["chain_steps_per_s"] for name, r in results.items()}
     peers = [speed[p] for p in PEER_MODULES if p in speed]
-    jl = speed.get("jlangevin")
-    return {
-        "vs_floor": jl / speed["floor"] if jl and "floor" in speed else None,
-        "vs_best_peer": jl / max(peers) if jl and peers else None,
-    }
+    out: dict[str, float | None] = {}
+    for name in [n for n in speed if n == "jlangevin" or n.startswith("jlangevin[")]:
+        suffix = name[len("jlangevin") :]
+        jl = speed[name]
+        out["vs_floor" + suffix] = jl / speed["floor"] if "floor" in speed else None
+        out["vs_best_peer" + suffix] = jl / max(peers) if peers else None
+    return out or {"vs_floor": None, "vs_best_peer": None}
 
 
 def measure(
@@ -163,6 +386,8 @@ def measure(
     max_steps: int = 5000,
     log_density: bool = True,
     log: Callable[[str], None] | None = print,
+    schemes: Sequence[str] = ("counter",),
+    ablation: bool = False,
 ) -> dict[str, Any]:
     """Run the throughput grid.
 
@@ -183,6 +408,11 @@ def measure(
         Include the "jlangevin + log density" column.
     log : callable, optional
         Called with a progress line per row (``None``: silent).
+    schemes : sequence of str
+        Key schemes (:data:`SCHEMES`) timed as columns of their own besides
+        the library's (``counter``).
+    ablation : bool
+        Also time the floor with each scheme's per-chain keys (ULA, MALA).
 
     Returns
     -------
@@ -191,12 +421,14 @@ def measure(
     """
     found, notes = available_peers() if peers else ([], {})
     mine = ["jlangevin", "jlangevin_lp"] if log_density else ["jlangevin"]
-    implementations = ["floor", *mine, *found]
+    extra, labels = implementations_for(schemes, ablation)
+    implementations = ["floor", *mine, *extra, *found]
     rows = []
     for dim, chains in grid:
         problem = make_problem(dim, chains, steps_for(dim, chains, work, max_steps=max_steps))
         for kernel in kernels:
-            row = measure_cell(kernel, problem, implementations, repeats)
+            row = measure_cell(kernel, problem, implementations, repeats, extra=extra)
+            row["labels"] = labels
             rows.append(row)
             if log is not None:
                 log(format_row(row))
@@ -216,7 +448,9 @@ def format_row(row: dict[str, Any]) -> str:
         f"{name} {_rate(r['chain_steps_per_s'])}" for name, r in row["results"].items()
     )
     ratio_text = ", ".join(
-        f"jl/{name} {row[key]:.2f}" for key, name in RATIOS.items() if row.get(key) is not None
+        f"{_ratio_label(key).replace(' / ', '/')} {value:.2f}"
+        for key, value in _ratio_items(row)
+        if value is not None
     )
     return (
         f"{row['kernel']:5s} d={row['dim']:<5d} chains={row['chains']:<6d} "
@@ -224,20 +458,45 @@ def format_row(row: dict[str, Any]) -> str:
     )
 
 
+def _ratio_items(row: dict[str, Any]) -> list[tuple[str, float | None]]:
+    """The row's ratio entries (``vs_floor``, ``vs_best_peer``, and per scheme), in order."""
+    return [(k, v) for k, v in row.items() if k.startswith(tuple(RATIOS))]
+
+
+def _ratio_label(key: str) -> str:
+    """``"vs_floor[legacy]"`` -> ``"jl[legacy] / floor"``."""
+    base = next(b for b in sorted(RATIOS, key=len, reverse=True) if key.startswith(b))
+    return f"jl{key[len(base) :]} / {RATIOS[base]}"
+
+
+def _labels(report: dict[str, Any]) -> dict[str, str]:
+    labels = dict(LABELS)
+    for row in report["rows"]:
+        labels.update(row.get("labels", {}))
+    return labels
+
+
+def _present(report: dict[str, Any]) -> list[str]:
+    """The implementations of the report, in table order (the library's, then the extras)."""
+    names = [n for row in report["rows"] for n in row["results"]]
+    order = [*IMPLEMENTATIONS[:3], *dict.fromkeys(n for n in names if n not in IMPLEMENTATIONS)]
+    order += IMPLEMENTATIONS[3:]
+    return [n for n in order if n in names]
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     """The rows of :func:`measure` as a markdown table of chain-steps per second and ratios."""
-    present = [
-        name for name in IMPLEMENTATIONS if any(name in row["results"] for row in report["rows"])
-    ]
-    header = ["kernel", "dim", "chains", "steps", *(LABELS[n] for n in present)]
-    header += [f"jl / {name}" for name in RATIOS.values()]
+    present, labels = _present(report), _labels(report)
+    ratio_keys = list(dict.fromkeys(k for row in report["rows"] for k, _ in _ratio_items(row)))
+    header = ["kernel", "dim", "chains", "steps", *(labels[n] for n in present)]
+    header += [_ratio_label(key) for key in ratio_keys]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in report["rows"]:
         cells = [row["kernel"], str(row["dim"]), str(row["chains"]), str(row["num_steps"])]
         for name in present:
             result = row["results"].get(name)
             cells.append(_rate(result["chain_steps_per_s"]) if result else "-")
-        cells += [f"{row[key]:.2f}" if row.get(key) is not None else "-" for key in RATIOS]
+        cells += [f"{row[key]:.2f}" if row.get(key) is not None else "-" for key in ratio_keys]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
@@ -245,6 +504,62 @@ def markdown_table(report: dict[str, Any]) -> str:
         f"{device_line(report['environment'])}."
     )
     lines.extend(f"Note: {note}" for note in report["notes"])
+    return "\n".join(lines)
+
+
+#: H100 SXM (HBM3) memory bandwidth in bytes per second (``--bandwidth``'s default on a GPU).
+H100_BANDWIDTH = 3.35e12
+
+
+def bytes_per_chain_step(kernel: str, dim: int, itemsize: int = 4) -> int:
+    """Bytes an ideal fused step moves per chain: its state in and out, and the kept draw.
+
+    ULA and MALA carry the position and the score (read and written: ``4 d``
+    numbers) and store the position (``d``); MALA also carries the log
+    density (2 numbers); SGLD carries the position alone (``2 d + d``). The
+    random numbers are made in registers (counter-based) and move nothing.
+
+    Examples
+    --------
+    >>> bytes_per_chain_step("mala", 3)
+    68
+    """
+    numbers = {"ula": 5 * dim, "mala": 5 * dim + 2, "sgld": 3 * dim}[kernel]
+    return numbers * itemsize
+
+
+def bandwidth_table(report: dict[str, Any], bandwidth: float) -> str:
+    """Each rate of the report as a fraction of ``bandwidth / bytes_per_chain_step``.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`measure`.
+    bandwidth : float
+        The device's memory bandwidth in bytes per second.
+
+    Returns
+    -------
+    str
+        A markdown table, one row per row of the report.
+    """
+    present, labels = _present(report), _labels(report)
+    header = ["kernel", "dim", "chains", "bytes / chain-step", "bound (chain-steps/s)"]
+    header += [labels[n] for n in present]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in report["rows"]:
+        moved = bytes_per_chain_step(row["kernel"], row["dim"])
+        bound = bandwidth / moved
+        cells = [row["kernel"], str(row["dim"]), str(row["chains"]), str(moved), _rate(bound)]
+        for name in present:
+            result = row["results"].get(name)
+            cells.append(f"{result['chain_steps_per_s'] / bound:.3g}" if result else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"Fraction of the memory-bandwidth bound at {bandwidth / 1e9:.0f} GB/s "
+        "(bytes moved per chain-step: see `bytes_per_chain_step`)."
+    )
     return "\n".join(lines)
 
 
@@ -257,7 +572,7 @@ def plot(report: dict[str, Any]):
     import numpy as np
 
     rows = report["rows"]
-    names = [n for n in IMPLEMENTATIONS if any(n in r["results"] for r in rows)]
+    names, labels = _present(report), _labels(report)
     fig, ax = plt.subplots(figsize=(max(8, 0.7 * len(rows)), 4.5))
     x = np.arange(len(rows))
     width = 0.8 / len(names)
@@ -268,7 +583,7 @@ def plot(report: dict[str, Any]):
             else np.nan
             for r in rows
         ]
-        ax.bar(x + (i - (len(names) - 1) / 2) * width, heights, width, label=LABELS[name])
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, heights, width, label=labels[name])
     ax.axhline(0.95, color="k", ls=":", lw=1, label="0.95 x floor")
     ax.set_xticks(x, [f"{r['kernel']}\nd={r['dim']}\nn={r['chains']}" for r in rows], fontsize=8)
     ax.set_ylabel("chain-steps/s over the hand-fused floor")
@@ -326,27 +641,67 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--kernels", nargs="+", choices=KERNELS, default=list(KERNELS))
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument(
-        "--grid", nargs="+", type=_cell, default=list(GRID), help="cells DIMxCHAINS, e.g. 3x5000"
+        "--grid",
+        nargs="+",
+        type=_cell,
+        default=[GRID],
+        help="cells DIMxCHAINS, e.g. 3x5000; `small`: d in {1, 3, 10} x chains in 1e3..1e5",
+    )
+    parser.add_argument(
+        "--keys",
+        nargs="+",
+        choices=list(SCHEMES),
+        default=["counter"],
+        help="key schemes timed side by side (a jlangevin column each)",
+    )
+    parser.add_argument(
+        "--ablation", action="store_true", help="also the floor with each scheme's per-chain keys"
+    )
+    parser.add_argument(
+        "--bandwidth",
+        type=float,
+        default=None,
+        help=f"bytes/s: also each rate over the bandwidth bound (H100: {H100_BANDWIDTH:g})",
     )
     parser.add_argument("--name", default="throughput", help="results/<name>.{json,md,png}")
     parser.add_argument(
         "--quick", action="store_true", help="the quick table of `jlangevin bench`; saves nothing"
     )
     args = parser.parse_args(argv)
+    args.grid = [cell for cells in args.grid for cell in cells]
     if args.quick:
         quick = {k: v for k, v in (("work", args.work), ("repeats", args.repeats)) if v}
         print(quick_table(args.kernels, peers=not args.no_peers, **quick))
         return
     work, repeats = args.work or 2e7, args.repeats or 7
-    report = measure(args.grid, args.kernels, work=work, repeats=repeats, peers=not args.no_peers)
-    report["settings"] = {"work": work, "repeats": repeats, "grid": args.grid}
+    report = measure(
+        args.grid,
+        args.kernels,
+        work=work,
+        repeats=repeats,
+        peers=not args.no_peers,
+        schemes=args.keys,
+        ablation=args.ablation,
+    )
+    report["settings"] = {
+        "work": work,
+        "repeats": repeats,
+        "grid": args.grid,
+        "keys": args.keys,
+        "ablation": args.ablation,
+    }
     table = markdown_table(report)
+    if args.bandwidth:
+        report["settings"]["bandwidth"] = args.bandwidth
+        table += "\n\n" + bandwidth_table(report, args.bandwidth)
     print(table)
     save(args.name, report, table, plot(report))
 
 
-def _cell(text: str) -> tuple[int, int]:
-    """``"3x5000"`` -> ``(3, 5000)`` (dimension, chains)."""
+def _cell(text: str) -> tuple[tuple[int, int], ...]:
+    """``"3x5000"`` -> ``((3, 5000),)`` (dimension, chains); ``"small"`` -> :data:`SMALL_GRID`."""
+    if text.lower() == "small":
+        return SMALL_GRID
     try:
         dim, chains = (int(part) for part in text.lower().split("x"))
     except ValueError:
@@ -355,7 +710,7 @@ def _cell(text: str) -> tuple[int, int]:
         ) from None
     if dim < 1 or chains < 1:
         raise argparse.ArgumentTypeError(f"dimension and chains must be >= 1; got {text!r}")
-    return dim, chains
+    return ((dim, chains),)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,20 @@ class Acceptance(NamedTuple):
 
 def log_uniform(key: PRNGKey, dtype: Any = float) -> Array:
     """``log u`` with ``u`` uniform on ``(0, 1]`` (never ``-inf``)."""
-    return jnp.log1p(-jax.random.uniform(key, (), jnp.result_type(dtype)))
+    return log_uniform_of(jax.random.uniform(key, (), jnp.result_type(dtype)))
+
+
+def log_uniform_of(uniform: Array) -> Array:
+    """``log(1 - u)`` of a uniform ``u`` on ``[0, 1)``: a log-uniform, never ``-inf``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._metropolis import log_uniform_of
+    >>> float(log_uniform_of(jnp.float32(0.5)))
+    -0.6931471824645996
+    """
+    return jnp.log1p(-uniform)
 
 
 def metropolis_hastings(
@@ -56,4 +69,4 @@ def metropolis_hastings(
     return tree_where(accepted, proposal, current), Acceptance(accepted, rate)
 
 
-__all__ = ["Acceptance", "log_uniform", "metropolis_hastings"]
+__all__ = ["Acceptance", "log_uniform", "log_uniform_of", "metropolis_hastings"]

@@ -8,6 +8,8 @@
 array or pytree broadcasting against ``x``, or a schedule ``count -> h``, and
 ``T`` a temperature. :func:`add_noise` and :func:`drift_move` are its two halves,
 for kernels that take them in the other order (ULA's ``order="noise_first"``).
+:func:`draw` makes the step's random numbers, noise and (for an exact kernel)
+the accept step's uniform, from one ``jax.random.bits`` call on the step's key.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from jlangevin.kernels._checks import check_real
 from jlangevin.kernels._tree import broadcast_like, check_broadcasts, is_concrete
-from jlangevin.types import Array, ArrayTree, StepSize
+from jlangevin.types import Array, ArrayTree, PRNGKey, StepSize
 
 
 def step_size_at(step_size: StepSize, count: Array) -> Any:
@@ -78,6 +80,116 @@ def clip_score(score: ArrayTree, score_clip: Any | None) -> ArrayTree:
     return jax.tree.map(
         lambda s, c: jnp.clip(s, -jnp.asarray(c, s.dtype), jnp.asarray(c, s.dtype)), score, clip
     )
+
+
+def _uint(bits: int) -> Any:
+    return jnp.dtype(f"uint{bits}")
+
+
+def _widths(dtype: Any) -> tuple[int, int, int]:
+    """``(value bits, random bits, mantissa bits)`` of a float dtype, as ``jax.random`` has them."""
+    finfo = jnp.finfo(dtype)
+    return finfo.bits, (8 if finfo.nmant < 8 else finfo.bits), finfo.nmant
+
+
+def words_per_value(dtype: Any) -> int:
+    """32-bit words one uniform or normal of ``dtype`` takes: 2 for 64-bit floats, else 1."""
+    return 2 if _widths(dtype)[1] == 64 else 1
+
+
+def uniform_from_bits(words: Array, dtype: Any) -> Array:
+    """Uniforms on ``[0, 1)`` of ``dtype`` from 32-bit words, by ``jax.random.uniform``'s map.
+
+    A 64-bit float takes words ``2i`` (high) and ``2i + 1`` (low), as a key's
+    64-bit random bits do; narrower floats take the low bits of one word each.
+    Given a key's words, the result equals ``jax.random.uniform`` of that key.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._move import uniform_from_bits
+    >>> uniform_from_bits(jnp.array([0, 2**31], jnp.uint32), jnp.float32)
+    Array([0. , 0.5], dtype=float32)
+    """
+    nbits, rng_bits, nmant = _widths(dtype)
+    if rng_bits == 64:
+        pairs = words.reshape(-1, 2).astype(jnp.uint64)
+        bits = (pairs[:, 0] << jnp.uint64(32)) | pairs[:, 1]
+    else:
+        bits = words.astype(_uint(rng_bits)).astype(_uint(nbits))
+    one = jnp.asarray(np.array(1.0, dtype).view(_uint(nbits)), _uint(nbits))
+    mantissa = jax.lax.shift_right_logical(bits, jnp.asarray(rng_bits - nmant, _uint(nbits)))
+    return jax.lax.bitcast_convert_type(mantissa | one, dtype) - jnp.asarray(1.0, dtype)
+
+
+def normal_from_bits(words: Array, dtype: Any) -> Array:
+    """Standard normals of ``dtype`` from 32-bit words, by ``jax.random.normal``'s map.
+
+    ``sqrt(2) erfinv(u)`` with ``u`` uniform on ``(-1, 1)``; given a key's
+    words, the result equals ``jax.random.normal`` of that key.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jlangevin.kernels._move import normal_from_bits
+    >>> z = normal_from_bits(jnp.array([0, 2**31], jnp.uint32), jnp.float32)
+    >>> float(z[0]) < -5, abs(float(z[1])) < 1e-6
+    (True, True)
+    """
+    low = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
+    high = np.array(1.0, dtype)
+    u = jnp.maximum(low, uniform_from_bits(words, dtype) * (high - low) + low)
+    return jnp.asarray(np.sqrt(2), dtype) * jax.lax.erf_inv(u)
+
+
+def draw(key: PRNGKey, tree: ArrayTree, uniform_dtype: Any | None = None) -> tuple[Any, Any]:
+    """Standard normals like every leaf of ``tree`` and, optionally, one uniform on ``[0, 1)``.
+
+    All from one ``jax.random.bits`` call on ``key``, so a counter-based key
+    (:mod:`jlangevin.keys`) hashes exactly the words the step needs: the
+    leaves' words in order, then the uniform's. For one leaf and no uniform,
+    the noise is ``jax.random.normal(key, shape, dtype)`` bit for bit.
+
+    Parameters
+    ----------
+    key : PRNGKey
+        The step's key.
+    tree : pytree of arrays
+        The noise takes each leaf's shape and floating dtype.
+    uniform_dtype : dtype, optional
+        The uniform's dtype; ``None`` draws no uniform.
+
+    Returns
+    -------
+    noise : pytree
+        Like ``tree``.
+    uniform : Array or None
+        A scalar, or ``None`` without ``uniform_dtype``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from jlangevin.kernels._move import draw
+    >>> noise, u = draw(jax.random.key(0), {"a": jnp.zeros(2), "b": jnp.zeros(())}, jnp.float32)
+    >>> noise["a"].shape, u.shape
+    ((2,), ())
+    """
+    leaves, tree_def = jax.tree.flatten(tree)
+    dtypes = [jnp.result_type(leaf) for leaf in leaves]
+    counts = [np.size(leaf) * words_per_value(d) for leaf, d in zip(leaves, dtypes, strict=True)]
+    extra = 0 if uniform_dtype is None else words_per_value(uniform_dtype)
+    words = jax.random.bits(key, (sum(counts) + extra,), jnp.uint32)
+    ends = np.cumsum(counts)
+    noise = [
+        normal_from_bits(words[end - count : end], d).reshape(jnp.shape(leaf))
+        for leaf, d, count, end in zip(leaves, dtypes, counts, ends, strict=True)
+    ]
+    uniform = None
+    if uniform_dtype is not None:
+        uniform = uniform_from_bits(words[sum(counts) :], uniform_dtype)[0]
+    # Computed once, then read: left to fusion, XLA may recompute the hash in every consumer.
+    noise, uniform = jax.lax.optimization_barrier((noise, uniform))
+    return jax.tree.unflatten(tree_def, noise), uniform
 
 
 def langevin_move(
@@ -160,11 +272,15 @@ def drift_move(position: ArrayTree, drift: ArrayTree, steps: ArrayTree) -> Array
 __all__ = [
     "add_noise",
     "clip_score",
+    "draw",
     "drift_move",
     "langevin_move",
     "mean_step",
     "noise_sd",
+    "normal_from_bits",
     "step_size_at",
     "step_tree",
     "steps_ok",
+    "uniform_from_bits",
+    "words_per_value",
 ]

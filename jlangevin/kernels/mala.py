@@ -33,8 +33,8 @@ in the traced code, one ``solve_triangular(L, I)`` per step, outside the
 per-chain ``vmap`` when ``L`` is shared by the chains.
 
 The accept step is :func:`jlangevin.kernels._metropolis.metropolis_hastings`,
-shared with every exact kernel; the step draws its normals and its uniform from
-the two halves of ``jax.random.split(key)``.
+shared with every exact kernel; the step draws its normals and its uniform in
+one ``jax.random.bits`` call on its key (:func:`jlangevin.kernels._move.draw`).
 
 References
 ----------
@@ -64,10 +64,9 @@ from jlangevin.kernels._checks import (
     checked_value_and_score,
     require_logdensity,
 )
-from jlangevin.kernels._metropolis import log_uniform, metropolis_hastings
+from jlangevin.kernels._metropolis import log_uniform_of, metropolis_hastings
 from jlangevin.kernels._tree import (
     is_concrete,
-    normal_like,
     tree_all_finite,
     tree_squared_norm,
     tree_sum,
@@ -323,7 +322,7 @@ def step(
 
     Parameters
     ----------
-    key : a fresh key for this chain and step (split once: normals, then the uniform).
+    key : a fresh key for this chain and step (one draw: the normals' words, then the uniform's).
     state : current state.
     logdensity_fn : ``position -> log p`` up to a constant.
     step_size : ``h``: scalar, per-coordinate array/pytree, or ``count -> h`` schedule.
@@ -363,8 +362,9 @@ def step(
         )
     x = state.position
     drift_x = _move.clip_score(state.score, score_clip)
-    key_noise, key_accept = jax.random.split(key)
-    noise = normal_like(key_noise, x)
+    # One draw from the key: the noise's words, then the uniform's (no split, see keys.py).
+    uniform_dtype = jnp.result_type(state.logdensity, *jax.tree.leaves(x))
+    noise, uniform = _move.draw(key, x, uniform_dtype)
     if cholesky is None:
         steps = _move.step_tree(step_size, state.count, x)
         y = _move.langevin_move(x, drift_x, steps, noise)
@@ -399,7 +399,7 @@ def step(
 
     proposal = MALAState(y, value_y, score_y, state.count + 1)
     current = MALAState(x, state.logdensity, state.score, state.count + 1)
-    log_u = log_uniform(key_accept, log_alpha.dtype)
+    log_u = log_uniform_of(uniform)
     new_state, acceptance = metropolis_hastings(log_u, log_alpha, proposal, current)
     info = MALAInfo(
         acceptance_rate=acceptance.acceptance_rate,

@@ -72,7 +72,6 @@ from jlangevin.kernels._tree import (
     broadcast_like,
     check_broadcasts,
     is_concrete,
-    normal_like,
     tree_all_finite,
     tree_where,
 )
@@ -216,7 +215,7 @@ def _gradient_first(
     clip: Any | None,
 ) -> _Moved:
     """``x' = bound(x + h clip(s(x)) + sqrt(2 h T) xi)``; the score at ``x'`` for next time."""
-    noise = normal_like(key, state.position)
+    noise = _move.draw(key, state.position)[0]
     drift = _move.clip_score(state.score, clip)
     moved = _move.langevin_move(state.position, drift, steps, noise, temperature)
     moved = _bounds.apply_bounds(moved, bounds, boundary)
@@ -235,7 +234,7 @@ def _noise_first(
     clip: Any | None,
 ) -> _Moved:
     """``y = bound(x + sigma xi)``, ``x' = bound(y + h clip(s(y)))``: one score, at ``y``."""
-    noise = normal_like(key, state.position)
+    noise = _move.draw(key, state.position)[0]
     shaken = _bounds.apply_bounds(_move.add_noise(state.position, scales, noise), bounds, boundary)
     value, score = value_and_score(shaken)
     moved = _move.drift_move(shaken, _move.clip_score(score, clip), steps)
@@ -261,7 +260,8 @@ def step(
 
     Parameters
     ----------
-    key : a fresh key for this chain and step (the noise is ``jax.random.normal`` of it).
+    key : a fresh key for this chain and step (the noise is drawn from it in one call, see
+        :func:`jlangevin.kernels._move.draw`; one leaf: ``jax.random.normal`` of it).
     state : current state.
     logdensity_fn : ``position -> log p`` (up to a constant), or ``None`` with ``score_fn``.
     step_size : ``h``: scalar, per-coordinate array/pytree, or ``count -> h`` schedule.

@@ -124,3 +124,27 @@ def test_infinite_score_at_the_proposal_is_a_divergence(score_clip, cholesky):
     assert x[..., 0].max() <= 1.0 and x[..., 0].min() >= -1.0
     diverged = np.asarray(trace.info.diverged)
     assert diverged.any() and not np.asarray(trace.info.is_accepted)[diverged].any()
+
+
+def test_the_step_draws_its_noise_and_uniform_in_one_call(monkeypatch):
+    """One `jax.random.bits` call of the words needed (3 normals, 1 uniform), no split."""
+    from jlangevin import keys
+
+    key = keys.step_keys(keys.chain_keys(jax.random.key(0), jnp.arange(1)), jnp.zeros(1))[0]
+    calls = []
+    bits = jax.random.bits
+
+    def counted(key, shape, *args):
+        calls.append(shape)
+        return bits(key, shape, *args)
+
+    monkeypatch.setattr(jax.random, "bits", counted)
+    monkeypatch.setattr(jax.random, "split", lambda *a, **k: pytest.fail("the step split its key"))
+    logp = jl.targets.gaussian(MEAN, COV).logdensity
+    state = mala.init(jnp.zeros(3), logp)
+    new, info = mala.step(key, state, logp, 0.1)
+    assert calls == [(4,)]
+    # The proposal's noise is the first three words through jax.random.normal's map.
+    proposal = state.position + 0.1 * state.score + np.sqrt(0.2) * jax.random.normal(key, (3,))
+    expected = proposal if bool(info.is_accepted) else state.position
+    np.testing.assert_allclose(new.position, expected, rtol=1e-6, atol=1e-6)
