@@ -40,8 +40,7 @@ def test_annealing_ten_times_too_fast_fails_the_chain_law_check(law):
     The wrong schedule moves the cloud's CDF by about 0.03-0.04 (KS distance). At the
     quick run's 2,000 particles that is near the check's resolution (the check caught it
     for 1 of 4 keys, measured); at 10,000 its p-value is below 1e-8 for every key tried
-    (6 of 6),
-    so the companion runs there: it must fail for the schedule, not for its key.
+    (6 of 6), so the companion runs there: it must fail for the schedule, not its key.
     """
     wrong = jl.schedules.geometric(quartic.INITIAL_STEP, quartic.INITIAL_STEP * 1e-3, 50)
     draws, _ = quartic.simulate(jax.random.key(0), 10_000, step_size=wrong)
