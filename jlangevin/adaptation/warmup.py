@@ -5,7 +5,8 @@ adapts what it declares, across all chains at once (``vmap``), in Stan's windows
 (:mod:`~jlangevin.adaptation.windows`):
 
 - the step ``ε`` by pooled dual averaging toward the kernel's target acceptance
-  (:mod:`~jlangevin.adaptation.dual_averaging`);
+  (:mod:`~jlangevin.adaptation.dual_averaging`), at most :data:`EARLY_TARGET`
+  before the first metric (see there);
 - the metric ``M = R Rᵀ`` (diagonal, dense, low rank plus diagonal, or chosen
   from the chains) at the end of each slow window (:mod:`~jlangevin.adaptation.metric`);
 - the trajectory time ``T`` by ChEES, MEADS or the chains' effective sample size
@@ -59,6 +60,17 @@ from jlangevin.types import (
     Tuning,
     TuningParams,
 )
+
+#: The most the step aims at before the first metric. There the chains are still
+#: finding the posterior, and the pooled mean acceptance is capped below a high
+#: target at every step size by the chains far out: float32 holds a log density
+#: of ``-1e6`` to about a tenth of a nat, and an energy error made of rounding
+#: does not shrink with ``ε``. A target the chains cannot reach drives dual
+#: averaging's ``log ε`` down without end (restarts resume from its average), the
+#: chains stop where they are and the first metric is measured on them. A kernel
+#: aiming higher (MAMS, 0.9) aims at this value until the first metric, its own
+#: target after; at or below it (MALA, Barker, MALT) nothing changes.
+EARLY_TARGET = 0.65
 
 
 class WarmupInfo(NamedTuple):
@@ -243,6 +255,7 @@ class _Settings(NamedTuple):
     rule: str | None  # "chees", "meads", "ess" or None (no trajectory)
     max_integration_steps: int
     buffer_steps: int = 0  # the last draws kept for a low-rank estimate (0: none)
+    early_target: float | None = None  # the target before the first metric (None: ``target``)
 
 
 def _flat(tree: ArrayTree) -> Array:
@@ -298,7 +311,12 @@ def _build_window(s: _Settings):
             elif s.rule in ("meads", "ess"):
                 wanted = jnp.ceil(length / eps)
                 capped = capped + (free & (wanted > s.max_integration_steps)).astype(jnp.int32)
-            da = da_.dual_averaging_update(da, jnp.mean(chain_accept), s.target)
+            mean_accept = jnp.mean(chain_accept)
+            updated = da_.dual_averaging_update(da, mean_accept, s.target)
+            if s.early_target is not None:  # a lower target until the first metric
+                early = da_.dual_averaging_update(da, mean_accept, s.early_target)
+                updated = jax.tree.map(lambda a, b: jnp.where(free, a, b), updated, early)
+            da = updated
             stats = jax.lax.cond(
                 collect,
                 lambda st: metric_.stats_update(st, _flat(new.position), _flat(new.score), root),
@@ -525,7 +543,8 @@ def warmup(
         leaves), or a batched state of the kernel (an earlier warm-up's).
     num_steps : warm-up steps, at least 20 (default 1000).
     target_acceptance : the mean acceptance aimed at, in ``(0, 1)``; default the
-        kernel's (MALA and Barker 0.574, MALT 0.65).
+        kernel's (MALA and Barker 0.574, MALT 0.65, MAMS 0.9). Before the first
+        metric the step aims at no more than :data:`EARLY_TARGET` (0.65).
     preconditioner : ``"auto"`` (default: dense at small dimension or when the
         chains' correlation matrix in the first slow window is ill-conditioned,
         else diagonal; above ``metric.DENSE_MAX_DIM`` dimensions low rank plus
@@ -652,6 +671,7 @@ def warmup(
             rule=rule,
             max_integration_steps=max_steps,
             buffer_steps=buffer_steps,
+            early_target=EARLY_TARGET if target > EARLY_TARGET else None,
         )
         run_window = _window_fn(settings)
         # The trajectory rule starts with the first metric: before it, in the raw
@@ -834,4 +854,4 @@ def _notes(info: WarmupInfo, max_steps: int) -> list[str]:
     return notes
 
 
-__all__ = ["WarmupInfo", "initial_states", "resolve_kernel", "warmup"]
+__all__ = ["EARLY_TARGET", "WarmupInfo", "initial_states", "resolve_kernel", "warmup"]

@@ -566,8 +566,10 @@ def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=Non
 
 #: MAMS's tuning declaration: step size, metric and trajectory (``n`` integration
 #: steps of ``ε``; sampling jitters ``n`` around its tuned mean). Target 0.9, the
-#: paper's. Trajectory rules: the chains' effective sample size (``"ess"``, the
-#: paper's rule and the default: the step reports ``num_integration_steps``, so the
+#: paper's (before its first metric the warm-up aims at no more than
+#: ``adaptation.warmup.EARLY_TARGET``, 0.65: far out, 0.9 is out of reach).
+#: Trajectory rules: the chains' effective sample size (``"ess"``, the paper's
+#: rule and the default: the step reports ``num_integration_steps``, so the
 #: rule knows the distance it travelled), ChEES (the step returns its end) and MEADS.
 #: The ESS rule is the default because it matched or beat ChEES in sampling
 #: efficiency on every target with the adapted metric that ``benchmarks/mams_L_rule.py``

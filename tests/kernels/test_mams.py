@@ -9,11 +9,14 @@ reject: the energy error with its sign flipped, a kinetic energy weighted by
 the momentum. The jitter of ``n`` is a function of the step count: every check
 above runs it (so it keeps the chain exact), all chains share ``n`` at a step and
 ``n`` spreads evenly over ``1 .. 2N - 1``; the companions, the jitter removed
-(``n = N`` throughout) and ``n`` drawn per chain, fail the same check.
+(``n = N`` throughout) and ``n`` drawn per chain, fail the same check. The
+warm-up from far starts on a regression keeps its step and reaches the posterior;
+its companion, aiming at 0.9 from the first step, shrinks the step to nothing.
 """
 
 import functools
 import importlib
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -416,3 +419,38 @@ def test_the_declared_sampler_binds_the_tuned_values():
     trace = jl.run(jax.random.key(0), sampler, jnp.zeros((4, 3)), 20)
     n = np.asarray(trace.info.num_integration_steps)
     assert n.min() >= 1 and n.max() <= 7 and trace.positions.shape == (4, 20, 3)
+
+
+def _far_regression(early_target, monkeypatch):
+    """MAMS' warm-up of a 400-point regression (``y ~ 100``) from ``U(-2, 2)`` starts.
+
+    There ``log p`` is ``-1e5 .. -1e8``: float32 rounds it to a tenth of a nat or
+    more, the chains' pooled acceptance stays below MAMS' 0.9 at every step size,
+    and dual averaging toward 0.9 shrinks ``ε`` until the chains stop short of the
+    posterior (``log p`` about ``-1400``).
+    """
+    warmup_module = importlib.import_module("jlangevin.adaptation.warmup")
+    monkeypatch.setattr(warmup_module, "EARLY_TARGET", early_target)
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=400).astype(np.float32)
+    y = jnp.asarray(100.0 * (1.0 + 0.1 * z + 0.2 * rng.normal(size=400)), jnp.float32)
+    z = jnp.asarray(z)
+
+    def logp(x):  # (intercept, slope, log sigma), flat priors
+        return jnp.sum(-0.5 * ((y - x[0] - x[1] * z) * jnp.exp(-x[2])) ** 2 - x[2])
+
+    starts = jax.random.uniform(jax.random.key(0), (16, 3), minval=-2.0, maxval=2.0)
+    with warnings.catch_warnings():  # the collapsed warm-up warns of a capped trajectory
+        warnings.simplefilter("ignore", jl.SamplingWarning)
+        _, state, info = jl.adaptation.warmup(jax.random.key(1), "mams", logp, starts, 300)
+    return float(info.step_size), float(jnp.median(state.logdensity))
+
+
+def test_warmup_from_far_starts_keeps_its_step(monkeypatch):
+    step_size, logdensity = _far_regression(0.65, monkeypatch)  # the default
+    assert step_size > 0.05 and logdensity > -2000.0, (step_size, logdensity)
+
+
+def test_broken_warmup_aiming_at_0_9_from_the_start_collapses(monkeypatch):
+    step_size, logdensity = _far_regression(1.0, monkeypatch)  # no early target
+    assert step_size < 1e-3 and logdensity < -1e4, (step_size, logdensity)
