@@ -276,9 +276,7 @@ def time_interleaved(
     dict
         ``{name: [seconds, ...]}``, one entry per timed call.
     """
-    # Compiled one after the other: jlangevin's CPU lowering of the Threefry hash
-    # (jlangevin/_xla_cpu.py) is in force while it compiles its own programs, and a
-    # peer compiling at the same moment in another thread would pick it up too.
+    # Compiled one after the other, before any timing, so that no timed call compiles.
     for run in runners.values():
         jax.block_until_ready(run(*args))
     names = list(runners)
