@@ -187,8 +187,6 @@ def draw(key: PRNGKey, tree: ArrayTree, uniform_dtype: Any | None = None) -> tup
     uniform = None
     if uniform_dtype is not None:
         uniform = uniform_from_bits(words[sum(counts) :], uniform_dtype)[0]
-    # Computed once, then read: left to fusion, XLA may recompute the hash in every consumer.
-    noise, uniform = jax.lax.optimization_barrier((noise, uniform))
     return jax.tree.unflatten(tree_def, noise), uniform
 
 
