@@ -19,11 +19,13 @@ longer run's).
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jlangevin._checks import as_flag, as_int, check_key, describe
@@ -116,6 +118,8 @@ class Sampled(NamedTuple):
     num_grads : :class:`GradientCount` of the warm-up and the draws.
     seconds : wall time of the warm-up (with initialisation), the draws and the gate.
     notes : lines the report adds (a stochastic-gradient run's settings and its bias).
+    step_fit : a stochastic-gradient run's :class:`StepFit` (its step's bias check), or
+        ``None``.
     """
 
     trace: Trace
@@ -127,6 +131,7 @@ class Sampled(NamedTuple):
     num_grads: GradientCount
     seconds: dict[str, float]
     notes: tuple[str, ...] = ()
+    step_fit: Any = None
 
     @property
     def converged(self) -> bool:
@@ -399,7 +404,20 @@ SG_MODE_STEPS = 2_000
 #: cost in the step sweep of ``benchmarks/sgmcmc.py`` (a smaller step trades
 #: bias for slower mixing).
 SGLD_STEP = 0.03
-SGHMC_STEP = 0.1
+SGHMC_STEP = 0.03
+#: The step's bias check (:func:`jlangevin.models.sgmcmc.langevin_acceptance`): the
+#: default step is halved until the full-data Metropolis test of its Langevin move,
+#: at the chains' positions, accepts at least this share. The Laplace map fits the
+#: mode; where the curvature away from it is larger (a neural network's), the step
+#: that suits the mode leaves a large bias (measured in ``benchmarks/sgmcmc.py``).
+SG_ACCEPT_MIN = 0.98
+#: Rounds of the check, each after this many steps of the kernel (before burn-in).
+SG_FIT_ROUNDS = 3
+SG_FIT_STEPS = 100
+#: Halvings of the step at most (then the run goes on with the smallest, and says so).
+SG_MAX_HALVINGS = 12
+#: Metropolis proposals per chain in one check (each a full-data gradient).
+SG_CHECK_PROPOSALS = 2
 #: SGHMC's friction in the whitened coordinates (unit curvature: underdamped).
 SGHMC_FRICTION = 1.0
 #: The gradient estimator by default: control variates at the mode (measured in
@@ -421,6 +439,8 @@ class SGSetup(NamedTuple):
     step_size: Any
     warmup_grads: float
     grads_per_step: float
+    fit: Any
+    check: Any
 
 
 def _check_sgmcmc(
@@ -493,15 +513,16 @@ def _sgmcmc_setup(
     from jlangevin.kernels import sghmc, sgld
     from jlangevin.models import find_mode
     from jlangevin.models.sgmcmc import (
-        estimator as build_estimator,
-    )
-    from jlangevin.models.sgmcmc import (
+        acceptance_fn,
         gradients_per_step,
         laplace_whitening,
         precision_at,
     )
+    from jlangevin.models.sgmcmc import (
+        estimator as build_estimator,
+    )
 
-    key_mode, key_start = jax.random.split(key)
+    key_mode, key_start, key_fit = jax.random.split(key, 3)
     mode = find_mode(key_mode, parts, num_steps=SG_MODE_STEPS)
     precision = precision_at(parts.model.logdensity_fn, mode)
     dim = precision.shape[0]
@@ -510,29 +531,135 @@ def _sgmcmc_setup(
         kind = "dense" if dim <= SG_DENSE_MAX_DIM else "diagonal"
     whitening = laplace_whitening(precision, mode, kind)
     gradient = build_estimator(parts, whitening, batch_size, estimator)
-    if name == "sgld":
-        step = SGLD_STEP / whitening.stiffness if step_size is None else step_size
-        sampler = sgld.sampler(gradient, step_size=step)
-    else:
-        step = SGHMC_STEP / whitening.stiffness**0.5 if step_size is None else step_size
-        sampler = sghmc.sampler(gradient, step_size=step, friction=SGHMC_FRICTION)
+    dtype = whitening.centre.dtype
+
+    def step_at(stiffness: float) -> Any:
+        if step_size is not None:
+            return step_size
+        default = SGLD_STEP / stiffness if name == "sgld" else SGHMC_STEP / stiffness**0.5
+        return jnp.asarray(default, dtype)
+
+    def sampler_of(step: Any) -> Sampler:
+        if name == "sgld":
+            return sgld.sampler(gradient, step_size=step)
+        return sghmc.sampler(gradient, step_size=step, friction=SGHMC_FRICTION)
+
     if positions is None:
-        dtype = whitening.centre.dtype
         start = jax.random.normal(key_start, (num_chains, dim), dtype)
     else:
         start = jax.vmap(whitening.whiten)(positions)
     warmup_grads = SG_MODE_STEPS + HVP_GRADIENTS * dim + (estimator == "control_variates")
     per_step = gradients_per_step(estimator, batch_size, parts.num_data)
-    return SGSetup(sampler, start, whitening, estimator, step, warmup_grads, per_step)
+    check = acceptance_fn(
+        lambda z: parts.model.logdensity_fn(whitening.position(z)), SG_CHECK_PROPOSALS
+    )
+    langevin = functools.partial(_langevin_step, name)
+    adjust = step_size is None
+    fit = _fit_step(
+        key_fit, check, sampler_of, step_at, langevin, whitening.stiffness, start, adjust
+    )
+    grads = warmup_grads + fit.checks * (1 + SG_CHECK_PROPOSALS) * num_chains
+    grads += fit.steps * num_chains * per_step
+    step = step_at(fit.stiffness)
+    sampler = sampler_of(step)
+    return SGSetup(sampler, fit.positions, whitening, estimator, step, grads, per_step, fit, check)
+
+
+class StepFit(NamedTuple):
+    """The SG step's bias check: where it ended and what it measured.
+
+    Attributes
+    ----------
+    positions : the chains' positions (in ``z``) after the check's rounds.
+    stiffness : the stiffness the step is set by: the Laplace map's, times
+        2 per halving.
+    acceptance : the last check's mean acceptance (the step's, at ``positions``).
+    halvings : times the step was halved.
+    steps, checks : kernel steps run and checks made (each check ``1 +
+        SG_CHECK_PROPOSALS`` full-data gradients a chain).
+    """
+
+    positions: Any
+    stiffness: float
+    acceptance: float
+    halvings: int
+    steps: int
+    checks: int
+
+
+def _langevin_step(name: str, step: Any) -> float | None:
+    """The Langevin step the bias check tries for a kernel's ``step``; ``None`` for a schedule.
+
+    SGLD's step is one; SGHMC's ``ε`` maps to ``SGLD_STEP (ε / SGHMC_STEP)²``, the
+    correspondence the defaults keep (``SGLD_STEP / s`` against ``SGHMC_STEP / √s``).
+    """
+    if callable(step):
+        return None
+    step = float(np.mean(np.asarray(step)))
+    return step if name == "sgld" else SGLD_STEP * (step / SGHMC_STEP) ** 2
+
+
+def _fit_step(
+    key: PRNGKey,
+    check: Any,
+    sampler_of: Any,
+    step_at: Any,
+    langevin: Any,
+    stiffness: float,
+    start: Any,
+    adjust: bool,
+) -> StepFit:
+    """Rounds of ``SG_FIT_STEPS`` kernel steps, each followed by the bias check.
+
+    With ``adjust`` (no step given), a round the check refuses is run again from its
+    start with the step halved (a step too large can throw the chains far out, where
+    no step passes), until the check accepts ``SG_ACCEPT_MIN``; a round with no
+    halving after the first ends the fit. Without it, one round measures the given step (none for a
+    schedule: the acceptance is then NaN).
+    """
+    positions, halvings, steps, checks, acceptance = start, 0, 0, 0, float("nan")
+    for index, round_key in enumerate(jax.random.split(key, SG_FIT_ROUNDS if adjust else 1)):
+        run_key, check_key = jax.random.split(round_key)
+        before = halvings
+        while True:  # a round that fails the check is run again, halved, from its start
+            step = step_at(stiffness * 2.0**halvings)
+            with warnings.catch_warnings():  # a hot step's faults are what the check measures
+                warnings.simplefilter("ignore", SamplingWarning)
+                trace = run(run_key, sampler_of(step), positions, 0, burnin=SG_FIT_STEPS)
+            steps += SG_FIT_STEPS
+            if langevin(step) is None:
+                break
+            h = jnp.asarray(langevin(step))
+            acceptance = float(check(trace.final_state.position, h, check_key))
+            checks += 1
+            if not adjust or acceptance >= SG_ACCEPT_MIN or halvings >= SG_MAX_HALVINGS:
+                break
+            halvings += 1
+        positions = trace.final_state.position
+        if index and halvings == before:
+            break
+    return StepFit(positions, stiffness * 2.0**halvings, acceptance, halvings, steps, checks)
 
 
 def _sg_notes(name: str, setup: SGSetup, parts: Subsampled, batch_size: int) -> tuple[str, ...]:
     """The report's lines on an SG run: its settings and its bias."""
     step = "a schedule" if callable(setup.step_size) else f"{float(np.mean(setup.step_size)):.3g}"
+    fit = setup.fit
+    halved = f", halved {fit.halvings}x by the bias check" if fit.halvings else ""
+    if np.isnan(fit.acceptance):
+        check = "bias check: not run (a step schedule)"
+    else:
+        check = (
+            f"bias check: a full-data Metropolis test of the step's Langevin move accepts "
+            f"{fit.acceptance:.3f} at the chains after {fit.steps} steps"
+        )
+    if fit.acceptance < SG_ACCEPT_MIN:
+        check += f" (under {SG_ACCEPT_MIN}: expect a visible bias; try a smaller step_size)"
     return (
         f"{name}: {setup.estimator.replace('_', ' ')}, batches of {batch_size} of "
-        f"{parts.num_data:,} ({parts.plate!r}); step {step}, {setup.whitening.kind} "
+        f"{parts.num_data:,} ({parts.plate!r}); step {step}{halved}, {setup.whitening.kind} "
         f"Laplace whitening (stiffness {setup.whitening.stiffness:.3g})",
+        check,
         "asymptotically biased (no accept step): an O(step) error in the stationary law "
         "plus minibatch noise; the gate judges mixing, not this bias",
     )
@@ -594,7 +721,8 @@ def sample(
     step_size : a fixed step size for ``"mala"``, ``"barker"`` or ``"ula"``: skips the
         warm-up (``num_warmup`` steps become burn-in). For ``"sgld"``/``"sghmc"``: the
         step (a number or a schedule ``count -> h``) in the whitened coordinates
-        (see Notes); default ``SGLD_STEP`` / ``SGHMC_STEP`` over the stiffness.
+        (see Notes); default ``SGLD_STEP`` / ``SGHMC_STEP`` over the stiffness, halved by
+        the bias check as needed.
     target_acceptance : of the warm-up (default: the kernel's).
     bounds : ``(low, high)``, a box the log density lives in (as the kernels take it):
         the kernels reflect or reject at its walls rather than step out and be
@@ -631,9 +759,12 @@ def sample(
     ``preconditioner="dense"``/``"diagonal"`` forces one). The chains run in ``z``,
     started from ``N(0, I)`` (the Laplace approximation), with one scalar step there
     (a constant preconditioner: no correction term is missing) and the gradient
-    estimator over ``z``; ``num_warmup`` steps are burn-in. The trace holds the
-    model's unconstrained positions (``trace.final_state`` and ``sampler`` stay in
-    ``z``). ``num_grads`` counts full-data gradient equivalents (``n`` point
+    estimator over ``z``. The default step is then checked (``SG_FIT_STEPS`` steps,
+    then a full-data Metropolis test of its Langevin move at the chains,
+    :func:`jlangevin.models.sgmcmc.langevin_acceptance`) and halved until the test
+    accepts ``SG_ACCEPT_MIN`` (``result.step_fit``); ``num_warmup`` steps are burn-in.
+    The trace holds the model's unconstrained positions (``trace.final_state`` and
+    ``sampler`` stay in ``z``). ``num_grads`` counts full-data gradient equivalents (``n`` point
     gradients are ``n / N`` of one; a Hessian-vector product counts 2).
 
     SG-MCMC is asymptotically biased: there is no accept step, so a constant step
@@ -794,6 +925,7 @@ def sample(
             "gate": time.perf_counter() - gate_start,
         },
         notes=notes,
+        step_fit=None if setup is None else setup.fit,
     )
     if warn and not verdict.converged:
         warnings.warn(
@@ -813,6 +945,7 @@ __all__ = [
     "Convergence",
     "GradientCount",
     "Sampled",
+    "StepFit",
     "convergence",
     "sample",
 ]

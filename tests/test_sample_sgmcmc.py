@@ -8,9 +8,14 @@ exact (it is linear), so SGLD with step ``h`` is the autoregression
 mean and its variance ``1 / (1 - h / 2)`` times the exact one (the documented
 bias). Both are checked within 4 Monte Carlo standard errors. The broken
 companion weighs every data point twice (the plate's scaling, monkeypatched),
-and must fail the same check. A slow check compares SGLD and SGHMC on a
+and must fail the same check. The bias check of the default step is checked on
+``log p = -θ²/2 - N θ⁴/2`` (curvature 1 at the mode, about 50 one sd away):
+``E θ²`` against quadrature within 4 MCSE; without the check the default step
+throws chains out and the same check fails. A slow check compares SGLD and SGHMC on a
 logistic regression with full-batch MALT.
 """
+
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +24,7 @@ import pytest
 
 import jlangevin as jl
 from jlangevin.models import subsample as subsample_module
-from jlangevin.sample import SGHMC_STEP, SGLD_STEP
+from jlangevin.sample import SG_ACCEPT_MIN, SG_CHECK_PROPOSALS, SGHMC_STEP, SGLD_STEP
 
 numpyro = pytest.importorskip("numpyro")
 dist = pytest.importorskip("numpyro.distributions")
@@ -98,7 +103,12 @@ def test_the_result_is_a_sampled_with_its_report_counts_and_arviz(sgld_result):
     # full-data gradient equivalents: 2 batch gradients a step (control variates)
     steps = CHAINS * (WARMUP + DRAWS)
     assert result.num_grads.draws == pytest.approx(steps * 2 * BATCH / N)
-    assert result.num_grads.warmup == 2_000 + 2 * 1 + 1  # mode, Hessian, the centre
+    # mode, Hessian, the centre, then the bias check's steps and full-data checks
+    fit = result.step_fit
+    assert fit.halvings == 0 and fit.acceptance >= SG_ACCEPT_MIN  # a Gaussian: no halving
+    checks = fit.checks * (1 + SG_CHECK_PROPOSALS) * CHAINS
+    expected = 2_000 + 2 * 1 + 1 + checks + fit.steps * CHAINS * 2 * BATCH / N
+    assert result.num_grads.warmup == pytest.approx(expected)
     idata = result.to_arviz()
     assert "mu" in idata.posterior
     assert idata.log_likelihood["y"].shape == (CHAINS, DRAWS, N)
@@ -260,3 +270,50 @@ def test_logistic_regression_matches_full_batch_malt(kernel):
     # 4 MCSE, plus the documented O(h) bias: h <= 0.1 in whitened units, a tenth of an sd
     assert np.all(np.abs(got.mean(axis=(0, 1)) - ref.mean(axis=(0, 1))) < 4 * se + 0.1 * sd)
     assert np.all(np.abs(got.std(axis=(0, 1)) / sd - 1) < 0.15)
+
+
+# --------------------------------------------------------------------------- #
+# The bias check: a posterior stiffer away from its mode than at it
+# --------------------------------------------------------------------------- #
+STIFF_N = 100
+
+
+def stiff_model(y):
+    """``θ ~ N(0, 1)``, ``y_i ~ N(θ², 1)`` at ``y = 0``: ``log p = -θ²/2 - N θ⁴/2``, whose
+    curvature is 1 at the mode and about 50 one posterior sd away."""
+    theta = numpyro.sample("theta", dist.Normal(0.0, 1.0))
+    with numpyro.plate("data", y.shape[0]):
+        numpyro.sample("y", dist.Normal(theta**2, 1.0), obs=y)
+
+
+def _stiff_check(**options) -> tuple[float, float]:
+    """z-score of the SGLD run's ``E θ²`` against the exact value (quadrature), over its
+    MCSE; and that MCSE over the exact value (the check's resolution: a run too noisy to
+    tell a 40% error passes nothing)."""
+    grid = np.linspace(-2.0, 2.0, 200_001)
+    log_p = -(grid**2) / 2 - STIFF_N * grid**4 / 2
+    weights = np.exp(log_p - log_p.max())
+    exact = float(np.sum(weights * grid**2) / np.sum(weights))
+    parts = jl.models.subsampled(stiff_model, np.zeros(STIFF_N, np.float32))
+    result = jl.sample(
+        jax.random.key(0), parts, kernel="sgld", batch_size=20, num_chains=16,
+        num_warmup=500, num_draws=1000, warn=False, **options,
+    )  # fmt: skip
+    squares = np.asarray(result.posterior["theta"], np.float64) ** 2
+    mcse = float(jl.diagnostics.mcse(squares))
+    return float((squares.mean() - exact) / mcse), mcse / exact
+
+
+def _passes(z: float, resolution: float) -> bool:
+    return abs(z) < 4 and resolution < 0.1
+
+
+def test_the_bias_check_halves_a_step_too_large_away_from_the_mode_and_the_law_is_right():
+    z, resolution = _stiff_check()
+    assert _passes(z, resolution), (z, resolution)
+
+
+def test_broken_companion_without_the_bias_check_fails_the_same_check(monkeypatch):
+    monkeypatch.setattr(sys.modules["jlangevin.sample"], "SG_ACCEPT_MIN", 0.0)
+    z, resolution = _stiff_check()  # the default step throws chains out (E θ² ~ 1e16)
+    assert not _passes(z, resolution), (z, resolution)

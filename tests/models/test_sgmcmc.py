@@ -139,3 +139,53 @@ def test_log_likelihood_is_computed_in_batches_and_equals_one_call(parts, monkey
     trace = jax.tree.map(lambda x: x[:, :5], positions)
     idata = jl.to_arviz(trace, model=model)
     np.testing.assert_allclose(idata.log_likelihood["y"].values, whole[:, :5], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- #
+# The bias check: full-data Metropolis acceptance of the Langevin move
+# --------------------------------------------------------------------------- #
+def _exact_acceptance(h: float, scale: float = 1.0) -> float:
+    """E min(1, α) of MALA on N(0, scale²) at h, x ~ N(0, 1) and ξ ~ N(0, 1), by quadrature."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(120)
+    weights = weights / weights.sum()
+    x, xi = np.meshgrid(nodes, nodes, indexing="ij")
+    grad = lambda v: -v / scale**2  # noqa: E731
+    y = x + h * grad(x) + np.sqrt(2 * h) * xi
+    log_alpha = -0.5 * (y**2 - x**2) / scale**2 - (x - y - h * grad(y)) ** 2 / (4 * h) + 0.5 * xi**2
+    return float(np.sum(np.outer(weights, weights) * np.minimum(1.0, np.exp(log_alpha))))
+
+
+def _acceptance_z(logdensity_fn) -> float:
+    """z-score of the check's estimate on N(0, 1) positions against the exact value at h = 0.8."""
+    h, chains, proposals = 0.8, 4096, 8
+    positions = jax.random.normal(jax.random.key(0), (chains, 1))
+    key = jax.random.key(1)
+    check = sgmcmc.acceptance_fn(logdensity_fn, proposals)
+    got = float(check(positions, jnp.asarray(h), key))
+    # the Monte Carlo error of the mean of min(1, α), from the per-proposal values
+    values = [
+        float(sgmcmc.acceptance_fn(logdensity_fn, 1)(positions, jnp.asarray(h), k))
+        for k in jax.random.split(key, 8)
+    ]
+    se = np.std(values, ddof=1) / np.sqrt(len(values))
+    return (got - _exact_acceptance(h)) / max(se, 1e-4)
+
+
+def test_the_acceptance_check_equals_the_exact_mala_acceptance_on_a_gaussian():
+    assert 0.5 < _exact_acceptance(0.8) < 0.95  # a step the check must resolve
+    z = _acceptance_z(lambda z: -0.5 * jnp.sum(z**2))
+    assert abs(z) < 4, z
+
+
+def test_broken_companion_with_a_target_20_percent_too_wide_fails_the_same_check():
+    z = _acceptance_z(lambda z: -0.5 * jnp.sum((z / 1.2) ** 2))
+    assert abs(z) > 4, z
+
+
+def test_the_acceptance_falls_with_the_step_and_counts_a_non_finite_move_as_rejected():
+    logp = lambda z: -0.5 * jnp.sum(z**2)  # noqa: E731
+    zs = jax.random.normal(jax.random.key(0), (256, 3))
+    values = [sgmcmc.langevin_acceptance(logp, zs, h, jax.random.key(1)) for h in (0.01, 0.3, 3.0)]
+    assert values[0] > values[1] > values[2]
+    nowhere = lambda z: jnp.where(jnp.sum(z) > 1e6, 0.0, -jnp.inf) + 0.0 * jnp.sum(z)  # noqa: E731
+    assert sgmcmc.langevin_acceptance(nowhere, zs, 0.1, jax.random.key(1)) == 0.0
