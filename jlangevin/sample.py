@@ -573,6 +573,7 @@ class StepFit(NamedTuple):
     positions : the chains' positions (in ``z``) after the check's rounds.
     stiffness : the stiffness the step is set by: the Laplace map's, times
         2 per halving.
+    step_size : the step the run goes on with (in ``z``).
     acceptance : the last check's mean acceptance (the step's, at ``positions``).
     halvings : times the step was halved.
     steps, checks : kernel steps run and checks made (each check ``1 +
@@ -581,6 +582,7 @@ class StepFit(NamedTuple):
 
     positions: Any
     stiffness: float
+    step_size: Any
     acceptance: float
     halvings: int
     steps: int
@@ -638,7 +640,8 @@ def _fit_step(
         positions = trace.final_state.position
         if index and halvings == before:
             break
-    return StepFit(positions, stiffness * 2.0**halvings, acceptance, halvings, steps, checks)
+    stiffness = stiffness * 2.0**halvings
+    return StepFit(positions, stiffness, step_at(stiffness), acceptance, halvings, steps, checks)
 
 
 def _sg_notes(name: str, setup: SGSetup, parts: Subsampled, batch_size: int) -> tuple[str, ...]:
