@@ -17,7 +17,8 @@ import pytest
 
 import jlangevin as jl
 
-run_module = importlib.import_module("jlangevin.run")
+cache = importlib.import_module("jlangevin.run.cache")
+loop = importlib.import_module("jlangevin.run.loop")
 
 SAMPLERS = {
     "ula": lambda: jl.ula(lambda x: -0.5 * jnp.sum(x**2), 0.1),
@@ -59,13 +60,13 @@ def _lowered_chunk(name: str, platform: str, store: str, thin: int) -> str:
     """One whole run (init, burn-in, draws) as ``jl.run`` compiles it when not chunked."""
     sampler = SAMPLERS[name]()
     counts = np.zeros((8,), np.int32)
-    template, params = run_module._split_sampler(sampler)
-    chunk = run_module._compiled_chunk(template, thin, store, None)
+    template, params = cache.split_sampler(sampler)
+    chunk = loop.compiled_chunk(template, thin, store, None)
     key_data = np.asarray(jax.random.key_data(jax.random.key(0)))
     traced = chunk.trace(
         key_data,
         np.arange(8, dtype=np.uint32),
-        run_module._Carry(jnp.zeros((8, 3)), counts, counts, counts, None),
+        loop.Carry(jnp.zeros((8, 3)), counts, counts, counts, None),
         params,
         impl="threefry2x32",
         init=True,

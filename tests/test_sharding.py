@@ -158,20 +158,21 @@ PARTS = {
     "no-collectives": """
     # The compiled step loop holds no collective: chains never communicate.
     run_module = importlib.import_module("jlangevin.run")
+    from jlangevin.run import cache, loop, placement
     sharding = run_module.chain_sharding(None, 8)
     gaussian = jl.targets.gaussian(np.zeros(3), cov=np.eye(3) + 0.5)
     for sampler in (*samplers, jl.mala(gaussian.logdensity, 0.3)):
         # A resumed chunk (init=False): the step loop alone, on the chains' states.
         state = jl.run(jax.random.key(0), sampler, x0, 0).final_state
-        counts = run_module._place(np.zeros(8, np.int32), sharding)
-        carry = run_module._Carry(state, counts, counts, counts, None)
-        template, params = run_module._split_sampler(sampler)
-        params = jax.tree.map(lambda x: run_module._replicated(x, sharding), params)
-        chunk = run_module._compiled_chunk(template, 2, "draws", sharding.mesh)
-        key_data = run_module._replicated(
+        counts = placement.place(np.zeros(8, np.int32), sharding)
+        carry = loop.Carry(state, counts, counts, counts, None)
+        template, params = cache.split_sampler(sampler)
+        params = jax.tree.map(lambda x: placement.replicated(x, sharding), params)
+        chunk = loop.compiled_chunk(template, 2, "draws", sharding.mesh)
+        key_data = placement.replicated(
             np.asarray(jax.random.key_data(jax.random.key(0))), sharding
         )
-        ids = run_module._place(np.arange(8, dtype=np.uint32), sharding)
+        ids = placement.place(np.arange(8, dtype=np.uint32), sharding)
         lowered = chunk.lower(
             key_data, ids, carry, params, impl="threefry2x32", init=False, burn=3, draws=6
         )

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jlangevin.run import _check_key
+from jlangevin.run.checks import check_key as _check_key
 from jlangevin.types import Array, ArrayTree, PRNGKey
 
 Position = ArrayTree

@@ -43,17 +43,8 @@ The package, one module per layer (each imports only those above it):
   :mod:`jlangevin.checkpoint`'s.
 """
 
-# The underscored names are those of before the split that other modules and tests
-# still import: the key check (jlangevin.models) and the pieces the lowering and
-# sharding tests compile a chunk from.
-from jlangevin.run.cache import split_sampler as _split_sampler  # noqa: F401
-from jlangevin.run.checks import check_key as _check_key  # noqa: F401
 from jlangevin.run.driver import chain_keys_for, run
-from jlangevin.run.loop import Carry as _Carry  # noqa: F401
-from jlangevin.run.loop import compiled_chunk as _compiled_chunk  # noqa: F401
 from jlangevin.run.placement import chain_sharding, gather
-from jlangevin.run.placement import place as _place  # noqa: F401
-from jlangevin.run.placement import replicated as _replicated  # noqa: F401
 from jlangevin.run.trace import RunningStats, SamplingWarning, Trace
 
 __all__ = [

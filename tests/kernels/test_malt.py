@@ -21,7 +21,7 @@ from mcmc_checks import Z_MAX, ks_pvalue, mean_z, var_z
 import jlangevin as jl
 from jlangevin.kernels import _kinetic, malt
 
-run_module = importlib.import_module("jlangevin.run")
+loop = importlib.import_module("jlangevin.run.loop")
 
 COV = np.array([[1.0, 0.6, 0.0], [0.6, 1.0, -0.3], [0.0, -0.3, 0.25]])
 MEAN = np.array([1.0, -2.0, 0.5])
@@ -31,9 +31,9 @@ PRECOND = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 0.3]])  # not C
 @pytest.fixture
 def fresh_compile():
     """Compiled loops are cached on the kernel's settings: a patched kernel needs its own."""
-    run_module._compiled_chunk.cache_clear()
+    loop.compiled_chunk.cache_clear()
     yield
-    run_module._compiled_chunk.cache_clear()
+    loop.compiled_chunk.cache_clear()
 
 
 def _gaussian_run(key=0, step_size=0.3, steps=5, gamma=1.0, **kwargs):

@@ -23,7 +23,7 @@ from mcmc_checks import Z_MAX, ks_pvalue, mean_z, var_z
 import jlangevin as jl
 from jlangevin.kernels import _kinetic, underdamped
 
-run_module = importlib.import_module("jlangevin.run")
+loop = importlib.import_module("jlangevin.run.loop")
 
 SIGMA = np.array([1.0, 2.0, 0.5])
 H, GAMMA = 0.8, 1.0  # h / sigma_min = 1.6 < 2: stable, with a large, visible bias
@@ -34,9 +34,9 @@ PRECOND = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 0.3]])  # not C
 @pytest.fixture
 def fresh_compile():
     """Compiled loops are cached on the kernel's settings: a patched kernel needs its own."""
-    run_module._compiled_chunk.cache_clear()
+    loop.compiled_chunk.cache_clear()
     yield
-    run_module._compiled_chunk.cache_clear()
+    loop.compiled_chunk.cache_clear()
 
 
 def stationary_cov(precision, lower, h, gamma, splitting="baoab"):
@@ -318,7 +318,7 @@ def test_reflection_flips_exactly_the_reflected_coordinates():
 def test_divergence_keeps_the_last_finite_state():
     logp = lambda x: -jnp.sum(x**4)  # noqa: E731
     sampler = underdamped.sampler(logp, 1.0, 1.0)
-    with pytest.warns(run_module.SamplingWarning, match="diverged"):
+    with pytest.warns(jl.SamplingWarning, match="diverged"):
         trace = jl.run(
             jax.random.key(0),
             sampler,
