@@ -25,7 +25,6 @@ _HOST_SIDE_NAMES = frozenset(
 def _clear_compiled_loops() -> None:
     importlib.import_module("jlangevin.run.cache").clear_all()  # the driver's caches
     for module, cache in (
-        ("jlangevin.adaptation.warmup", "cached_window"),
         ("jlangevin.adaptation.tempering", "cached_window"),
         ("jlangevin.adaptation.warmup", "_end_window"),  # module-level jits
         ("jlangevin.adaptation.warmup", "_condition"),

@@ -383,16 +383,23 @@ def unit_root(dim: int, dtype: Any, dense: bool, rank: int = 0) -> MetricRoot:
     >>> unit_root(4, jnp.float32, False, rank=2).basis.shape
     (4, 2)
     """
+    # Built on the host and put on the device: jnp.eye, jnp.ones (and jnp.asarray of a
+    # host array) would each compile a small program.
     if dense:
-        eye = jnp.eye(dim, dtype=dtype)
+        eye = _host(np.eye(dim), dtype)
         return MetricRoot(lower=eye, inverse=eye)
     if rank:
         return MetricRoot(
-            scale=jnp.ones((dim,), dtype),
-            basis=jnp.eye(dim, rank, dtype=dtype),
-            factors=jnp.ones((rank,), dtype),
+            scale=_host(np.ones((dim,)), dtype),
+            basis=_host(np.eye(dim, rank), dtype),
+            factors=_host(np.ones((rank,)), dtype),
         )
-    return MetricRoot(scale=jnp.ones((dim,), dtype))
+    return MetricRoot(scale=_host(np.ones((dim,)), dtype))
+
+
+def _host(values: np.ndarray, dtype: Any) -> Array:
+    """Exact host values (ones and zeros) as a device array of ``dtype``."""
+    return jax.device_put(values.astype(jnp.dtype(dtype)))
 
 
 def as_dense(root: MetricRoot) -> MetricRoot:

@@ -40,14 +40,17 @@ from jlangevin._checks import as_flag, as_int, as_positive, check_key, describe
 from jlangevin.adaptation import dual_averaging as da_
 from jlangevin.adaptation import health as health_
 from jlangevin.adaptation import metric as metric_
+from jlangevin.adaptation import start as start_
 from jlangevin.adaptation import trajectory as traj_
 from jlangevin.adaptation.windows import segments as make_segments
 from jlangevin.adaptation.windows import window_schedule
 from jlangevin.gradients import check_position
 from jlangevin.kernels import EXACT_KERNELS, UNADJUSTED_KERNELS
 from jlangevin.kernels._bounds import check_bounds, check_inside
+from jlangevin.kernels._checks import check_finite_start
 from jlangevin.keys import step_keys
 from jlangevin.run import SamplingWarning, chain_keys_for
+from jlangevin.run.cache import MAX_PROGRAMS, ProgramCache, held, unheld
 from jlangevin.types import (
     Array,
     ArrayTree,
@@ -114,8 +117,11 @@ class WarmupInfo(NamedTuple):
         ``max_integration_steps`` allows.
     trajectory_length_trace : ``(num_steps,)`` ``T`` at each step (trajectory kernels).
     integration_steps_trace : ``(num_steps,)`` the steps each trajectory ran (1 otherwise).
-    num_grads : gradient evaluations of the warm-up over all chains.
+    num_grads : gradient evaluations of the warm-up over all chains (with the approach).
     notes : what the warm-up warned about, one line each.
+    num_approached : chains whose start's log density was rounded by more than
+        :data:`~jlangevin.adaptation.start.ROUNDING_MAX` nats, moved in by L-BFGS before
+        the first step (:mod:`jlangevin.adaptation.start`).
     """
 
     kernel: str
@@ -151,6 +157,7 @@ class WarmupInfo(NamedTuple):
     integration_steps_trace: Array
     num_grads: int
     notes: tuple[str, ...]
+    num_approached: int = 0
 
     @property
     def num_outliers(self) -> int:
@@ -174,6 +181,11 @@ class WarmupInfo(NamedTuple):
             lines.append(
                 f"  trajectory {self.trajectory}: T = {self.trajectory_length:.3g}, "
                 f"L = {self.num_integration_steps} steps{capped}"
+            )
+        if self.num_approached:
+            lines.append(
+                f"  {self.num_approached} chain(s) moved in by L-BFGS from starts where log p "
+                f"is rounded by over {start_.ROUNDING_MAX} nats"
             )
         if self.num_restarted:
             early = self.num_restarted_at_start
@@ -364,17 +376,22 @@ def _build_window(s: _Settings):
     return window
 
 
-#: Compiled window loops, one per settings (so a second warm-up compiles nothing).
-cached_window = functools.lru_cache(maxsize=64)(_build_window)
+#: Compiled window loops, one per settings (so a second warm-up compiles nothing); the
+#: settings' functions held weakly (:mod:`jlangevin.run.cache`): an entry goes with its
+#: target, and with it the data the target closes over.
+cached_window = ProgramCache(
+    lambda settings: _build_window(
+        settings._replace(
+            logdensity_fn=unheld(settings.logdensity_fn), score_fn=unheld(settings.score_fn)
+        )
+    ),
+    MAX_PROGRAMS,
+)
 
 
 def _window_fn(settings: _Settings):
-    try:
-        return cached_window(settings)
-    except TypeError as err:  # unhashable settings (array bounds, say): build afresh
-        if "unhashable" not in str(err):
-            raise
-        return _build_window(settings)
+    held_fns = {"logdensity_fn": held(settings.logdensity_fn), "score_fn": held(settings.score_fn)}
+    return cached_window(settings._replace(**held_fns))
 
 
 @functools.partial(jax.jit, static_argnames=("dense", "shrinkage"))
@@ -385,6 +402,56 @@ def _end_window(stats, root, healthy, *, dense, shrinkage):
 @functools.partial(jax.jit, static_argnames=("shrinkage",))
 def _condition(stats, healthy, *, shrinkage):
     return metric_.correlation_condition(metric_.window_estimate(stats, healthy, shrinkage))
+
+
+@jax.jit
+def _judge_chains(
+    accept_sum: Array,
+    length: int,
+    logdensity: Array,
+    count: Array,
+    chain_within: Array,
+    slow: bool,
+) -> tuple[Array, health_.Health, Array]:
+    """One program for every window end: ``(acceptance, health, bad)``.
+
+    The chains' mean acceptance over the window's ``length`` steps, the verdicts of
+    :func:`~jlangevin.adaptation.health.chain_health` (the spread, from the window's
+    ``count`` and ``chain_within`` sums, judged in a ``slow`` window only), and the
+    bad chains (none when none is healthy).
+    """
+    accept = accept_sum / length
+    spread = metric_.chain_spread(metric_.ChainSums(count, None, None, chain_within))
+    health = health_.chain_health(accept, logdensity, spread)
+    health = health._replace(scale=health.scale & slow)
+    return accept, health, health.bad & (jnp.sum(~health.bad) > 0)
+
+
+@jax.jit
+def _restart_key(key: PRNGKey) -> PRNGKey:
+    """The key of the restarts: no chain uses it (theirs are ``fold_in(key, c)``)."""
+    typed = key if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else jax.random.wrap_key_data(key)
+    return jax.random.split(typed)[1]
+
+
+@jax.jit
+def _restart(restart_key: PRNGKey, end: int, states: Any, bad: Array) -> Any:
+    """The states with each ``bad`` chain restarted from ``fold_in(restart_key, end - 1)``."""
+    return health_.restart_chains(jax.random.fold_in(restart_key, end - 1), states, bad)
+
+
+def _acceptance_rates(
+    window_accept: list[Array], segments: Any, num_steps: int
+) -> tuple[Array, Array]:
+    """``(segments, chains)`` each stretch's acceptance; ``(chains,)`` the overall mean.
+
+    Stacked, weighted and summed on the host (numpy's products and sums round as
+    XLA's do, where one program could fuse a product and a sum into one rounding);
+    divided by XLA (whose division differs from numpy's in the last bit).
+    """
+    rates = [np.asarray(w) for w in window_accept]
+    total = sum(w * (s.end - s.start) for w, s in zip(rates, segments, strict=True))
+    return jax.device_put(np.stack(rates)), jax.device_put(total) / num_steps
 
 
 def _num_chains(tree: Any) -> int:
@@ -407,6 +474,35 @@ def _is_state(value: Any) -> bool:
     return isinstance(value, tuple) and all(
         hasattr(value, f) for f in ("position", "logdensity", "score", "count")
     )
+
+
+def _first_chain(tree: Any) -> Any:
+    """Chain 0 of every leaf: on the host for concrete leaves (no program to compile)."""
+
+    def first(x: Any) -> Any:
+        return x[0] if isinstance(x, jax.core.Tracer) else np.asarray(x)[0]
+
+    return jax.tree.map(first, tree)
+
+
+def _build_init(tuning: Tuning, logdensity_fn: LogDensityFn, score_fn: Any, bounds: Any):
+    """The jitted batched ``init`` of the kernel: ``positions -> states``."""
+    init_one = functools.partial(tuning.init, score_fn=score_fn, bounds=bounds)
+    return jax.jit(jax.vmap(lambda p: init_one(p, logdensity_fn)))
+
+
+#: Compiled batched inits, one per kernel and target (a second warm-up compiles nothing);
+#: functions held weakly (:mod:`jlangevin.run.cache`): an entry goes with its target.
+cached_init = ProgramCache(
+    lambda tuning, logdensity_fn, score_fn, bounds: _build_init(
+        tuning, unheld(logdensity_fn), unheld(score_fn), bounds
+    ),
+    MAX_PROGRAMS,
+)
+
+
+def _init_fn(tuning: Tuning, logdensity_fn: LogDensityFn, score_fn: Any, bounds: Any):
+    return cached_init(tuning, held(logdensity_fn), held(score_fn), bounds)
 
 
 def initial_states(
@@ -432,11 +528,12 @@ def initial_states(
     for leaf in jax.tree.leaves(positions):
         if not isinstance(leaf, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(leaf))):
             raise ValueError("`positions` holds non-finite (NaN or inf) values.")
-    first = jax.tree.map(lambda x: x[0], positions)
+    first = _first_chain(positions)
     check_inside(first, bounds)
-    tuning.init(first, logdensity_fn, score_fn=score_fn, bounds=bounds)  # concrete errors
-    init_one = functools.partial(tuning.init, score_fn=score_fn, bounds=bounds)
-    states = jax.jit(jax.vmap(lambda p: init_one(p, logdensity_fn)))(positions)
+    # Shape and dtype errors are raised while tracing; chain 0's values are then
+    # checked as its own ``init`` checks a concrete start, without running it eagerly.
+    states = _init_fn(tuning, logdensity_fn, score_fn, bounds)(positions)
+    check_finite_start(first, _first_chain(states.logdensity), _first_chain(states.score))
     bad = np.flatnonzero(~np.isfinite(np.asarray(states.logdensity)))
     if bad.size:
         raise ValueError(
@@ -613,13 +710,18 @@ def warmup(
     num_steps = as_int(num_steps, "num_steps")
 
     states = initial_states(tuning, positions, logdensity_fn, score_fn, bounds)
+    approached = None
+    if bounds is None and states.logdensity is not None and not _is_state(positions):
+        # Starts whose log density float rounding swamps the accept tests: moved in first.
+        approached = start_.approach(logdensity_fn, states.position, states.logdensity)
+        if approached.moved.any():
+            states = initial_states(tuning, approached.positions, logdensity_fn, score_fn, bounds)
     num_chains = _num_chains(states.position)
     chain_keys = chain_keys_for(key, num_chains)
-    typed = key if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else jax.random.wrap_key_data(key)
-    restart_key = jax.random.split(typed)[1]  # no chain uses it: theirs are fold_in(key, c)
+    restart_key = _restart_key(key)
 
     one_position = jax.tree.map(lambda x: x[0], states.position)
-    flat = ravel_pytree(one_position)[0]
+    flat = jax.eval_shape(lambda p: ravel_pytree(p)[0], one_position)  # no program
     dim, dtype = flat.size, flat.dtype
     layout = _Layout(
         jax.tree.structure(one_position),
@@ -632,25 +734,27 @@ def warmup(
     rank = metric_.low_rank_dim(dim) if kind == "low_rank" else 0
     root = metric_.unit_root(dim, dtype, kind == "dense", rank=rank)
     buffer_steps = metric_.low_rank_steps(num_chains, rank) if rank else 0
-    da = da_.dual_averaging_init(jnp.asarray(initial_step_size, dtype))
+    da = da_.dual_averaging_init(np.asarray(initial_step_size, dtype))
     # Trajectories start one step long: before the first metric, long ones are waste
     # (dual averaging shrinks ε while T stays, so L = T / ε would run to the cap).
-    chees = traj_.chees_init(jnp.asarray(initial_step_size, dtype))
-    length = jnp.asarray(initial_step_size, dtype)
+    chees = traj_.chees_init(np.asarray(initial_step_size, dtype))
+    length = np.asarray(initial_step_size, dtype)
     condition = None
 
+    # Host-side glue is numpy (the window programs take numpy arguments as they are):
+    # an eager jax.numpy op would compile a program of its own.
     traces = (
-        jnp.zeros((num_steps,), dtype),
-        jnp.zeros((num_steps,), dtype),
-        jnp.zeros((num_steps,), dtype),
-        jnp.zeros((num_steps,), jnp.int32),
+        np.zeros((num_steps,), dtype),
+        np.zeros((num_steps,), dtype),
+        np.zeros((num_steps,), dtype),
+        np.zeros((num_steps,), np.int32),
     )
     window_accept, checks = [], []
-    diverged = jnp.zeros((num_chains,), jnp.int32)
+    diverged = np.zeros((num_chains,), np.int32)
     restarted = np.zeros(num_chains, np.int64)
     counts = {"stuck": 0, "low": 0, "high": 0, "scale": 0}
     stuck_at_end = restarted_at_start = 0
-    num_grads = 0
+    num_grads = 0 if approached is None else approached.num_grads
     capped_final = 0
     segments = make_segments(num_steps, windows)
     for seg in segments:
@@ -690,30 +794,35 @@ def warmup(
             traces,
             seg.start >= windows[0][1],
         )
-        diverged = diverged + div
+        diverged = diverged + np.asarray(div)
         num_grads += int(grads)
-        chain_accept = accept_sum / (seg.end - seg.start)
-        window_accept.append(chain_accept)
         last = seg.end == num_steps
         if last:
             capped_final = int(capped)
-        bad = jnp.zeros((num_chains,), bool)
-        if restart:
+        bad = np.zeros((num_chains,), bool)
+        if not restart:
+            window_accept.append(accept_sum / (seg.end - seg.start))
+        else:
             checks.append(seg.end)
-            spread = metric_.chain_spread(stats.draws) if seg.slow else None
-            health = health_.chain_health(chain_accept, states.logdensity, spread)
-            bad = health.bad & (jnp.sum(~health.bad) > 0)
-            if bool(jnp.any(bad)):
-                states = health_.restart_chains(
-                    jax.random.fold_in(restart_key, seg.end - 1), states, bad
-                )
-                restarted += np.asarray(bad)
+            chain_accept, health, bad = _judge_chains(
+                accept_sum,
+                seg.end - seg.start,
+                states.logdensity,
+                stats.draws.count,
+                stats.draws.chain_within,
+                seg.slow,
+            )
+            window_accept.append(chain_accept)
+            health, bad = jax.device_get((health, bad))
+            if bool(np.any(bad)):
+                states = _restart(restart_key, seg.end, states, bad)
+                restarted += bad
                 for name in counts:
-                    counts[name] += int(jnp.sum(bad & getattr(health, name)))
+                    counts[name] += int(np.sum(bad & getattr(health, name)))
                 if last:
-                    stuck_at_end = int(jnp.sum(bad & health.stuck))
+                    stuck_at_end = int(np.sum(bad & health.stuck))
                 if seg.end <= windows[0][1]:  # before the first metric
-                    restarted_at_start += int(jnp.sum(bad))
+                    restarted_at_start += int(np.sum(bad))
         if last:
             break
         if seg.slow:
@@ -727,7 +836,7 @@ def warmup(
             )
             if "metric" in tuning.tunes:  # else M = I throughout, as the kernel declared
                 root = new_root
-            sigma = jnp.sqrt(jnp.maximum(lam, 1e-12)).astype(dtype)
+            sigma = np.sqrt(np.maximum(np.asarray(lam), 1e-12)).astype(dtype)
             if rule == "chees":  # a new time scale: climb again from MEADS' T = σ_max
                 chees = traj_.chees_init(sigma)
             elif rule == "meads" or (rule == "ess" and seg.end <= windows[0][1]):
@@ -737,9 +846,10 @@ def warmup(
                     stats.draws.means, stats.draws.within, stats.draws.count, ~bad
                 )
                 length = traj_.ess_length(length, tau, moved / (seg.end - seg.start))
-        if seg.slow or bool(jnp.any(bad)):
+        if seg.slow or bool(np.any(bad)):
             da = da_.restart(da)
 
+    window_rates, chain_rates = _acceptance_rates(window_accept, segments, num_steps)
     step_size = jnp.exp(da.log_step_avg)
     eps = float(step_size)
     factor = root.lower if root.is_dense else root.scale
@@ -771,16 +881,13 @@ def warmup(
         correlation_condition=condition,
         acceptance_rate=traces[0],
         step_size_trace=traces[1],
-        diverged=diverged,
+        diverged=jax.device_put(diverged),
         windows=windows,
         segments=tuple((s.start, s.end) for s in segments),
-        window_acceptance_rate=jnp.stack(window_accept),
-        chain_acceptance_rate=sum(
-            w * (s.end - s.start) for w, s in zip(window_accept, segments, strict=True)
-        )
-        / num_steps,
+        window_acceptance_rate=window_rates,
+        chain_acceptance_rate=chain_rates,
         check_steps=tuple(checks),
-        restarted=jnp.asarray(restarted, jnp.int32),
+        restarted=jax.device_put(restarted.astype(np.int32)),
         num_restarted=sum(counts.values()),
         num_stuck=counts["stuck"],
         num_low=counts["low"],
@@ -796,6 +903,7 @@ def warmup(
         integration_steps_trace=traces[3],
         num_grads=num_grads,
         notes=(),
+        num_approached=0 if approached is None else int(np.sum(approached.moved)),
     )
     notes = _notes(info, max_steps)
     if notes:

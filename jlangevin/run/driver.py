@@ -445,6 +445,12 @@ def chain_keys_for(key: PRNGKey, num_chains: int) -> Array:
     """
     key = checks.check_key(key)
     num_chains = checks.check_int(num_chains, "num_chains", 1)
+    return _chain_keys(key, num_chains)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _chain_keys(key: PRNGKey, num_chains: int) -> Array:
+    """:func:`jlangevin.keys.chain_keys` of chains ``0 .. num_chains - 1``, one program."""
     return keys.chain_keys(key, jnp.arange(num_chains, dtype=jnp.uint32))
 
 

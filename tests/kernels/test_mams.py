@@ -427,10 +427,14 @@ def _far_regression(early_target, monkeypatch):
     There ``log p`` is ``-1e5 .. -1e8``: float32 rounds it to a tenth of a nat or
     more, the chains' pooled acceptance stays below MAMS' 0.9 at every step size,
     and dual averaging toward 0.9 shrinks ``ε`` until the chains stop short of the
-    posterior (``log p`` about ``-1400``).
+    posterior (``log p`` about ``-1400``). The warm-up's first move for such starts
+    (L-BFGS, :mod:`jlangevin.adaptation.start`) is switched off here, so that the
+    early target is tested on its own (``tests/adaptation/test_start.py`` tests that).
     """
     warmup_module = importlib.import_module("jlangevin.adaptation.warmup")
     monkeypatch.setattr(warmup_module, "EARLY_TARGET", early_target)
+    start_module = importlib.import_module("jlangevin.adaptation.start")
+    monkeypatch.setattr(start_module, "ROUNDING_MAX", float("inf"))
     rng = np.random.default_rng(0)
     z = rng.normal(size=400).astype(np.float32)
     y = jnp.asarray(100.0 * (1.0 + 0.1 * z + 0.2 * rng.normal(size=400)), jnp.float32)
