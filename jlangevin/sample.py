@@ -436,11 +436,9 @@ class SGSetup(NamedTuple):
     start: Any
     whitening: Any
     estimator: str
-    step_size: Any
     warmup_grads: float
     grads_per_step: float
-    fit: Any
-    check: Any
+    fit: StepFit
 
 
 def _check_sgmcmc(
@@ -560,9 +558,8 @@ def _sgmcmc_setup(
     )
     grads = warmup_grads + fit.checks * (1 + SG_CHECK_PROPOSALS) * num_chains
     grads += fit.steps * num_chains * per_step
-    step = step_at(fit.stiffness)
-    sampler = sampler_of(step)
-    return SGSetup(sampler, fit.positions, whitening, estimator, step, grads, per_step, fit, check)
+    sampler = sampler_of(fit.step_size)
+    return SGSetup(sampler, fit.positions, whitening, estimator, grads, per_step, fit)
 
 
 class StepFit(NamedTuple):
@@ -616,8 +613,8 @@ def _fit_step(
     With ``adjust`` (no step given), a round the check refuses is run again from its
     start with the step halved (a step too large can throw the chains far out, where
     no step passes), until the check accepts ``SG_ACCEPT_MIN``; a round with no
-    halving after the first ends the fit. Without it, one round measures the given step (none for a
-    schedule: the acceptance is then NaN).
+    halving after the first ends the fit. Without it, one round measures the given
+    step (none for a schedule: the acceptance is then NaN).
     """
     positions, halvings, steps, checks, acceptance = start, 0, 0, 0, float("nan")
     for index, round_key in enumerate(jax.random.split(key, SG_FIT_ROUNDS if adjust else 1)):
@@ -646,8 +643,8 @@ def _fit_step(
 
 def _sg_notes(name: str, setup: SGSetup, parts: Subsampled, batch_size: int) -> tuple[str, ...]:
     """The report's lines on an SG run: its settings and its bias."""
-    step = "a schedule" if callable(setup.step_size) else f"{float(np.mean(setup.step_size)):.3g}"
     fit = setup.fit
+    step = "a schedule" if callable(fit.step_size) else f"{float(np.mean(fit.step_size)):.3g}"
     halved = f", halved {fit.halvings}x by the bias check" if fit.halvings else ""
     if np.isnan(fit.acceptance):
         check = "bias check: not run (a step schedule)"
