@@ -35,6 +35,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jlangevin import gradients
+from jlangevin._checks import as_int, as_positive
 from jlangevin.models.subsample import Subsampled
 from jlangevin.types import Array, ArrayTree
 
@@ -236,6 +237,12 @@ def langevin_acceptance(
     key : the proposals' key.
     proposals : moves tried per position.
 
+    Raises
+    ------
+    ValueError
+        For a step that is not a positive finite number, ``positions`` not 2-D, or
+        ``proposals`` below 1.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp
@@ -247,7 +254,13 @@ def langevin_acceptance(
     >>> small > 0.99 > large
     True
     """
-    check = acceptance_fn(logdensity_fn, proposals)
+    step_size = as_positive(step_size, "step_size")
+    if np.ndim(positions) != 2:
+        raise ValueError(
+            f"`positions` must be (chains, d), one flat position a row; got shape "
+            f"{np.shape(positions)}."
+        )
+    check = acceptance_fn(logdensity_fn, as_int(proposals, "proposals", minimum=1))
     return float(check(positions, jnp.asarray(step_size), key))
 
 

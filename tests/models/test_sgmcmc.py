@@ -189,3 +189,21 @@ def test_the_acceptance_falls_with_the_step_and_counts_a_non_finite_move_as_reje
     assert values[0] > values[1] > values[2]
     nowhere = lambda z: jnp.where(jnp.sum(z) > 1e6, 0.0, -jnp.inf) + 0.0 * jnp.sum(z)  # noqa: E731
     assert sgmcmc.langevin_acceptance(nowhere, zs, 0.1, jax.random.key(1)) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"step_size": -0.1}, "step_size"),
+        ({"step_size": float("nan")}, "step_size"),
+        ({"positions": jnp.zeros(3)}, "positions"),
+        ({"proposals": 0}, "proposals"),
+    ],
+)
+def test_the_acceptance_check_names_a_bad_argument(kwargs, message):
+    args = {"positions": jnp.zeros((4, 3)), "step_size": 0.1, "proposals": 2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        sgmcmc.langevin_acceptance(
+            lambda z: -0.5 * jnp.sum(z**2), args["positions"], args["step_size"],
+            jax.random.key(0), args["proposals"],
+        )  # fmt: skip
