@@ -3,8 +3,10 @@
 Pieces of the benchmark at ``--quick`` sizes: the ``z`` it reports counts the
 reference's own standard error (and a shifted mean fails the check), an
 Inference Gym target is the density it claims (the banana, against its closed
-form) with its truth exact, and BlackJAX's MCLMC rows count the tuner's
-gradients as well as the draws'.
+form) with its truth exact, the Brownian motion truth computed by quadrature is
+the posterior's (against importance sampling from the prior, with a companion
+whose random walk forgets its first step), and BlackJAX's MCLMC rows count the
+tuner's gradients as well as the draws'.
 """
 
 import sys
@@ -62,6 +64,58 @@ def test_gym_banana_is_its_closed_form_with_an_exact_truth():
     a, b = jnp.array([1.0, -2.0]), jnp.array([-7.0, 0.5])
     got = target.model.logdensity_fn(a) - target.model.logdensity_fn(b)
     assert float(got) == pytest.approx(float(closed_form(a) - closed_form(b)), rel=1e-5)
+
+
+#: A small Brownian motion: 6 steps, the middle two unobserved.
+SMALL_WALK = np.array([0.3, 0.1, np.nan, np.nan, -0.4, -0.2])
+
+
+def _importance_check(truth: dict, num: int = 200_000, seed: int = 1) -> float:
+    """Largest ``|z|`` of the truth's means against self-normalised importance sampling.
+
+    Proposal: the scales' prior (LogNormal(0, 2) each); weight: the likelihood of
+    the observed steps, a dense multivariate normal built here from the model's
+    definition (``x_t = s_i (e_0 + ... + e_t)``), not from the module's algebra. The
+    positions' conditional means come from the same dense Gaussian conditioning.
+    """
+    rng = np.random.default_rng(seed)
+    scales = np.exp(2.0 * rng.standard_normal((num, 2)))
+    steps = SMALL_WALK.size
+    seen = ~np.isnan(SMALL_WALK)
+    walk = np.tril(np.ones((steps, steps)))  # x = s_i * walk @ e
+    cov = walk @ walk.T
+    y = SMALL_WALK[seen]
+    var_i, var_o = scales[:, :1, None] ** 2, scales[:, 1:, None] ** 2
+    cov_y = var_i * cov[np.ix_(seen, seen)] + var_o * np.eye(seen.sum())
+    solved = np.linalg.solve(cov_y, np.broadcast_to(y, (num, y.size))[..., None])[..., 0]
+    log_w = -0.5 * np.einsum("ni,ni->n", solved, y[None]) - 0.5 * np.linalg.slogdet(cov_y)[1]
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    locs = var_i[:, :, 0] * solved @ cov[seen, :]  # E[x | y, scales]
+    values = np.column_stack([scales, locs])
+    mean = w @ values
+    se = np.sqrt(w**2 @ (values - mean) ** 2)  # the ratio estimator's standard error
+    exact = np.concatenate(
+        [
+            [truth["innovation_noise_scale"][0], truth["observation_noise_scale"][0]],
+            truth["locs"][0],
+        ]
+    )
+    return float(np.max(np.abs(mean - exact) / se))
+
+
+def test_brownian_truth_is_the_posterior():
+    truth = gym_targets.brownian_truth(SMALL_WALK)
+    assert _importance_check(truth) < 4.0
+
+
+def test_brownian_truth_with_a_walk_that_forgets_its_first_step_fails(monkeypatch):
+    def without_first(num_steps):  # Cov = min(s, t): x_0 = 0 instead of N(0, s_i)
+        t = np.arange(num_steps)
+        return np.minimum.outer(t, t).astype(float) + 1e-9
+
+    monkeypatch.setattr(gym_targets, "random_walk_covariance", without_first)
+    assert _importance_check(gym_targets.brownian_truth(SMALL_WALK)) > 4.0
 
 
 @pytest.mark.slow  # compiles BlackJAX's tuner: seconds of CPU, more on a loaded machine
