@@ -23,9 +23,10 @@ them), keeping 1000 draws per chain:
 * **BlackJAX adjusted MCLMC** (MAMS): per chain (``jax.vmap`` over chains of
   the whole recipe, each chain its own tuning), ``adjusted_mclmc_find_L_and_step_size``
   with the sampling book's settings (target acceptance 0.9, ``frac_tune1=0.1``,
-  ``frac_tune2=0.1``, ``frac_tune3=0``; BlackJAX's default diagonal
-  preconditioning) on the random-trajectory-length kernel, then 1000 steps of
-  that kernel with the tuned step size, ``L / step_size`` mean integration steps
+  ``frac_tune2=0.1``, ``frac_tune3=0``, BlackJAX 1.7's defaults; ``--bjx-frac-tune3``
+  adds its L stage, after which BlackJAX 1.7 still sets ``L = 2 * step_size``; its
+  default diagonal preconditioning) on the random-trajectory-length kernel, then 1000
+  steps of that kernel with the tuned step size, ``L / step_size`` mean integration steps
   and inverse mass. In BlackJAX 1.7 the sampling book's ``blackjax.adjusted_mclmc``
   with a random length is ``blackjax.adjusted_mclmc_dynamic``
   (``make_random_trajectory_length_fn``); ``blackjax.adjusted_mclmc`` proper takes
@@ -206,8 +207,15 @@ def run_bjx_mclmc(key: jax.Array, model: Any, chains: int, num_steps: int) -> di
     }
 
 
-def run_bjx_mams(key: jax.Array, model: Any, chains: int, num_steps: int) -> dict:
-    """BlackJAX adjusted MCLMC: per chain, ``adjusted_mclmc_find_L_and_step_size``, then draws."""
+def run_bjx_mams(
+    key: jax.Array, model: Any, chains: int, num_steps: int, frac_tune3: float = 0.0
+) -> dict:
+    """BlackJAX adjusted MCLMC: per chain, ``adjusted_mclmc_find_L_and_step_size``, then draws.
+
+    ``frac_tune3 > 0`` adds BlackJAX's L stage (an ESS-based L, then a new step-size
+    search); BlackJAX 1.7 then pins ``L = target_num_integration_steps * step_size``
+    (2 steps) whatever that stage found, so it costs gradients and moves the step only.
+    """
     import blackjax
     from blackjax.mcmc import adjusted_mclmc_dynamic
     from blackjax.util import run_inference_algorithm
@@ -229,7 +237,7 @@ def run_bjx_mams(key: jax.Array, model: Any, chains: int, num_steps: int) -> dic
             target=BJX_TARGET_ACCEPTANCE,
             frac_tune1=0.1,
             frac_tune2=0.1,
-            frac_tune3=0.0,
+            frac_tune3=frac_tune3,
         )
         algorithm = blackjax.adjusted_mclmc_dynamic(
             logdensity,
@@ -304,7 +312,7 @@ def run_sampler(key: jax.Array, model: Any, sampler: str, args: argparse.Namespa
     if sampler in JL_KERNELS:
         return run_jl(key, model, sampler, args.chains, **args.jl_settings)
     if sampler == "bjx_mams":
-        return run_bjx_mams(key, model, args.chains, args.draws)
+        return run_bjx_mams(key, model, args.chains, args.draws, args.bjx_frac_tune3)
     if sampler == "bjx_mclmc":
         return run_bjx_mclmc(key, model, args.chains, args.draws)
     return run_nuts(key, model, args.chains, args.warmup, args.draws)
@@ -439,7 +447,8 @@ def markdown(
         f"kernel=..., num_chains={args.chains}, every other default"
         + (f" but {args.jl_settings}" if args.jl_settings else "")
         + ". BlackJAX: the whole recipe vmapped over chains, each chain tuned on its own "
-        f"(adjusted: target acceptance {BJX_TARGET_ACCEPTANCE}, frac_tune 0.1/0.1/0, random "
+        f"(adjusted: target acceptance {BJX_TARGET_ACCEPTANCE}, frac_tune "
+        f"0.1/0.1/{args.bjx_frac_tune3:g}, random "
         "trajectory length; MCLMC: mclmc_find_L_and_step_size defaults; both diagonal "
         f"preconditioning, num_steps={args.draws}). NUTS: {args.warmup} warm-up + "
         f"{args.draws} draws, vectorized, diagonal mass. ESS / gradient: min bulk ESS over "
@@ -484,6 +493,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1000, help="NUTS warm-up")
     parser.add_argument("--draws", type=int, default=1000, help="BlackJAX and NUTS draws")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--bjx-frac-tune3",
+        type=float,
+        default=0.0,
+        help="BlackJAX adjusted tuner's L stage (its default and the sampling book's: 0)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, print, write nothing")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
