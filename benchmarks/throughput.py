@@ -21,7 +21,9 @@ jlangevin column per scheme of :data:`SCHEMES` (the library's own keys are
 draws of earlier releases, ``counter_unrolled`` the counter keys with their
 hash written out in ``jax.numpy``; by monkeypatching, never a library flag),
 and ``--ablation`` adds the floor with each scheme's per-chain keys
-(``floor+<scheme>``): what the keys alone cost the hand-fused loop.
+(``floor+<scheme>``): what the keys alone cost the hand-fused loop; and the
+library's kernel without the driver (``kernel_alone``): what the kernel's guards
+cost on top of the keys, and the driver on top of the kernel.
 """
 
 from __future__ import annotations
@@ -236,6 +238,38 @@ def floor_keys_runner(scheme: str) -> Callable[[str, Problem], Runner | None]:
     return build
 
 
+def kernel_alone_runner(kernel: str, problem: Problem) -> Runner:
+    """The library's kernel without the driver (the ablation's middle column).
+
+    ``vmap(sampler.step)`` with the library's counter keys in a bare ``lax.scan``,
+    positions stacked step-major as the floor stacks them: no fault counts, no
+    chain-major buffer, no checks of the start. Between ``floor+counter`` and
+    ``jlangevin`` it splits what the kernel's own guards cost (finiteness test and
+    select, the state it carries) from what the driver costs.
+    """
+    import jlangevin as jl
+    from jlangevin import keys
+
+    logp, h = problem.logdensity(), problem.step_size
+    if kernel == "mala":
+        sampler = jl.mala(logp, h)
+    else:
+        sampler = {"ula": jl.ula, "sgld": jl.sgld}[kernel](score_fn=jax.grad(logp), step_size=h)
+
+    def run(key: jax.Array, x0: jax.Array) -> jax.Array:
+        chain_keys = keys.chain_keys(key, jnp.arange(x0.shape[0]))
+
+        def body(carry, _):
+            state, count = carry
+            state = jax.vmap(sampler.step)(keys.step_keys(chain_keys, count), state)[0]
+            return (state, count + 1), state.position
+
+        start = (jax.vmap(sampler.init)(x0), jnp.zeros(x0.shape[0], jnp.int32))
+        return jax.lax.scan(body, start, None, length=problem.num_steps)[1]
+
+    return jax.jit(run)
+
+
 def implementations_for(schemes: Sequence[str], ablation: bool) -> tuple[dict, dict]:
     """Runners and labels of the scheme columns (``jlangevin[<scheme>]``) and the ablation."""
     runners: dict[str, Callable] = {}
@@ -247,6 +281,9 @@ def implementations_for(schemes: Sequence[str], ablation: bool) -> tuple[dict, d
         if ablation:
             runners[f"floor+{scheme}"] = floor_keys_runner(scheme)
             labels[f"floor+{scheme}"] = f"floor + {scheme} keys"
+    if ablation:
+        runners["kernel_alone"] = kernel_alone_runner
+        labels["kernel_alone"] = "jlangevin kernel, no driver"
     return runners, labels
 
 
@@ -410,7 +447,8 @@ def measure(
         Key schemes (:data:`SCHEMES`) timed as columns of their own besides
         the library's (``counter``).
     ablation : bool
-        Also time the floor with each scheme's per-chain keys (ULA, MALA).
+        Also time the floor with each scheme's per-chain keys (ULA, MALA) and the
+        library's kernel without the driver.
 
     Returns
     -------
