@@ -49,7 +49,9 @@ NUTS: ``num_steps`` of warm-up and draws); ESS per second of the whole call
 
 Writes ``results/mams.{json,md,png}``. Usage: ``python benchmarks/mams_bench.py``,
 ``--only NAME ...``, ``--samplers mams malt ...``, ``--chains C``, ``--out DIR``
-(another folder), ``--quick`` (tiny sizes, prints, writes nothing).
+(another folder), ``--isolate SECONDS`` (each target and sampler in a fresh
+process, stopped after SECONDS: a row that did not finish), ``--quick`` (tiny
+sizes, prints, writes nothing).
 """
 
 from __future__ import annotations
@@ -357,6 +359,44 @@ def crash_row(name: str, sampler: str, err: BaseException) -> dict[str, Any]:
     }
 
 
+def isolated_row(name: str, sampler: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One sampler on one target in a fresh process, stopped after ``args.isolate`` seconds.
+
+    Each run then starts from a cold JAX cache, as a user's would, and one sampler
+    that does not finish (a tuner collapsing its step) costs its time limit, not
+    the table. A run stopped at the limit is a row that did not finish.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        command = [
+            sys.executable,
+            str(pathlib.Path(__file__).resolve()),
+            *("--only", name, "--samplers", sampler, "--out", out),
+            *("--chains", str(args.chains), "--warmup", str(args.warmup)),
+            *("--draws", str(args.draws), "--seed", str(args.seed)),
+            *("--bjx-frac-tune3", str(args.bjx_frac_tune3)),
+        ]
+        try:
+            subprocess.run(command, timeout=args.isolate, capture_output=True, check=True)
+        except subprocess.TimeoutExpired:
+            return {
+                "target": name,
+                "sampler": sampler,
+                "label": LABELS[sampler],
+                "crash": f"did not finish in {args.isolate:g} s (stopped)",
+                "timed_out_seconds": args.isolate,
+                "converged": False,
+                "passed": False,
+            }
+        except subprocess.CalledProcessError as err:
+            tail = err.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            return crash_row(name, sampler, RuntimeError(tail[0]))
+        return json.loads(pathlib.Path(out, "mams.json").read_text())["rows"][0]
+
+
 def print_row(r: dict[str, Any]) -> None:
     """One line per run, as it finishes."""
     if "crash" in r:
@@ -387,6 +427,11 @@ def benchmark(
         if note:
             notes[name] = note
         for sampler in args.samplers:
+            if args.isolate:
+                row = isolated_row(name, sampler, args)
+                print_row(row)
+                rows.append(row)
+                continue
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -410,6 +455,11 @@ def _short(value: Any) -> str:
 
 def table_line(r: dict[str, Any]) -> str:
     """One markdown row."""
+    if "timed_out_seconds" in r:
+        return (
+            f"| {r['target']} | {r['label']} | **did not finish** | "
+            f"stopped after {r['timed_out_seconds']:g} s ||||||||"
+        )
     if "crash" in r:
         return f"| {r['target']} | {r['label']} | **crash** | {r['crash'][:120]} ||||||||"
     chose = ", ".join(f"{k}={_short(v)}" for k, v in r.get("choices", {}).items())
@@ -499,10 +549,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=0.0,
         help="BlackJAX adjusted tuner's L stage (its default and the sampling book's: 0)",
     )
+    parser.add_argument(
+        "--isolate",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="each (target, sampler) in a fresh process, stopped after SECONDS",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, print, write nothing")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
     args.jl_settings = {}
+    if args.quick and args.isolate:
+        parser.error("--isolate runs full sizes in fresh processes; --quick prints in this one")
     if args.quick:
         args.chains, args.warmup, args.draws = 4, 60, 60
         args.jl_settings = {"num_warmup": 60, "num_draws": 60}

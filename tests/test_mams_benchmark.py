@@ -130,3 +130,10 @@ def test_blackjax_mclmc_counts_its_tuning_gradients():
     assert out["gradients"] == out["tuning_gradients"] + 2 * 2 * 30
     assert out["samples"]["x"].shape == (2, 30, 2)
     assert np.all(np.isfinite(out["samples"]["x"]))
+
+
+def test_an_isolated_run_past_its_limit_is_a_row_that_did_not_finish():
+    args = mams_bench.parse(["--only", "gym-banana", "--samplers", "mams", "--isolate", "0.01"])
+    row = mams_bench.isolated_row("gym-banana", "mams", args)
+    assert row["timed_out_seconds"] == 0.01 and not row["passed"]
+    assert "did not finish" in mams_bench.table_line(row)
