@@ -1,9 +1,49 @@
 """Suite-wide fixtures."""
 
 import importlib
+import os
+import shutil
+import sys
+import tempfile
 import types
 
 import pytest
+
+#: Where the suite's workers share their compiled programs (see ``pytest_configure``).
+_CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
+_CACHE_SETTINGS = {
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+}
+
+
+def pytest_configure(config):
+    """One JAX compilation cache for the whole run, shared by its worker processes.
+
+    The suite's time is mostly XLA compiling, and the workers of ``pytest -n``
+    compile many of the same programs (the same targets, kernels and shapes in
+    different test files). With a persistent cache in a fresh temporary folder,
+    a program compiled by one worker is loaded by the others: the same
+    executable, so no result changes, and a patched kernel traces to another
+    program with another cache key. A folder the caller set is left alone.
+    """
+    if hasattr(config, "workerinput") or os.environ.get(_CACHE_ENV):
+        return  # a worker (it inherits the controller's folder), or the caller's own cache
+    folder = tempfile.mkdtemp(prefix="jlangevin-tests-xla-")
+    config._jlangevin_cache = folder
+    os.environ.update({_CACHE_ENV: folder, **_CACHE_SETTINGS})
+    if "jax" in sys.modules:  # imported already (a plugin): its config read the environment
+        jax = sys.modules["jax"]
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_jlangevin_cache", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 #: Patches of these never reach a compiled loop: they run on the host, between or
 #: around the compiled chunks (checkpoint files, the CLI, the public entry points the
