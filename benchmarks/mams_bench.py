@@ -91,6 +91,8 @@ BJX_TARGET_ACCEPTANCE = 0.9
 #: The posteriordb rows by default: every other name in sorted order (fixed before any run).
 POSTERIORDB_DEFAULT = sorted(MODELS)[::2]
 TARGETS = (*gym_targets.TARGETS, *sorted(MODELS))
+#: ``--only`` shorthands: the default posteriordb rows, and the Inference Gym ones.
+GROUPS = {"posteriordb": POSTERIORDB_DEFAULT, "gym": list(gym_targets.TARGETS)}
 
 
 # --------------------------------------------------------------------------- #
@@ -377,7 +379,7 @@ def isolated_row(name: str, sampler: str, args: argparse.Namespace) -> dict[str,
             *("--only", name, "--samplers", sampler, "--out", out),
             *("--chains", str(args.chains), "--warmup", str(args.warmup)),
             *("--draws", str(args.draws), "--seed", str(args.seed)),
-            *("--bjx-frac-tune3", str(args.bjx_frac_tune3)),
+            *("--bjx-frac-tune3", str(args.bjx_frac_tune3), "--name", "mams"),
         ]
         try:
             subprocess.run(command, timeout=args.isolate, capture_output=True, check=True)
@@ -522,22 +524,32 @@ def plot(rows: list[dict[str, Any]]) -> Any:
     )
 
 
-def save_to(folder: pathlib.Path, report: dict, table: str, figure: Any | None) -> None:
-    """``mams.{json,md,png}`` in ``folder`` (``_common.save`` for ``results/``)."""
+def save_to(
+    folder: pathlib.Path, report: dict, table: str, figure: Any | None, name: str = "mams"
+) -> None:
+    """``<name>.{json,md,png}`` in ``folder`` (``_common.save`` for ``results/``)."""
     if folder.resolve() == RESULTS.resolve():
-        save("mams", report, table, figure)
+        save(name, report, table, figure)
         return
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "mams.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    (folder / "mams.md").write_text(table + "\n")
+    (folder / f"{name}.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    (folder / f"{name}.md").write_text(table + "\n")
     if figure is not None:
-        figure.savefig(folder / "mams.png", dpi=120, bbox_inches="tight")
+        figure.savefig(folder / f"{name}.png", dpi=120, bbox_inches="tight")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """Command-line settings; ``--quick`` shrinks everything to a smoke run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", default=None, choices=TARGETS, metavar="NAME")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        choices=[*TARGETS, *GROUPS],
+        metavar="NAME",
+        help="targets, or a group: " + ", ".join(GROUPS),
+    )
+    parser.add_argument("--name", default="mams", help="<out>/<name>.{json,md,png}")
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     parser.add_argument("--chains", type=int, default=16, help="chains, every sampler")
     parser.add_argument("--warmup", type=int, default=1000, help="NUTS warm-up")
@@ -567,6 +579,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.jl_settings = {"num_warmup": 60, "num_draws": 60}
         args.only = args.only or ["gym-banana"]
     args.only = args.only or [*POSTERIORDB_DEFAULT, *gym_targets.TARGETS]
+    args.only = [n for name in args.only for n in GROUPS.get(name, [name])]
     return args
 
 
@@ -589,7 +602,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "complete": final,
             "rows": rows,
         }
-        save_to(args.out, report, table, plot(rows) if final else None)
+        save_to(args.out, report, table, plot(rows) if final else None, args.name)
         if final:
             print(table)
 
