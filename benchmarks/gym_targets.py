@@ -140,9 +140,10 @@ def brownian_truth(
     eigenvalues, basis = np.linalg.eigh(cov[np.ix_(observed, observed)])
     y_rotated = basis.T @ y_all[observed]
     gain = cov[:, observed] @ basis  # Cov(x, y) in the eigenbasis, per unit s_i^2
-    log_o = np.linspace(-box, box, grid)
+    log_scales = np.linspace(-box, box, grid)  # the grid's axis, both scales
+    log_o = log_scales
     rows = []  # one row of the grid (one innovation scale) at a time: memory O(grid T)
-    for log_i in log_o:
+    for log_i in log_scales:
         var_i, var_o = np.exp(2 * log_i), np.exp(2 * log_o)[:, None]
         spread = var_i * eigenvalues + var_o  # eigenvalues of Cov(y | scales)
         log_w = -0.5 * np.sum(y_rotated**2 / spread + np.log(spread), axis=1)
