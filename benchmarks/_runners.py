@@ -138,6 +138,19 @@ def steps_for(
 # --------------------------------------------------------------------------- #
 # Implementations
 # --------------------------------------------------------------------------- #
+def jl_sampler(kernel: str, problem: Problem, track_logdensity: bool = False) -> Any:
+    """The jlangevin sampler of the job: MALA with ``logp``; ULA and SGLD with its score
+    alone (as the peers get it), or with ``logp`` when ``track_logdensity``."""
+    import jlangevin as jl
+
+    logp, h = problem.logdensity(), problem.step_size
+    if kernel == "mala":
+        return jl.mala(logp, h)
+    if track_logdensity:
+        return {"ula": jl.ula, "sgld": jl.sgld}[kernel](logp, h)
+    return {"ula": jl.ula, "sgld": jl.sgld}[kernel](score_fn=jax.grad(logp), step_size=h)
+
+
 def jlangevin_runner(kernel: str, problem: Problem, track_logdensity: bool = False) -> Runner:
     """``jl.run(..., store="positions")``, the everyday entry point, timed whole.
 
@@ -156,13 +169,7 @@ def jlangevin_runner(kernel: str, problem: Problem, track_logdensity: bool = Fal
     """
     import jlangevin as jl
 
-    logp, h = problem.logdensity(), problem.step_size
-    if kernel == "mala":
-        sampler = jl.mala(logp, h)
-    elif track_logdensity:
-        sampler = {"ula": jl.ula, "sgld": jl.sgld}[kernel](logp, h)
-    else:
-        sampler = {"ula": jl.ula, "sgld": jl.sgld}[kernel](score_fn=jax.grad(logp), step_size=h)
+    sampler = jl_sampler(kernel, problem, track_logdensity)
 
     def run(key: jax.Array, x0: jax.Array) -> jax.Array:
         return jl.run(key, sampler, x0, problem.num_steps, store="positions").positions

@@ -48,6 +48,7 @@ from _runners import (
     Problem,
     Runner,
     available_peers,
+    jl_sampler,
     make_problem,
     steps_for,
 )
@@ -162,11 +163,7 @@ def scheme_runner(scheme: str) -> Callable[[str, Problem], Runner]:
     def build(kernel: str, problem: Problem) -> Runner:
         import jlangevin as jl
 
-        logp, h = problem.logdensity(), problem.step_size
-        if kernel == "mala":
-            inner = jl.mala(logp, h)
-        else:
-            inner = {"ula": jl.ula, "sgld": jl.sgld}[kernel](score_fn=jax.grad(logp), step_size=h)
+        inner = jl_sampler(kernel, problem)
         sampler = jl.Sampler(init=inner.init, step=lambda k, s: inner.step(k, s))
 
         def run(key: jax.Array, x0: jax.Array) -> jax.Array:
@@ -247,14 +244,9 @@ def kernel_alone_runner(kernel: str, problem: Problem) -> Runner:
     ``jlangevin`` it splits what the kernel's own guards cost (finiteness test and
     select, the state it carries) from what the driver costs.
     """
-    import jlangevin as jl
     from jlangevin import keys
 
-    logp, h = problem.logdensity(), problem.step_size
-    if kernel == "mala":
-        sampler = jl.mala(logp, h)
-    else:
-        sampler = {"ula": jl.ula, "sgld": jl.sgld}[kernel](score_fn=jax.grad(logp), step_size=h)
+    sampler = jl_sampler(kernel, problem)
 
     def run(key: jax.Array, x0: jax.Array) -> jax.Array:
         chain_keys = keys.chain_keys(key, jnp.arange(x0.shape[0]))
