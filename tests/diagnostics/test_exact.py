@@ -1,5 +1,6 @@
 """KS, 1-Wasserstein and moment z-scores against exact answers."""
 
+import jax
 import numpy as np
 import pytest
 from _exact_draws import ar1, exact_draws
@@ -14,6 +15,32 @@ ALPHA = 0.05
 # --------------------------------------------------------------------------- #
 # KS
 # --------------------------------------------------------------------------- #
+def test_a_cdf_is_evaluated_in_power_of_two_batches_and_gives_its_own_values():
+    """The KS test's CDF calls see a few input lengths (so a ``jax.numpy`` CDF compiles a
+    few programs, not one per draw count), and the padding never reaches the result."""
+    from jlangevin.diagnostics.exact import MIN_CDF_BATCH, evaluate_cdf
+
+    target = jl.targets.quartic()
+    lengths = []
+
+    def recording(v):
+        lengths.append(len(v))
+        return target.cdf(v)
+
+    rng = np.random.default_rng(0)
+    for n in (1, MIN_CDF_BATCH - 1, MIN_CDF_BATCH, MIN_CDF_BATCH + 1, 3000):
+        v = rng.uniform(-0.7, 1.5, n).astype(np.float32)
+        got = evaluate_cdf(recording, v)
+        assert got.shape == (n,) and got.dtype == np.float64
+        np.testing.assert_array_equal(got, np.asarray(target.cdf(v), dtype=float))
+    assert lengths == [256, 256, 256, 512, 4096]
+    # Through the KS test: its draws' count (here 1,234) reaches the CDF as a power of two.
+    lengths.clear()
+    x = np.asarray(target.sample(jax.random.key(1), 1234))
+    result = dg.ks_test(x[:, :1], recording, layout="cloud")
+    assert lengths == [2048] and result.n_effective == 1234
+
+
 def test_ks_level_holds_for_an_autocorrelated_chain_where_naive_ks_fails():
     """AR(1) chains (rho = 0.9) have exactly the N(0, 1) law; only correlation differs.
 
