@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import math
 import statistics
 import time
@@ -69,6 +70,13 @@ RATIOS = {"vs_floor": "floor", "vs_best_peer": "best peer"}
 def _legacy_chain_keys(key: jax.Array, chain_ids: jax.Array) -> jax.Array:
     """Earlier releases: ``fold_in(key, c)`` per chain."""
     return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.asarray(chain_ids, jnp.uint32))
+
+
+@functools.partial(jax.jit, static_argnames=("impl", "mesh"))
+def _legacy_make_chain_keys(key: jax.Array, chain_ids: jax.Array, *, impl: str, mesh: Any) -> Any:
+    """The driver's chain-key program (``jlangevin.run.loop.make_chain_keys``), legacy keys
+    (one device, a typed run key)."""
+    return _legacy_chain_keys(key, chain_ids)
 
 
 def _legacy_step_keys(chain_keys: jax.Array, counts: jax.Array) -> jax.Array:
@@ -127,6 +135,7 @@ SCHEMES: dict[str, dict[tuple[str, str], Callable]] = {
     "counter_unrolled": {("jlangevin.keys", "_hash"): _unrolled_hash},
     "legacy": {
         ("jlangevin.keys", "chain_keys"): _legacy_chain_keys,
+        ("jlangevin.run.driver", "make_chain_keys"): _legacy_make_chain_keys,
         ("jlangevin.keys", "step_keys"): _legacy_step_keys,
         ("jlangevin.kernels._move", "draw"): _legacy_draw,
     },

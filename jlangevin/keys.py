@@ -5,11 +5,11 @@ Step ``t`` of chain ``c`` gets a key that depends on the run key, ``c`` and
 split into chunks, stopped and resumed, or spread over devices or hosts gives
 bit-identical draws to one uninterrupted run. The driver, the warm-up and the
 annealed sampler all derive their keys here, in two stages: :func:`chain_keys`
-once per compiled chunk, :func:`step_keys` once per step.
+once per run (a small program of its own), :func:`step_keys` once per step.
 
 The keys are counter-based (Random123's design, with JAX's Threefry-2x32-20
 hash). :func:`chain_keys` hashes the run key and ``c`` into a random 64-bit
-Threefry key ``K_c``, once per chunk. The key of step ``t`` is ``(K_c, t)``
+Threefry key ``K_c``, once per run. The key of step ``t`` is ``(K_c, t)``
 itself, made without hashing; it draws its words from the blocks
 ``threefry(K_c, (t, j))``, ``j = 0, 1, ...``, each block giving two 32-bit
 words, so a step hashes only the blocks of the words it asks for (a block per

@@ -68,6 +68,7 @@ def _clear_compiled_loops() -> None:
         ("jlangevin.adaptation.tempering", "cached_window"),
         ("jlangevin.adaptation.warmup", "_end_window"),  # module-level jits
         ("jlangevin.adaptation.warmup", "_condition"),
+        ("jlangevin.run.loop", "make_chain_keys"),  # a patched jlangevin.keys hashes anew
     ):
         held = getattr(importlib.import_module(module), cache)
         (held.cache_clear if hasattr(held, "cache_clear") else held.clear_cache)()

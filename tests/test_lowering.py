@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import jlangevin as jl
+from jlangevin import keys
 
 cache = importlib.import_module("jlangevin.run.cache")
 loop = importlib.import_module("jlangevin.run.loop")
@@ -62,13 +63,11 @@ def _lowered_chunk(name: str, platform: str, store: str, thin: int) -> str:
     counts = np.zeros((8,), np.int32)
     template, params = cache.split_sampler(sampler)
     chunk = loop.compiled_chunk(template, thin, store, None)
-    key_data = np.asarray(jax.random.key_data(jax.random.key(0)))
+    chains = keys.chain_keys(jax.random.key(0), np.arange(8, dtype=np.uint32))
     traced = chunk.trace(
-        key_data,
-        np.arange(8, dtype=np.uint32),
+        chains,
         loop.Carry(jnp.zeros((8, 3)), counts, counts, counts, None),
         params,
-        impl="threefry2x32",
         init=True,
         burn=4,
         draws=5,

@@ -173,13 +173,17 @@ PARTS = {
             np.asarray(jax.random.key_data(jax.random.key(0))), sharding
         )
         ids = placement.place(np.arange(8, dtype=np.uint32), sharding)
-        lowered = chunk.lower(
-            key_data, ids, carry, params, impl="threefry2x32", init=False, burn=3, draws=6
-        )
-        hlo = lowered.compile().as_text()
-        for op in ("all-reduce", "all-gather", "collective-permute", "all-to-all"):
-            assert op not in hlo, op
-        assert "reduce-scatter" not in hlo
+        chains = loop.make_chain_keys(key_data, ids, impl="threefry2x32", mesh=sharding.mesh)
+        # The chains' keys, made by a program of their own, hold no collective either.
+        made = loop.make_chain_keys.lower(
+            key_data, ids, impl="threefry2x32", mesh=sharding.mesh
+        ).compile().as_text()
+        assert len(chains.sharding.device_set) == 4
+        lowered = chunk.lower(chains, carry, params, init=False, burn=3, draws=6)
+        for hlo in (lowered.compile().as_text(), made):
+            for op in ("all-reduce", "all-gather", "collective-permute", "all-to-all"):
+                assert op not in hlo, op
+            assert "reduce-scatter" not in hlo
 """,
 }
 

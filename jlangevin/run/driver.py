@@ -31,10 +31,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 
-from jlangevin import checkpoint, keys
+from jlangevin import checkpoint
 from jlangevin.run import checks, faults
 from jlangevin.run.cache import Template, held, split_sampler
-from jlangevin.run.loop import Carry, abstract_init, assemble, compiled_chunk, plan, with_initial
+from jlangevin.run.loop import (
+    Carry,
+    abstract_init,
+    assemble,
+    compiled_chunk,
+    make_chain_keys,
+    plan,
+    with_initial,
+)
 from jlangevin.run.placement import chain_sharding, gather, place, replicated
 from jlangevin.run.trace import Trace
 from jlangevin.types import Array, ArrayTree, PRNGKey, Sampler
@@ -120,17 +128,15 @@ def _zeros(num_chains: int) -> Array:
 
 
 class _Chunk(NamedTuple):
-    """The compiled loop with this run's key, chains and parameters bound."""
+    """The compiled loop with this run's chain keys and parameters bound."""
 
     compiled: Callable
-    key: Array
-    chain_ids: Array
+    chain_keys: Array
     params: tuple
-    impl: str
 
     def __call__(self, carry: Carry, *, init: bool, burn: int, draws: int) -> Any:
-        args = (self.key, self.chain_ids, carry, self.params)
-        return self.compiled(*args, impl=self.impl, init=init, burn=burn, draws=draws)
+        args = (self.chain_keys, carry, self.params)
+        return self.compiled(*args, init=init, burn=burn, draws=draws)
 
 
 def _chunk(s: _Settings, template: Template, params: tuple, num_chains: int, sharding) -> _Chunk:
@@ -140,8 +146,10 @@ def _chunk(s: _Settings, template: Template, params: tuple, num_chains: int, sha
     ids = _chain_ids(num_chains) if sharding is None else np.arange(num_chains, dtype=np.uint32)
     # One device: the typed key itself; over a mesh its data (placed like host data).
     key = s.key if sharding is None else replicated(jax.random.key_data(s.key), sharding)
+    impl = str(jax.random.key_impl(s.key))
+    chains = make_chain_keys(key, place(ids, sharding), impl=impl, mesh=mesh)
     params = jax.tree.map(lambda x: replicated(x, sharding), params)
-    return _Chunk(compiled, key, place(ids, sharding), params, str(jax.random.key_impl(s.key)))
+    return _Chunk(compiled, chains, params)
 
 
 def run_chunk(chunk: _Chunk, carry: Carry, *, init: bool, burn: int, draws: int) -> Any:
@@ -445,13 +453,8 @@ def chain_keys_for(key: PRNGKey, num_chains: int) -> Array:
     """
     key = checks.check_key(key)
     num_chains = checks.check_int(num_chains, "num_chains", 1)
-    return _chain_keys(key, num_chains)
-
-
-@functools.partial(jax.jit, static_argnums=1)
-def _chain_keys(key: PRNGKey, num_chains: int) -> Array:
-    """:func:`jlangevin.keys.chain_keys` of chains ``0 .. num_chains - 1``, one program."""
-    return keys.chain_keys(key, jnp.arange(num_chains, dtype=jnp.uint32))
+    impl = str(jax.random.key_impl(key))
+    return make_chain_keys(key, _chain_ids(num_chains), impl=impl, mesh=None)
 
 
 __all__ = ["chain_keys_for", "run"]

@@ -143,11 +143,12 @@ def _chain_major(draw: Callable, carry: Carry, draws: int) -> tuple[Carry, Any]:
     return jax.lax.fori_loop(0, draws, body, (carry, buffers))
 
 
-def chunk_body(sampler, thin, store, impl, init, burn, draws, key_data, chain_ids, carry):
+def chunk_body(sampler, thin, store, init, burn, draws, chain_keys, carry):
     """One device's part of a chunk: make the states (``init``), burn in, keep ``draws``.
 
-    Returns the carry, the records (chain-major; ``None`` without draws or
-    with ``store="stats"``) and the chunk's per-chain ``health``
+    ``chain_keys`` are the chains' keys (:func:`make_chain_keys`). Returns
+    the carry, the records (chain-major; ``None`` without draws or with
+    ``store="stats"``) and the chunk's per-chain ``health``
     (:data:`~jlangevin.run.faults.HEALTH_ROWS`).
     """
 
@@ -177,16 +178,12 @@ def chunk_body(sampler, thin, store, impl, init, burn, draws, key_data, chain_id
             record = jax.vmap(store)(state, info)  # the user writes it for one chain
         return carry, record
 
-    key = key_data  # a typed key, or its data (over several processes)
-    if not jnp.issubdtype(key_data.dtype, jax.dtypes.prng_key):
-        key = jax.random.wrap_key_data(key_data, impl=impl)
     positions = carry.state if init else carry.state.position
     if init:  # the carry holds positions: make the states
         carry = carry._replace(state=jax.vmap(sampler.init)(carry.state))
     start = carry.state
     if store == "stats" and carry.stats is None:
-        carry = carry._replace(stats=_empty_stats(sampler, key, carry.state))
-    chain_keys = keys.chain_keys(key, chain_ids)
+        carry = carry._replace(stats=_empty_stats(sampler, chain_keys[0], carry.state))
     if burn:  # advance without recording (thin does not apply)
         burn_step = lambda c, _: (one_step(chain_keys, c)[0], None)  # noqa: E731
         carry = jax.lax.scan(burn_step, carry, None, length=burn)[0]
@@ -200,26 +197,23 @@ def chunk_body(sampler, thin, store, impl, init, burn, draws, key_data, chain_id
 
 
 def _build_chunk(template: Template, thin: int, store: Any, mesh: Mesh | None) -> Callable:
-    """Jitted ``(key, chain ids, carry, params) -> (carry, records, health)``."""
+    """Jitted ``(chain keys, carry, params) -> (carry, records, health)``."""
 
-    def local(impl, init, burn, draws, shared, chain_ids, carry):
-        key_data, params = shared
+    def local(init, burn, draws, params, chain_keys, carry):
         sampler = template.bind(params)  # the arrays are this program's arguments
-        args = (impl, init, burn, draws, key_data, chain_ids, carry)
+        args = (init, burn, draws, chain_keys, carry)
         return chunk_body(sampler, thin, unheld(store), *args)
 
-    @functools.partial(jax.jit, static_argnames=("impl", "init", "burn", "draws"))
-    def chunk(key_data, chain_ids, carry, params, *, impl, init, burn, draws):
-        fn = functools.partial(local, impl, init, burn, draws)
+    @functools.partial(jax.jit, static_argnames=("init", "burn", "draws"))
+    def chunk(chain_keys, carry, params, *, init, burn, draws):
+        fn = functools.partial(local, init, burn, draws)
         out_specs = None
         if mesh is not None:
             split, shared = PartitionSpec(mesh.axis_names), PartitionSpec()
             stats_specs = RunningStats(shared, split, split, split) if store == "stats" else split
             rows = PartitionSpec(None, mesh.axis_names)  # health: (rows, chains)
             out_specs = (Carry(split, split, split, split, stats_specs), split, rows)
-        carry, records, health = per_chain(
-            fn, mesh, (key_data, params), (chain_ids, carry), out_specs
-        )
+        carry, records, health = per_chain(fn, mesh, params, (chain_keys, carry), out_specs)
         if mesh is None:  # one device: the counts themselves (never a collective on a mesh)
             health = summary(health)
         return carry, records, health
@@ -229,12 +223,41 @@ def _build_chunk(template: Template, thin: int, store: Any, mesh: Mesh | None) -
 
 #: ``compiled_chunk(template, thin, store, mesh)``: the jitted chunk of a sampler's
 #: :class:`~jlangevin.run.cache.Template` (``store`` as :func:`~jlangevin.run.cache.held`
-#: gives it), called as ``chunk(key, chain_ids, carry, params, *, impl, init, burn,
-#: draws)`` (``key`` typed, or its data, of the ``impl`` named). One call makes, in one
-#: compiled program: the initial states (``init=True``: the carry then holds positions),
-#: ``burn`` steps unrecorded, then ``draws`` kept draws; a run that is not chunked is one
-#: call, so one compilation.
+#: gives it), called as ``chunk(chain_keys, carry, params, *, init, burn, draws)``
+#: (``chain_keys`` from :func:`make_chain_keys`). One call makes, in one compiled
+#: program: the initial states (``init=True``: the carry then holds positions), ``burn``
+#: steps unrecorded, then ``draws`` kept draws; a run that is not chunked is one call,
+#: so one compilation.
 compiled_chunk = ProgramCache(_build_chunk, MAX_PROGRAMS)
+
+
+@functools.partial(jax.jit, static_argnames=("impl", "mesh"))
+def make_chain_keys(key_data: Array, chain_ids: Array, *, impl: str, mesh: Mesh | None) -> Array:
+    """:func:`jlangevin.keys.chain_keys` of chains ``chain_ids`` under the run key
+    ``key_data`` (typed, or its data, of the ``impl`` named); on a mesh each device
+    makes its own chains' keys.
+
+    A program of its own, shared by every sampler (it depends on the run key's
+    implementation and the chains' count and placement only), called once per
+    run: hashed inside each sampler's loop instead, the keys cost every loop about
+    a quarter of its compile time.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from jlangevin.run.loop import make_chain_keys
+    >>> ids = np.arange(2, dtype=np.uint32)
+    >>> make_chain_keys(jax.random.key(0), ids, impl="threefry2x32", mesh=None).shape
+    (2,)
+    """
+
+    def local(key_data: Array, ids: Array) -> Array:
+        key = key_data
+        if not jnp.issubdtype(key_data.dtype, jax.dtypes.prng_key):
+            key = jax.random.wrap_key_data(key_data, impl=impl)
+        return keys.chain_keys(key, ids)
+
+    return per_chain(local, mesh, key_data, (chain_ids,))
 
 
 def _avals(tree: Any, drop: int = 0) -> tuple:
@@ -320,6 +343,7 @@ __all__ = [
     "assemble",
     "chunk_body",
     "compiled_chunk",
+    "make_chain_keys",
     "plan",
     "with_initial",
 ]
