@@ -23,10 +23,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --exclude '*.md' .
 
-# The whole default suite, then the diagnostics again under Python >= 3.12 (ArviZ 1.x).
+# What CI runs: the default suite and the `long` checks (every test but the `slow`
+# ones), then the diagnostics again under Python >= 3.12 (ArviZ 1.x).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m 'not slow' $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-312
+
+# The default suite alone (a plain `pytest`: no `long`, no `slow` tests), about 5 minutes.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-312:
 	@py=$$(tools/find-python312); \
@@ -41,7 +46,7 @@ test-312:
 	    $(VENV312)/bin/python -m pip install -q -e '.[dev]' 'arviz>=1.0'; \
 	    touch $(STAMP312); \
 	  fi; \
-	  $(VENV312)/bin/python -m pytest -q tests/diagnostics $(PYTEST_ARGS); \
+	  $(VENV312)/bin/python -m pytest -q -m 'not slow' tests/diagnostics $(PYTEST_ARGS); \
 	fi
 
 slow: $(STAMP)

@@ -39,6 +39,26 @@ def pytest_configure(config):
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+#: Docstring examples (doctest items) longer than about 3 s on one core: `long`, like the
+#: tests marked so (a docstring cannot carry a mark).
+LONG_DOCTESTS = frozenset(
+    {
+        "jlangevin.sample.sample",
+        "jlangevin.adaptation",
+        "jlangevin.adaptation.tempering.tempering_warmup",
+        "jlangevin.kernels.tempering.ladder_step",
+        "jlangevin.models.subsample.subsampled",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if isinstance(item, pytest.DoctestItem) and item.name in LONG_DOCTESTS:
+            item.add_marker(pytest.mark.long)
+
+
 def pytest_unconfigure(config):
     folder = getattr(config, "_jlangevin_cache", None)
     if folder is not None:

@@ -140,6 +140,7 @@ def _wait_for(path, proc, deadline_s):
         time.sleep(0.05)
 
 
+@pytest.mark.long
 def test_a_killed_run_resumes_to_the_bits_of_an_unbroken_run(tmp_path, monkeypatch):
     folder, flag, script = tmp_path / "ckpt", tmp_path / "flag", tmp_path / "child.py"
     script.write_text(CHILD)
@@ -174,6 +175,7 @@ def test_a_killed_run_resumes_to_the_bits_of_an_unbroken_run(tmp_path, monkeypat
 # --------------------------------------------------------------------------- #
 # Every store mode, chunking and progress; a finished run; a resumed trace
 # --------------------------------------------------------------------------- #
+@pytest.mark.long
 @pytest.mark.parametrize(
     "store, chunk_size, progress",
     [
@@ -215,6 +217,7 @@ def test_a_finished_run_is_loaded_not_rerun(finished, monkeypatch):
     _assert_same_run(again, first)
 
 
+@pytest.mark.long
 def test_continuing_a_trace_with_checkpoints(tmp_path, monkeypatch):
     sampler = SAMPLER
     first = jl.run(jax.random.key(0), sampler, X0, 10)

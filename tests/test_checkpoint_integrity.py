@@ -436,6 +436,7 @@ def _kill_at_random_moments(tmp_path, monkeypatch, seed, num_kills, window_s):
     assert json.loads((folder / checkpoint.MANIFEST).read_text())["complete"], where
 
 
+@pytest.mark.long
 def test_runs_killed_at_random_moments_resume_to_the_unbroken_run(tmp_path, monkeypatch):
     _kill_at_random_moments(tmp_path, monkeypatch, seed=20261207, num_kills=2, window_s=0.6)
 

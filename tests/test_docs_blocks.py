@@ -81,6 +81,7 @@ def sandbox(tmp_path, monkeypatch):
         sys.modules["matplotlib.pyplot"].close("all")
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_page_id)
 def test_page_blocks_run(page, sandbox, capsys):
     pytest.importorskip("numpyro")  # pages use the NumPyro bridge (the dev extra has it)

@@ -86,6 +86,7 @@ def test_float32_stays_float32_under_x64(make):
         assert value.dtype == jnp.float32 and score.dtype == jnp.float32
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("make", ["minibatch", "control_variates"])
 def test_float64_estimators_are_unbiased(make):
     """Exact full-data score against the mean of 4,000 estimates, in float64."""
@@ -136,6 +137,7 @@ def _affine_indices(key, num_data, n):
     return (a * jnp.arange(n) + b) % num_data
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("pairwise_max", [gradients._PAIRWISE_MAX, 0], ids=["pairs", "sort"])
 @pytest.mark.parametrize(("num_data", "n"), [(7, 4), (6, 1), (5, 5), (6, 3)])
 def test_floyd_gives_every_subset_equally_often_exactly(monkeypatch, pairwise_max, num_data, n):

@@ -120,6 +120,7 @@ def test_the_unbiasedness_check_catches_a_missing_scale(x64):
 # --------------------------------------------------------------------------- #
 # Variance and refresh
 # --------------------------------------------------------------------------- #
+@pytest.mark.long
 def test_variance_near_the_anchor_is_far_below_the_plain_minibatch():
     svrg = gradients.svrg(logprior, loglik, jnp.asarray(DATA), BATCH, update_every=1000)
     plain = gradients.minibatch(logprior, loglik, jnp.asarray(DATA), BATCH)

@@ -24,6 +24,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from test_docs_blocks import python_blocks
 
 import jlangevin as jl
@@ -82,6 +83,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.long
 def test_two_processes_give_the_draws_of_one(tmp_path):
     script, out = tmp_path / "worker.py", tmp_path / "gathered.npz"
     script.write_text(WORKER)
@@ -157,6 +159,7 @@ def _run_bounded(command: list[str], log: Path, timeout: float, **kwargs) -> int
                 proc.wait()
 
 
+@pytest.mark.long
 def test_the_guides_recipe_runs_as_written(tmp_path):
     recipe, launch = _guide_recipe()
     port = str(_free_port())

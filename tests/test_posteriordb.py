@@ -55,11 +55,13 @@ def test_the_shipped_posterior_is_complete(posterior):
     assert all(r["ess_bulk"] > 5000 and r["sd"] > 0 for r in reference.values())
 
 
+@pytest.mark.long
 def test_jl_sample_agrees_with_the_stan_reference(posterior):
     agreement = sample_and_check(*posterior)
     assert agreement.passed, describe(agreement)
 
 
+@pytest.mark.long
 def test_a_response_shifted_by_one_posterior_sd_fails_the_same_check(posterior):
     model, data, reference = posterior
     shift = reference["beta[1]"]["sd"]

@@ -30,6 +30,7 @@ Y8 = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
 SIGMA8 = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
 
 
+@pytest.mark.long
 def test_eight_schools_in_one_call():
     model = jl.from_numpyro(eight_schools, SIGMA8, y=Y8)
     out = sample(KEY, model, num_warmup=500, num_draws=500)
@@ -69,12 +70,14 @@ def _mean_z(logdensity_fn, kernel="auto"):
     return (mean - EXACT_MEAN) / mcse
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("kernel", ["auto", "mala", "barker"])
 def test_conjugate_normal_mean_within_4_mcse(kernel):
     z = _mean_z(conjugate, kernel)
     assert abs(z) < 4, z
 
 
+@pytest.mark.long
 def test_conjugate_check_catches_the_dropped_prior():
     z = _mean_z(no_prior)
     assert abs(z) > 4, z
@@ -104,6 +107,7 @@ def _moment_z(rho_sampled):
     return out, z
 
 
+@pytest.mark.long
 def test_correlated_gaussian_passes_with_the_defaults():
     out, z = _moment_z(RHO)
     assert out.converged and out.convergence.rhat < 1.01, str(out)
@@ -111,6 +115,7 @@ def test_correlated_gaussian_passes_with_the_defaults():
     assert all(abs(v) < 4 for v in z.values()), z
 
 
+@pytest.mark.long
 def test_correlated_gaussian_check_catches_a_wrong_correlation():
     _, z = _moment_z(0.8)  # sampled with 0.8, judged against 0.9
     assert abs(z["x0 x1"]) > 4, z
@@ -123,6 +128,7 @@ def bimodal(x):  # two modes 20 sd apart: chains started in each never meet
     return jnp.logaddexp(-0.5 * jnp.sum((x - 10.0) ** 2), -0.5 * jnp.sum((x + 10.0) ** 2))
 
 
+@pytest.mark.long
 def test_gate_warns_naming_what_failed():
     start = jnp.concatenate([jnp.full((8, 1), 10.0), jnp.full((8, 1), -10.0)])
     with pytest.warns(jl.SamplingWarning, match="did not converge: R-hat") as caught:
@@ -134,6 +140,7 @@ def test_gate_warns_naming_what_failed():
     assert "NOT converged" in str(out) and "FAILED: R-hat" in str(out)
 
 
+@pytest.mark.long
 def test_gate_passes_a_good_run_silently():
     with warnings.catch_warnings():
         warnings.simplefilter("error", jl.SamplingWarning)
@@ -141,6 +148,7 @@ def test_gate_passes_a_good_run_silently():
     assert out.converged and out.convergence.failures == ()
 
 
+@pytest.mark.long
 def test_max_draws_keeps_sampling_until_converged_and_equals_one_long_run():
     start = jnp.zeros((16, 2))
     logp = correlated(0.0)
@@ -160,6 +168,7 @@ def test_max_draws_keeps_sampling_until_converged_and_equals_one_long_run():
     assert grown.num_grads.draws == 16 * total
 
 
+@pytest.mark.long
 def test_kernels_by_name_constructor_and_declaration():
     logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
     start = jnp.zeros((4, 2))
@@ -199,6 +208,7 @@ def test_fixed_step_ula_and_mala_and_thinning():
     assert fixed.warmup is None and fixed.trace.positions.shape == (2, 5, 3)
 
 
+@pytest.mark.long
 def test_same_key_same_draws():
     logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
     with warnings.catch_warnings():
@@ -307,6 +317,7 @@ def test_bad_input(case):
     check(case)
 
 
+@pytest.mark.long
 def test_a_box_support_through_bounds_passes_the_exact_checks():
     """The quartic on [-0.7, 1.5] with the defaults and its box: jl.check against the exact law."""
     target = jl.targets.quartic()
@@ -318,6 +329,7 @@ def test_a_box_support_through_bounds_passes_the_exact_checks():
     assert report.passed, str(report)
 
 
+@pytest.mark.long
 def test_a_box_support_without_bounds_fails_the_same_checks():
     """Companion: without `bounds`, trajectories step out and are rejected; chains stick."""
     target = jl.targets.quartic()

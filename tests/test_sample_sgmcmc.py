@@ -78,12 +78,14 @@ def sgld_result(parts):
     return _three_line_run(parts)
 
 
+@pytest.mark.long
 def test_sgld_matches_the_exact_posterior_within_mcse_and_the_documented_bias(sgld_result):
     mean_z, var_z = _mean_and_variance_z(sgld_result)
     assert abs(mean_z) < 4, mean_z
     assert abs(var_z) < 4, var_z
 
 
+@pytest.mark.long
 def test_broken_companion_with_each_point_counted_twice_fails(monkeypatch):
     monkeypatch.setattr(
         subsample_module, "_point_weight", lambda size, num_indices: 2 * num_indices / size
@@ -134,6 +136,7 @@ def test_sghmc_recovers_the_posterior_mean(parts):
     assert abs(squares.mean() / EXACT_VAR - 1) < 4 * ratio_se + SGHMC_STEP
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("estimator", ["minibatch", pytest.param("svrg", marks=pytest.mark.slow)])
 def test_other_estimators_and_given_positions(parts, estimator):
     positions = {"mu": jnp.full((4,), 0.5)}
@@ -153,6 +156,7 @@ def test_other_estimators_and_given_positions(parts, estimator):
     assert np.all(np.isfinite(np.asarray(result.trace.positions["mu"])))
 
 
+@pytest.mark.long
 def test_a_checkpointed_run_resumes_to_the_same_draws(parts, tmp_path):
     settings = dict(
         kernel="sgld",
@@ -308,11 +312,13 @@ def _passes(z: float, resolution: float) -> bool:
     return abs(z) < 4 and resolution < 0.1
 
 
+@pytest.mark.long
 def test_the_bias_check_halves_a_step_too_large_away_from_the_mode_and_the_law_is_right():
     z, resolution = _stiff_check()
     assert _passes(z, resolution), (z, resolution)
 
 
+@pytest.mark.long
 def test_broken_companion_without_the_bias_check_fails_the_same_check(monkeypatch):
     monkeypatch.setattr(sys.modules["jlangevin.sample"], "SG_ACCEPT_MIN", 0.0)
     z, resolution = _stiff_check()  # the default step throws chains out (E θ² ~ 1e16)

@@ -165,6 +165,7 @@ def ssm_recovery_z(loss, reps=64):
     return z_of(thetas - truth)
 
 
+@pytest.mark.long
 def test_ssm_minimiser_recovers_precision_and_mean_and_the_broken_loss_does_not():
     assert np.max(np.abs(ssm_recovery_z(sm.ssm_loss))) < Z_MAX
     assert np.max(np.abs(ssm_recovery_z(broken_ssm_loss))) > Z_MAX
@@ -227,6 +228,7 @@ def mlp_init():
     return sm.mlp_init(jax.random.key(3), [2, 32, 32, 1])
 
 
+@pytest.mark.long
 def test_a_plain_jax_mlp_learns_the_noised_score(mlp_init):
     fitted = train(sm.dsm_loss, mlp_score, mlp_init)
     assert fitted.losses.shape == (TRAIN_STEPS,) and np.all(np.isfinite(fitted.losses))
@@ -243,6 +245,7 @@ def test_the_broken_loss_trains_a_wrong_score(mlp_init):
     assert weighted_fisher(learned, jax.random.key(4)) > FISHER_BOUND
 
 
+@pytest.mark.long
 def test_an_equinox_mlp_trains_with_fit():
     eqx = pytest.importorskip("equinox")
     model = eqx.nn.MLP(2, 1, 32, 2, activation=jax.nn.silu, key=jax.random.key(3))

@@ -188,6 +188,7 @@ PARTS = {
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("part", sorted(PARTS))
 def test_four_devices_give_the_same_draws_as_one(part):
     """Each part in its own 4-device process (so the parts run side by side under xdist)."""

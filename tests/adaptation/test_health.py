@@ -202,6 +202,7 @@ def restarted():
     return _warmup()
 
 
+@pytest.mark.long
 def test_trapped_chains_are_restarted_and_the_run_is_exact(restarted):
     trace, info, _ = restarted
     restarts = np.asarray(info.restarted)
@@ -351,7 +352,7 @@ def _check_healthy(info, trace, rhat):
     assert rhat < 1.05, rhat
 
 
-@pytest.mark.slow  # the 128-chain reproduction and its broken companion stay in the default suite
+@pytest.mark.slow  # the 128-chain reproduction and its broken companion run in CI (`long`)
 @pytest.mark.parametrize("preconditioner", ["diagonal", "dense"])
 def test_radon_like_8_chains_float32(radon_model, preconditioner):
     state, info, _, trace, rhat = _radon(radon_model, 8, preconditioner)
@@ -361,6 +362,7 @@ def test_radon_like_8_chains_float32(radon_model, preconditioner):
     _check_healthy(info, trace, rhat)
 
 
+@pytest.mark.long
 def test_radon_like_128_chains_restarts_stuck_chains(radon_model):
     _, info, caught, trace, rhat = _radon(radon_model, 128, "diagonal")
     # Chains that started with a tiny sigma_y accept nothing at first: restarted, once warned.
@@ -376,6 +378,7 @@ def test_radon_like_128_chains_restarts_stuck_chains(radon_model):
     _check_healthy(info, trace, rhat)
 
 
+@pytest.mark.long
 def test_radon_like_128_chains_without_restarts_is_broken(radon_model):
     # Broken companion: the warm-up without restarts.
     _, info, caught, trace, rhat = _radon(radon_model, 128, "diagonal", restart_chains=False)

@@ -137,6 +137,7 @@ def test_malt_trajectory_follows_the_dense_root():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.long
 def test_malt_step_equals_the_dense_kernel_for_an_axis_basis():
     """A basis of coordinate axes makes ``R`` diagonal: ``cholesky=R`` is the same kernel."""
     sd = jnp.asarray([1.0, 2.0, 0.5, 3.0])
@@ -216,6 +217,7 @@ def _warmup(logp, dim, num_steps=600):
     )
 
 
+@pytest.mark.long
 def test_warmup_finds_the_planted_directions_and_samples():
     dim = 200
     logp, sd, q, cov = _planted(dim)
@@ -238,6 +240,7 @@ def test_warmup_finds_the_planted_directions_and_samples():
 # --------------------------------------------------------------------------- #
 # "auto" above DENSE_MAX_DIM, the broken companion, kernels without the form
 # --------------------------------------------------------------------------- #
+@pytest.mark.long
 def test_auto_picks_low_rank_above_dense_max_dim_where_the_kernel_runs_it():
     logp, _, _, cov = _planted(200)
     start = jax.random.normal(jax.random.key(1), (4, 200))

@@ -56,11 +56,13 @@ def _z_scores() -> np.ndarray:
     return np.asarray(z)
 
 
+@pytest.mark.long
 def test_mams_from_far_starts_is_exact():
     z = _z_scores()
     assert np.all(np.abs(z) < 4), z
 
 
+@pytest.mark.long
 def test_broken_companion_that_never_moves_a_start_fails_the_same_check(monkeypatch):
     monkeypatch.setattr(start, "ROUNDING_MAX", float("inf"))
     z = _z_scores()

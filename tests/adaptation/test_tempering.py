@@ -153,6 +153,7 @@ def _gauss_run():
     return _gauss_warmup()
 
 
+@pytest.mark.long
 def test_gaussian_ladder_is_geometric_and_the_swap_rates_equal():
     info, trace = _gauss_run()
     z_ladder, z_rates = geometric_check(info.betas, trace.info)
@@ -166,6 +167,7 @@ def test_gaussian_ladder_is_geometric_and_the_swap_rates_equal():
     assert abs(info.barrier - coarse) < Z_MAX * np.sqrt(np.sum(3 * mcse**2)), info.barrier
 
 
+@pytest.mark.long
 def test_gaussian_rungs_share_one_scale_invariant_step():
     """Every rung is N(0, I / beta): the same ε = step_size on every rung, the metric ~ I."""
     info, trace = _gauss_run()

@@ -83,6 +83,7 @@ def _draws(n, d=3, seed=0):
     return z0, p, jax.random.uniform(k3, (n,), minval=0.2, maxval=1.0)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("length", [0.7, 1.6, 2.9])
 def test_gradient_is_the_criterions_derivative_in_log_t(length):
     z0, p, accept = _draws(64)
@@ -183,6 +184,7 @@ def test_sampler_settings_rule():
 # --------------------------------------------------------------------------- #
 # The warm-up: short runs, then the claims on the anisotropic Gaussian
 # --------------------------------------------------------------------------- #
+@pytest.mark.long
 def test_chees_warmup_reports_its_trajectory_and_resumes():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jl.SamplingWarning)  # 4 steps may cap ChEES' T
@@ -201,6 +203,7 @@ def test_chees_warmup_reports_its_trajectory_and_resumes():
     assert trace.positions.shape == (8, 10, DIM)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("rule", ["meads", "chees"])
 def test_malt_warmup_sets_trajectory_and_resumes(rule):
     """Short run, L capped at 1: MALT's own sampler comes back with L and T = ε; it resumes."""
@@ -233,6 +236,7 @@ def _capped(logdensity, positions, **options):
     return info, [str(w.message) for w in caught if issubclass(w.category, jl.SamplingWarning)]
 
 
+@pytest.mark.long
 def test_a_capped_trajectory_is_reported_and_an_easy_one_is_not():
     # Scales 0.1..10 under a diagonal metric still ask for T ~ 3, but two steps of
     # a step sized for the narrowest direction of the correlation left over go nowhere.
@@ -467,6 +471,7 @@ def _ess_rule_ratio(tuning):
     return info.trajectory_length / quarter, info
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("kernel", [mclmc, mams], ids=["mclmc", "mams"])
 def test_the_ess_rule_sets_t_by_the_largest_scale(kernel):
     ratio, info = _ess_rule_ratio(kernel.tuning)
@@ -474,6 +479,7 @@ def test_the_ess_rule_sets_t_by_the_largest_scale(kernel):
     assert info.trajectory_length > 2 * float(info.step_size)  # not at its floor
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("kernel", [mclmc, mams], ids=["mclmc", "mams"])
 def test_the_scale_check_catches_the_ess_in_place_of_steps_per_ess(monkeypatch, kernel):
     right = trajectory.steps_per_effective_sample

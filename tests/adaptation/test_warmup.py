@@ -136,6 +136,7 @@ def unit_metric(stats, root, healthy, dense, shrinkage):
 # --------------------------------------------------------------------------- #
 # Claims: each kernel, diagonal metric, anisotropic Gaussian
 # --------------------------------------------------------------------------- #
+@pytest.mark.long
 @pytest.mark.parametrize(
     ("kernel", "target"),
     [(mala.sampler, 0.574), (barker.sampler, 0.574)],
@@ -248,6 +249,7 @@ def _defaults_run(name):
     return _adapted(getattr(jl, name), logp_2d, _over_dispersed(COV2, 16), num_steps=1000)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("name", ["mala", "malt"])
 def test_defaults_on_a_correlated_gaussian(name):
     trace, info = _defaults_run(name)
@@ -379,6 +381,7 @@ def _my_run(tuning):
     return trace, info
 
 
+@pytest.mark.long
 def test_a_kernel_written_outside_the_package_is_tuned_by_its_declaration():
     trace, info = _my_run(my_tuning)
     passed, numbers = _check(trace, COV3, 0.574)
@@ -390,6 +393,7 @@ def test_a_kernel_written_outside_the_package_is_tuned_by_its_declaration():
     np.testing.assert_allclose(np.linalg.eigvalsh(inv @ COV3 @ inv.T), 1.0, atol=0.3)
 
 
+@pytest.mark.long
 def test_the_same_check_catches_a_declared_step_that_ignores_the_metric():
     trace, _ = _my_run(blind_tuning)
     passed, numbers = _check(trace, COV3, 0.574)
@@ -441,6 +445,7 @@ def _auto_kind(logp, cov):
     return info
 
 
+@pytest.mark.long
 def test_auto_is_diagonal_on_independent_coordinates_of_unequal_scales():
     info = _auto_kind(logp_independent_100, np.diag(SD100.astype(np.float64) ** 2))
     assert info.metric_kind == "diagonal", (info.metric_reason, info.correlation_condition)
@@ -449,6 +454,7 @@ def test_auto_is_diagonal_on_independent_coordinates_of_unequal_scales():
     assert info.preconditioner.shape == (DIM100,)
 
 
+@pytest.mark.long
 def test_auto_is_dense_on_strongly_correlated_coordinates():
     info = _auto_kind(logp_correlated_100, COV100)
     assert info.metric_kind == "dense", (info.metric_reason, info.correlation_condition)
@@ -495,7 +501,7 @@ def _best_scalar_min_ess(target, steps, num_draws, num_warmup):
     return best
 
 
-@pytest.mark.slow  # MALA's diagonal warm-up stays exact in the default suite (above)
+@pytest.mark.slow  # MALA's diagonal warm-up is checked exact in CI's suite (above, `long`)
 def test_adapted_diagonal_mala_fast_claims():
     """10-D, standard deviations 0.01..10: adapted MALA mixes; no scalar step does."""
     sd = np.geomspace(0.01, 10.0, 10)
@@ -550,6 +556,7 @@ def test_acceptance_claims_100d():
 # --------------------------------------------------------------------------- #
 # The returned state, keys, dtypes and the compiled windows
 # --------------------------------------------------------------------------- #
+@pytest.mark.long
 def test_warmup_state_resumes_and_is_reproducible():
     logp = lambda p: -0.5 * (jnp.sum(p["a"] ** 2) + jnp.sum((p["b"] / 3.0) ** 2))  # noqa: E731
     positions = {"a": jnp.zeros((2, 2)), "b": jnp.ones((2, 3))}
@@ -588,6 +595,7 @@ def test_numpy_and_jax_scalars_are_numbers():
     assert info.target_acceptance == pytest.approx(0.6)
 
 
+@pytest.mark.long
 def test_the_same_model_and_settings_reuse_the_compiled_windows():
     logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
     x0 = jnp.zeros((4, 3))
@@ -663,6 +671,7 @@ def _moment_z(trace) -> np.ndarray:
     return np.concatenate([mean_z(x, np.zeros(3)), var_z(x, np.zeros(3), SD64**2)])
 
 
+@pytest.mark.long
 def test_warmup_keeps_float32_under_x64():
     with jax.enable_x64(True):
         sampler, state, info = _warmup_float64(jnp.float32)
@@ -671,6 +680,7 @@ def test_warmup_keeps_float32_under_x64():
     assert info.preconditioner.dtype == jnp.float32 and trace.positions.dtype == jnp.float32
 
 
+@pytest.mark.long
 def test_float64_adapted_mala_has_the_exact_moments():
     with jax.enable_x64(True):
         sampler, state, info = _warmup_float64(jnp.float64)
@@ -683,6 +693,7 @@ def test_float64_adapted_mala_has_the_exact_moments():
     assert abs(accept - 0.574) < 0.1, accept
 
 
+@pytest.mark.long
 def test_float64_moment_check_catches_the_uncorrected_step():
     # Broken companion: the adapted step without the Metropolis correction (ULA)
     # inflates the variances by 1 / (1 - ε/2) on this Gaussian.

@@ -154,6 +154,7 @@ def cloud_run(sampler, start, steps, seed=0):
     return jl.run(jax.random.key(seed), sampler, jnp.asarray(start), 1, burnin=steps - 1)
 
 
+@pytest.mark.long
 def test_a_mala_cloud_stays_exact_and_a_biased_ula_cloud_fails():
     """MALA keeps exact particles exact. ULA with step h on N(mu, sigma²) has the stationary
     variance sigma² / (1 - h / (2 sigma²)): with h = 0.1 and sigma = 0.5 that is 0.3125,

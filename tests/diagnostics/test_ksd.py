@@ -60,6 +60,7 @@ def test_exact_draws_beat_shifted_ones_and_ksd_grows_with_the_shift():
     assert exact.n * exact.ksd2 / exact.diagonal < 10
 
 
+@pytest.mark.long
 def test_ten_thousand_draws_fit():
     target = jl.targets.ellipse()
     x = exact_draws(target, seed=2, chains=10, draws=1000)

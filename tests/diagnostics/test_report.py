@@ -87,6 +87,7 @@ def test_thresholds_are_arguments():
     assert jl.check(x + 0.02, QUARTIC, z_max=1e6, w1_factor=1e6, ks_alpha=0.0).passed
 
 
+@pytest.mark.long
 def test_trace_input_reports_divergences():
     sampler = jl.mala(GAUSS.logdensity, step_size=0.2)
     trace = jl.run(jax.random.key(0), sampler, jnp.zeros((4, 2)), 200)
@@ -112,6 +113,7 @@ def mala_gauss_trace(chains=4, steps=2000):
     return jl.run(jax.random.key(12), sampler, start, steps)
 
 
+@pytest.mark.long
 def test_float64_trace_is_checked_in_float64():
     with jax.enable_x64(True):
         trace = mala_gauss_trace()
@@ -279,6 +281,7 @@ def test_thinned_acceptance_from_the_kept_steps_alone_is_caught(monkeypatch):
         assert_acceptance_row_counts_the_moves(trace, jl.check(trace, GAUSS))
 
 
+@pytest.mark.long
 def test_unthinned_acceptance_is_the_mean_over_the_kept_steps():
     trace = mala_gauss_trace(steps=300)
     (row,) = jl.check(trace, GAUSS)["acceptance"]

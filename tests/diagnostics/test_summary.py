@@ -245,6 +245,7 @@ def eight_schools(sigma, y=None):
         numpyro.sample("obs", dist.Normal(theta, sigma), obs=y)
 
 
+@pytest.mark.long
 def test_summary_and_check_of_a_numpyro_model_use_constrained_names():
     pytest.importorskip("numpyro")
     model = jl.from_numpyro(eight_schools, SIGMA, y=Y)

@@ -13,6 +13,7 @@ def result(tmp_path_factory):
     return dice.run(quick=True, out=tmp_path_factory.mktemp("dice"))
 
 
+@pytest.mark.long
 def test_quick_run_passes_its_checks(result):
     assert [check.passed for check in result.checks] == [True, True], result.report()
 

@@ -22,6 +22,7 @@ def failed(checks):
     return {check.name.split(": ")[1].split(" ")[0] for check in checks if not check.passed}
 
 
+@pytest.mark.long
 def test_quick_run_passes_its_checks_and_draws_its_figures(tmp_path):
     result = dsm.run(quick=True, out=tmp_path)
     assert result.passed, result.report()
@@ -41,6 +42,7 @@ def test_exact_score_agrees_with_the_noised_mixture_target():
             )
 
 
+@pytest.mark.long
 def test_an_untrained_network_fails_the_energy_check(data):
     params = dsm.init_params(jax.random.key(1), SETTINGS)
     samples = dsm.sample(

@@ -31,6 +31,7 @@ def result(trained, tmp_path_factory):
     return result
 
 
+@pytest.mark.long
 def test_quick_run_passes_its_checks(result):
     assert result.name == "ebm"
     assert len(result.checks) == 5 and result.passed, result.report()

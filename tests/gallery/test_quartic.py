@@ -23,6 +23,7 @@ def result(folder):
     return quartic.run(quick=True, out=folder)
 
 
+@pytest.mark.long
 def test_quick_run_passes_its_checks(result):
     assert [check.passed for check in result.checks] == [True, True], result.report()
 
@@ -34,6 +35,7 @@ def test_the_propagated_law_is_a_probability_law_with_wall_atoms(law):
     assert law.cdf(np.array([quartic.LOW]))[0] == pytest.approx(law.atom_low)
 
 
+@pytest.mark.long
 def test_annealing_ten_times_too_fast_fails_the_chain_law_check(law):
     """The step falls by 0.001 over 50 steps instead of 500 (then stays at 1e-4).
 

@@ -33,7 +33,7 @@ def start():
 
 
 # Tempering's three compiled loops are the largest here; its chunked and resumed runs are
-# checked bit for bit in the default suite by
+# checked bit for bit in CI's suite (marked `long`) by
 # tests/kernels/test_tempering.py::test_chunked_and_resumed_runs_are_bit_identical, so its
 # pytree case here is slow-only.
 NAMES = [
@@ -42,6 +42,7 @@ NAMES = [
 ]
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("name", NAMES)
 def test_chunked_and_resumed_runs_are_bit_identical(name):
     # Three compiled programs per kernel: 12 steps from the start, 4 from the start, and

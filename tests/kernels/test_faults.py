@@ -191,6 +191,7 @@ ACCEPTED = {
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("name", sorted(ACCEPTED))
 def test_numpy_and_jax_numbers_and_lists_are_accepted(name):
     sampler = ACCEPTED[name]()

@@ -213,6 +213,7 @@ def test_dtypes_follow_the_position_under_x64(dtype):
     assert info.energy_error.dtype == info.acceptance_rate.dtype == dtype
 
 
+@pytest.mark.long
 def test_chunked_runs_on_pytree_positions_are_bit_identical():
     def logp(p):
         return -0.5 * (jnp.sum(p["a"] ** 2) + jnp.sum((p["b"] / 2.0) ** 2))

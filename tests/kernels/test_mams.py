@@ -54,6 +54,7 @@ def _reference_scaled_run():
     return _scaled_run()
 
 
+@pytest.mark.long
 def test_leaves_a_badly_scaled_gaussian_invariant():
     target, trace = _reference_scaled_run()
     z, pvalue = _scaled_checks(target, trace)
@@ -63,6 +64,7 @@ def test_leaves_a_badly_scaled_gaussian_invariant():
     assert not np.asarray(trace.info.diverged).any()
 
 
+@pytest.mark.long
 def test_the_check_catches_an_energy_error_of_the_wrong_sign(monkeypatch):
     """Companion: accepting with ``exp(+Δ)`` favours the integrator's errors."""
     energy_error = mams.energy_error
@@ -200,6 +202,7 @@ def _banana_run(key=0):
     return trace, z, ks_pvalue(x[..., 0], target.marginal_cdfs[0])[0]
 
 
+@pytest.mark.long
 def test_the_banana_is_sampled_exactly():
     trace, z, pvalue = _banana_run()
     assert np.all(np.abs(z) < Z_MAX), z
@@ -246,6 +249,7 @@ def _walled_run(key=0):
     return trace, ks_pvalue(x0, QUARTIC.cdf)[0], z
 
 
+@pytest.mark.long
 def test_walled_target_is_sampled_exactly():
     trace, pvalue, z = _walled_run()
     x = np.asarray(trace.positions)
@@ -383,6 +387,7 @@ def _params(step_size, steps, metric):
     )
 
 
+@pytest.mark.long
 def test_the_declared_step_is_exact_with_a_changing_traced_length():
     """All chains share one traced ``n`` cycling 1..6, as a jittered warm-up runs them."""
     target = jl.targets.gaussian(np.zeros(2), COV2)
@@ -450,11 +455,13 @@ def _far_regression(early_target, monkeypatch):
     return float(info.step_size), float(jnp.median(state.logdensity))
 
 
+@pytest.mark.long
 def test_warmup_from_far_starts_keeps_its_step(monkeypatch):
     step_size, logdensity = _far_regression(0.65, monkeypatch)  # the default
     assert step_size > 0.05 and logdensity > -2000.0, (step_size, logdensity)
 
 
+@pytest.mark.long
 def test_broken_warmup_aiming_at_0_9_from_the_start_collapses(monkeypatch):
     step_size, logdensity = _far_regression(1.0, monkeypatch)  # no early target
     assert step_size < 1e-3 and logdensity < -1e4, (step_size, logdensity)

@@ -46,6 +46,7 @@ def _gaussian_run(key=0, step_size=0.4, decoherence_length=2.0):
     return trace, z, ks_pvalue(x[..., 2], target.marginal_cdfs[2])[0]
 
 
+@pytest.mark.long
 def test_keeps_a_gaussian_at_a_small_step():
     trace, z, pvalue = _gaussian_run()
     assert np.all(np.abs(z) < Z_MAX), z

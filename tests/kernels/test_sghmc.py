@@ -128,6 +128,7 @@ ESTIMATORS = {
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("name", ["minibatch", pytest.param("svrg", marks=SLOW)])
 def test_minibatch_posterior_mean_is_exact(name):
     # The recursion is linear in (theta, r) with an unbiased gradient: the stationary mean

@@ -24,6 +24,7 @@ def loglik(theta, x):
     return -0.5 * jnp.sum((x - theta) ** 2)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("replace", [False, True])
 def test_minibatch_posterior_mean_is_exact(replace):
     # For a Gaussian posterior the SGLD recursion is linear with an unbiased
@@ -36,6 +37,7 @@ def test_minibatch_posterior_mean_is_exact(replace):
     assert np.all(np.abs(z) < Z_MAX), z
 
 
+@pytest.mark.long
 def test_control_variates_posterior_mean_and_lower_noise():
     est_cv = jl.gradients.control_variates(
         logprior, loglik, jnp.asarray(DATA), 20, jnp.asarray(POST_MEAN, jnp.float32)
@@ -145,6 +147,7 @@ def _svrg_mean_z(loglik):
     return mean_z(trace.positions, SVRG_POST_MEAN)
 
 
+@pytest.mark.long
 def test_sgld_with_svrg_has_the_posterior_mean():
     z = _svrg_mean_z(lambda t, x: -0.5 * jnp.sum((x - t) ** 2))
     assert np.all(np.abs(z) < Z_MAX), z

@@ -59,6 +59,7 @@ def _dice_tempering_run():
     return _dice_run(_dice_tempering(), key=0)
 
 
+@pytest.mark.long
 def test_dice_mode_weights_are_recovered_from_one_start():
     trace, (z, r) = _dice_tempering_run()
     assert _passes(z, r), (z, r)
@@ -78,6 +79,7 @@ def _moment_z(trace):
     return np.concatenate([mean_z(kept, DICE.mean), var_z(kept, DICE.mean, DICE.var)])
 
 
+@pytest.mark.long
 def test_dice_checks_catch_a_swap_ratio_with_the_sign_flipped(monkeypatch):
     """Both dice checks (mode weights, moments) fail when swaps favour the wrong way."""
     true_ratio = tempering.swap_log_ratio
@@ -107,12 +109,14 @@ def _mixture_run(key):
     return trace, mode_weight_check(trace.positions[:, DROP:], [-4.0, 4.0], [0.3, 0.7])
 
 
+@pytest.mark.long
 def test_unequal_mixture_weights_are_recovered():
     trace, (z, r) = _mixture_run(key=0)
     assert _passes(z, r), (z, r)
     assert trace.info.replica_info.acceptance_rate.shape == (CHAINS, STEPS, 5)
 
 
+@pytest.mark.long
 def test_mixture_check_catches_swaps_without_the_ratio(monkeypatch):
     """Swaps always accepted: the beta = 1 replica sees every temperature's draws."""
     monkeypatch.setattr(tempering, "swap_log_ratio", lambda b, v: jnp.zeros_like(b[1:]))
@@ -232,6 +236,7 @@ def test_state_and_info_shapes_and_the_beta_one_replica_is_the_position():
     assert trace.info.swap_acceptance.dtype == jnp.float32
 
 
+@pytest.mark.long
 def test_chunked_and_resumed_runs_are_bit_identical():
     whole, _ = _dice_tempering_run()
     x0, half = jnp.ones((CHAINS, 1)), STEPS // 2

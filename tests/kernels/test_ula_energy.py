@@ -103,6 +103,7 @@ def reference_draws():
     return reference_loop(START, keys, 10.0, 0.005, 0.03, REFERENCE_STEPS)
 
 
+@pytest.mark.long
 def test_noise_first_is_the_reference_ebm_loop(reference_draws):
     trace = jl.run(REFERENCE_KEY, _ebm_sampler(), START, REFERENCE_STEPS)
     expected = reference_draws
@@ -147,6 +148,7 @@ def test_noise_sd_defaults_to_sqrt_2hT():
     np.testing.assert_allclose(a.positions, b.positions, rtol=0, atol=1e-6)
 
 
+@pytest.mark.long
 def test_noise_first_chunked_and_resumed_runs_are_bit_identical():
     key, sampler = jax.random.key(5), _ebm_sampler()
     whole = jl.run(key, sampler, START, 20)

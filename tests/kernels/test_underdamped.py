@@ -239,6 +239,7 @@ def _pytree_case():
     return sampler, x0, whole
 
 
+@pytest.mark.long
 def test_chunked_runs_on_pytree_positions_are_bit_identical():
     sampler, x0, whole = _pytree_case()
     chunked = jl.run(jax.random.key(5), sampler, x0, 40, chunk_size=20, store=position_and_momentum)

@@ -57,6 +57,7 @@ def test_import_jlangevin_does_not_import_numpyro():
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
+@pytest.mark.long
 def test_names_and_init_shapes(schools):
     model, _ = schools
     assert model.latent_names == ("mu", "tau", "theta_tilde")
@@ -195,11 +196,13 @@ def test_logdensity_is_the_closed_form_with_jacobian(conjugate_model):
         np.testing.assert_allclose(got, closed_form(mu, log_lam), rtol=1e-5)
 
 
+@pytest.mark.long
 def test_posterior_moments_match_the_exact_posterior(conjugate_model):
     z = _z_scores(conjugate_model, conjugate_model.logdensity_fn)
     assert all(abs(v) < 4 for v in z.values()), z
 
 
+@pytest.mark.long
 def test_broken_companion_without_jacobian_fails(conjugate_model):
     from numpyro.infer.util import log_density
 
@@ -264,6 +267,7 @@ def test_flat_prior_logdensity_is_numpyros_potential_energy(flat_model):
         np.testing.assert_allclose(got, exact, rtol=1e-4)
 
 
+@pytest.mark.long
 def test_flat_prior_mala_run_stays_finite(flat_model):
     # U(-2, 2) starts can be far out (log sigma = -2: a gradient of 1e4), hence the small step.
     key_init, key_run = jax.random.split(jax.random.key(5))
@@ -313,6 +317,7 @@ def imputing(y):
         numpyro.sample("y", dist.Normal(mu, 1.0), obs=y, obs_mask=~np.isnan(y))
 
 
+@pytest.mark.long
 def test_missing_observations_masked_by_the_model_are_accepted():
     model = from_numpyro(imputing, np.array([0.3, np.nan, -0.2]))
     assert model.latent_names == ("mu", "y_unobserved")

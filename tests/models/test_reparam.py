@@ -67,6 +67,7 @@ def _points():
     )
 
 
+@pytest.mark.long
 def test_the_log_density_is_the_centred_one_times_the_jacobian():
     """``log p_nc(mu, u, z) = log p_c(mu, u, mu + e^u z) + 8 u``: the same posterior, exactly."""
     points = _points()
@@ -74,6 +75,7 @@ def test_the_log_density_is_the_centred_one_times_the_jacobian():
     np.testing.assert_allclose(lp_nc, lp_c + 8 * np.asarray(points[1]), rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.long
 def test_a_decentring_without_the_scale_fails_the_identity(monkeypatch):
     """Companion: ``theta = mu + z`` (the scale dropped) is not the same posterior."""
     from numpyro.infer.reparam import LocScaleReparam
@@ -107,12 +109,14 @@ def _funnel_check(model):
     return rhat(v), float(np.max(np.abs(z)))
 
 
+@pytest.mark.long
 def test_neals_funnel_decentred_is_sampled_exactly():
     r, z = _funnel_check(noncentered(funnel))
     assert r < 1.01, r
     assert z < 4.0, z
 
 
+@pytest.mark.long
 def test_neals_funnel_centred_fails_the_same_check():
     """Companion: the same sampler and budget on the centred funnel misses v's law."""
     r, z = _funnel_check(funnel)

@@ -88,6 +88,7 @@ def _full_batch_gradient_check(parts) -> float:
     return float(np.max(np.abs(np.asarray(estimate) - expected)) / np.max(np.abs(expected)))
 
 
+@pytest.mark.long
 def test_an_estimator_over_all_points_is_the_chain_rule_gradient(parts):
     assert _full_batch_gradient_check(parts) < 1e-4
 
@@ -110,6 +111,7 @@ def test_gradients_per_step_counts_point_gradients():
 # --------------------------------------------------------------------------- #
 # The per-observation log likelihood, in batches
 # --------------------------------------------------------------------------- #
+@pytest.mark.long
 def test_log_likelihood_is_computed_in_batches_and_equals_one_call(parts, monkeypatch):
     model = parts.model
     positions = model.init(jax.random.key(1), 3)

@@ -77,6 +77,7 @@ def _partition_average(parts: Subsampled, position, batch_size: int):
     return jax.tree.map(lambda *leaves: sum(leaves) / len(outs), *outs)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("model", [subsampling_model, plain_model], ids=["subsample", "plain"])
 def test_batches_partitioning_the_data_average_to_the_full_gradient(model):
     parts = subsampled(model, Y)
@@ -88,6 +89,7 @@ def test_batches_partitioning_the_data_average_to_the_full_gradient(model):
         np.testing.assert_allclose(grad["mu"], full_grad["mu"], rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.long
 def test_with_a_jacobian_and_a_covariate(regression_parts):
     parts = regression_parts
     assert parts.plate == "obs" and parts.model.latent_names == ("beta", "sigma")
@@ -110,6 +112,7 @@ def test_the_minibatch_scaling_is_numpyros_own(regression_parts):
     np.testing.assert_allclose(parts.batch_logdensity_fn(REG_POINT, batch), numpyros, rtol=1e-5)
 
 
+@pytest.mark.long
 def test_the_estimators_are_exact_where_they_must_be(parts):
     position = POINTS[0]
     full_value, full_grad = jax.value_and_grad(parts.model.logdensity_fn)(position)
@@ -156,11 +159,13 @@ def _sgld_z_score(parts: Subsampled) -> float:
     return (mu.mean() - EXACT_MEAN) / float(jl.diagnostics.mcse(mu))
 
 
+@pytest.mark.long
 def test_sgld_with_control_variates_recovers_the_posterior_mean(parts):
     z = _sgld_z_score(parts)
     assert abs(z) < 4, z
 
 
+@pytest.mark.long
 def test_broken_scaling_companion_misses_the_posterior_mean(monkeypatch):
     # NumPyro's N / n plate scale divided out twice: each point counts 1 / N times.
     monkeypatch.setattr(
@@ -171,6 +176,7 @@ def test_broken_scaling_companion_misses_the_posterior_mean(monkeypatch):
     assert abs(z) > 4, z
 
 
+@pytest.mark.long
 def test_sghmc_with_svrg_runs_finite(regression_parts):
     parts = regression_parts
     sampler = jl.sghmc(parts.svrg(5, update_every=20), step_size=1e-3, friction=5.0)

@@ -6,6 +6,7 @@ import weakref
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jlangevin as jl
 from jlangevin.run.cache import ProgramCache, Weak, held, split_sampler
@@ -18,6 +19,7 @@ def _misses():
     return compiled_chunk.cache_info().misses
 
 
+@pytest.mark.long
 def test_a_new_step_size_reuses_the_compiled_loop():
     """Warm-up makes a new sampler each time; only its arrays differ, so nothing recompiles."""
     x0 = jnp.zeros((4, 3))

@@ -55,6 +55,7 @@ def test_thin_keeps_every_thin_th_state(name):
 
 # MALA here (burn-in, thinning, chunks of one draw and uneven chunks); every kernel is
 # chunked and resumed in tests/kernels/test_contract_all.py, so ULA and SGLD are slow-only.
+@pytest.mark.long
 @pytest.mark.parametrize(
     "name",
     [
@@ -162,6 +163,7 @@ def test_zero_kept_draws():
     np.testing.assert_array_equal(trace.final_state.count, BURNIN)
 
 
+@pytest.mark.long
 def test_float64_when_x64_is_enabled():
     import subprocess
     import sys
@@ -232,6 +234,7 @@ def test_the_contract_check_fails_when_every_step_reuses_the_chain_key(monkeypat
     assert np.abs(_ar1_checks(trace)).max() > Z_MAX
 
 
+@pytest.mark.long
 def test_a_user_kernel_is_chunked_and_resumed_bit_identically():
     sampler = AR1
     x0 = jnp.linspace(-1.0, 1.0, 6)[:, None]
@@ -275,6 +278,7 @@ def test_every_step_is_guarded_per_chain():
     _tree_equal(trace, alone)
 
 
+@pytest.mark.long
 def test_runs_from_several_threads_give_what_one_thread_gives():
     # The compiled-function cache is shared: threads that run the same samplers at
     # once (a thread pool warming up benchmarks) must neither corrupt it nor mix up
@@ -364,6 +368,7 @@ def test_nested_lists_are_positions():
     _tree_equal(jl.run(jax.random.key(0), sampler, nested, STEPS, burnin=BURNIN), ref)
 
 
+@pytest.mark.long
 def test_ula_under_x64_keeps_its_dtypes_and_its_exact_discretisation_bias():
     """ULA on N(0, 1) with step h is the AR(1) x' = (1 - h) x + sqrt(2h) xi: its stationary
     variance is 2 / (2 - h), not 1. From stationary starts the last draws of 4000 chains are
