@@ -162,10 +162,15 @@ def chunk_body(sampler, thin, store, init, burn, draws, chain_keys, carry):
         return Carry(state, carry.count + 1, diverged, moves, carry.stats), info
 
     def kept_draw(chain_keys: Array, carry: Carry) -> tuple[Carry, Any]:
-        carry, info = one_step(chain_keys, carry)
-        if thin > 1:
+        if thin == 1:
+            carry, info = one_step(chain_keys, carry)
+        else:  # one copy of the step in the program (compile time), its last info kept
+            info = jax.tree.map(
+                lambda s: jnp.zeros(s.shape, s.dtype),
+                jax.eval_shape(lambda c: one_step(chain_keys, c)[1], carry),
+            )
             carry, info = jax.lax.fori_loop(
-                1, thin, lambda _, c: one_step(chain_keys, c[0]), (carry, info)
+                0, thin, lambda _, c: one_step(chain_keys, c[0]), (carry, info)
             )
         state = carry.state
         if store == "stats":
