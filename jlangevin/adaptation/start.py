@@ -28,6 +28,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from jlangevin.run.cache import MAX_PROGRAMS, ProgramCache, held, unheld
 from jlangevin.types import Array, ArrayTree
 
 #: A start is moved in when ``|log p| * eps(dtype)``, the rounding of its log
@@ -106,10 +107,18 @@ def approach(
     if not moved.any():
         return Approach(positions, moved, 0, ~moved)
     flat = jax.vmap(lambda p: ravel_pytree(p)[0])(positions)
-    unravel = ravel_pytree(jax.tree.map(lambda x: x[0], positions))[1]
-    x, grads, reached = _lbfgs(logdensity_fn, unravel, max_iterations)(flat, jnp.asarray(moved))
-    new = jax.vmap(unravel)(x)
+    leaves, treedef = jax.tree.flatten(positions)
+    one_chain = (treedef, tuple((np.shape(x)[1:], jnp.result_type(x)) for x in leaves))
+    solve = _compiled_lbfgs(held(logdensity_fn), one_chain, max_iterations)
+    x, grads, reached = solve(flat, jnp.asarray(moved))
+    new = jax.vmap(_unravel(one_chain))(x)
     return Approach(new, moved, int(np.sum(np.asarray(grads))), np.asarray(reached))
+
+
+def _unravel(one_chain: tuple) -> Callable:
+    """``ravel_pytree``'s inverse for one chain's position (tree structure, shapes, dtypes)."""
+    treedef, avals = one_chain
+    return ravel_pytree(jax.tree.unflatten(treedef, [np.zeros(s, d) for s, d in avals]))[1]
 
 
 def _lbfgs(logdensity_fn: Callable, unravel: Callable, max_iterations: int) -> Callable:
@@ -141,6 +150,14 @@ def _lbfgs(logdensity_fn: Callable, unravel: Callable, max_iterations: int) -> C
         return x, grads, rounding(-loss(x)) <= ROUNDING_MAX
 
     return jax.jit(jax.vmap(one))
+
+
+#: The jitted L-BFGS of a log density (held weakly), a chain's position structure and an
+#: iteration cap: a second warm-up of the same model compiles nothing here.
+_compiled_lbfgs = ProgramCache(
+    lambda fn, one_chain, iterations: _lbfgs(unheld(fn), _unravel(one_chain), iterations),
+    MAX_PROGRAMS,
+)
 
 
 def describe(result: Approach) -> str | None:

@@ -500,12 +500,18 @@ def _tuned_step(key, state, logdensity_fn, params, *, score_fn=None, bounds=None
     )
 
 
+def _friction(trajectory_length: Array) -> Array:
+    """``γ = 1 / T`` as an array (a Python float would be compiled into the sampler's
+    loop: one program per tuned value), rounded once from the float64 quotient."""
+    return jnp.asarray(1.0 / float(trajectory_length), jnp.result_type(trajectory_length))
+
+
 def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=None) -> Sampler:
     return sampler(
         logdensity_fn,
         params.step_size,
         int(params.num_integration_steps),
-        1.0 / float(params.trajectory_length),
+        _friction(params.trajectory_length),
         score_fn=score_fn,
         bounds=bounds,
         **_kinetic.root_settings(params.metric, position),

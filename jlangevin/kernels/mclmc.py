@@ -381,7 +381,7 @@ def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=Non
     return sampler(
         logdensity_fn,
         params.step_size,
-        float(params.trajectory_length),
+        params.trajectory_length,  # an array: one compiled loop for every tuned value
         score_fn=score_fn,
         bounds=bounds,
         **_kinetic.root_settings(params.metric, position),

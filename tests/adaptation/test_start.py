@@ -72,3 +72,20 @@ def test_broken_companion_that_never_moves_a_start_fails_the_same_check(monkeypa
 def test_rounding_is_the_size_times_the_dtype_epsilon():
     value = jnp.asarray(-1e6, jnp.float32)
     assert float(start.rounding(value)) == pytest.approx(1e6 * float(jnp.finfo(jnp.float32).eps))
+
+
+def test_a_second_approach_of_the_same_log_density_compiles_nothing():
+    """The L-BFGS program is cached on the log density (weakly), the chain's position
+    structure and the iteration cap: a second warm-up of one model reuses it; another
+    log density, or another position shape, compiles its own."""
+    far = lambda x: -0.5 * jnp.sum((x - 1e5) ** 2)  # noqa: E731
+    start._compiled_lbfgs.cache_clear()
+    x0 = jnp.zeros((4, 2))
+    first = start.approach(far, x0, jax.vmap(far)(x0))
+    again = start.approach(far, x0 + 1.0, jax.vmap(far)(x0 + 1.0))
+    assert first.reached.all() and again.reached.all()
+    assert start._compiled_lbfgs.cache_info()[:2] == (1, 1)  # (hits, misses)
+    other = lambda x: -0.5 * jnp.sum((x + 1e5) ** 2)  # noqa: E731
+    start.approach(other, x0, jax.vmap(other)(x0))
+    start.approach(far, jnp.zeros((4, 3)), jax.vmap(far)(jnp.zeros((4, 3))))
+    assert start._compiled_lbfgs.cache_info()[:2] == (1, 3)

@@ -353,3 +353,25 @@ def test_dynamic_step_under_vmap_shares_one_loop_bound():
     # The static path is untouched: same key, same L, its own stream (split, not fold_in).
     static, _ = malt.step(keys[0], malt.init(jnp.ones(2), logp), logp, 0.3, 3, 1.0)
     assert static.position.shape == (2,)
+
+
+def test_tuned_samplers_differing_in_t_share_one_compiled_loop():
+    """The friction ``1 / T`` of a tuned sampler is an array (a Python float would be
+    compiled into the loop, one program per tuned value), the float64 quotient rounded
+    once, as the float it replaces was."""
+    from jlangevin.run.cache import split_sampler
+    from jlangevin.types import MetricRoot, TuningParams
+
+    logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+
+    def tuned(t):
+        params = TuningParams(
+            jnp.float32(0.3), MetricRoot(scale=jnp.ones(2)), jnp.float32(t), jnp.int32(3)
+        )
+        return malt.tuning.sampler(logp, params, position=jnp.ones(2))
+
+    a, b = tuned(0.7), tuned(1.9)
+    gamma = a.step.keywords["gamma"]
+    assert isinstance(gamma, jax.Array) and gamma.dtype == jnp.float32
+    assert float(gamma) == float(np.float32(1.0 / float(np.float32(0.7))))
+    assert split_sampler(a)[0] == split_sampler(b)[0]

@@ -258,3 +258,10 @@ def test_tuning_declaration_steps_and_binds():
     sampler = tuning.sampler(logp, params, position=jnp.ones(2))
     trace = jl.run(jax.random.key(0), sampler, jnp.ones((3, 2)), 10)
     assert trace.positions.shape == (3, 10, 2)
+    # L stays an array: another tuned L reuses the compiled loop (a float would not).
+    from jlangevin.run.cache import split_sampler
+
+    longer = tuning.sampler(
+        logp, params._replace(trajectory_length=jnp.float32(3.0)), position=jnp.ones(2)
+    )
+    assert split_sampler(longer)[0] == split_sampler(sampler)[0]
