@@ -12,6 +12,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import _runners  # noqa: E402
 import compile_time  # noqa: E402
+import sample_latency  # noqa: E402
 import throughput  # noqa: E402
 
 from jlangevin import cli  # noqa: E402
@@ -120,3 +121,21 @@ def test_cli_bench_without_the_benchmarks_folder_says_where_they_are(tmp_path, m
     monkeypatch.setattr(cli, "BENCHMARKS", tmp_path / "benchmarks")
     assert cli.main(["bench"]) == 2
     assert "source repository" in capsys.readouterr().err
+
+
+def test_sample_latency_table_gives_the_median_of_each_call():
+    def run(scale):
+        return [
+            {
+                "seconds": scale * (4 - i),
+                "programs": 10 - i,
+                "compile_seconds": scale,
+                "converged": i != 1,
+            }
+            for i in range(len(sample_latency.CALLS))
+        ]
+
+    lines = sample_latency.table([run(1.0), run(3.0), run(2.0)]).splitlines()
+    assert len(lines) == 2 + len(sample_latency.CALLS)
+    assert lines[2] == "| first call | 8.00 | 10 | 2.00 | 3/3 |"
+    assert lines[3] == "| same model, key 1 | 6.00 | 9 | 2.00 | 0/3 |"

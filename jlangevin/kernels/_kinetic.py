@@ -22,6 +22,8 @@ Each step below is one of the three pieces every splitting is made of:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -44,7 +46,7 @@ from jlangevin.kernels._tree import (
     tree_squared_norm,
 )
 from jlangevin.kernels.mala import check_cholesky
-from jlangevin.types import Array, ArrayTree, Bounds, PRNGKey, StepSize
+from jlangevin.types import Array, ArrayTree, Bounds, PRNGKey, Sampler, StepSize
 
 
 class Metric(NamedTuple):
@@ -205,6 +207,23 @@ def root_settings(metric: Any, position: ArrayTree) -> dict[str, Any]:
     if metric.is_dense:
         return {"cholesky": metric.lower}
     return {"inverse_mass": ravel_pytree(position)[1](metric.scale**2)}
+
+
+def tuned_steps(
+    sampler: Sampler, num_integration_steps: Any, step: Callable | None = None
+) -> Sampler:
+    """A tuned sampler whose ``L`` is an ``int32`` array (and its step ``step``, one that
+    takes a traced ``L``), so that one compiled loop serves every tuned ``L``.
+
+    ``sampler`` is the kernel's own, built (and checked) with ``L`` as an integer:
+    a static ``L`` is compiled into the loop, one program per tuned value.
+    """
+    bound = sampler.step
+    keywords = {
+        **bound.keywords,
+        "num_integration_steps": jnp.asarray(num_integration_steps, jnp.int32),
+    }
+    return sampler._replace(step=functools.partial(step or bound.func, *bound.args, **keywords))
 
 
 def checked_start(

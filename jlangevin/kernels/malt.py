@@ -506,16 +506,25 @@ def _friction(trajectory_length: Array) -> Array:
     return jnp.asarray(1.0 / float(trajectory_length), jnp.result_type(trajectory_length))
 
 
+def _sampling_step(key, state, logdensity_fn, step_size, num_integration_steps, gamma, **settings):
+    """:func:`dynamic_step` less its trajectory: a tuned sampler's step (``L`` traced)."""
+    return dynamic_step(
+        key, state, logdensity_fn, step_size, num_integration_steps, gamma, **settings
+    )[:2]
+
+
 def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=None) -> Sampler:
-    return sampler(
+    num_steps = int(params.num_integration_steps)
+    tuned = sampler(
         logdensity_fn,
         params.step_size,
-        int(params.num_integration_steps),
+        num_steps,
         _friction(params.trajectory_length),
         score_fn=score_fn,
         bounds=bounds,
         **_kinetic.root_settings(params.metric, position),
     )
+    return _kinetic.tuned_steps(tuned, num_steps, _sampling_step)
 
 
 #: MALT's tuning declaration: step size, metric and trajectory (``L`` steps, the

@@ -453,7 +453,7 @@ def jittered_step(
     >>> 1 <= int(info.num_integration_steps) <= 7
     True
     """
-    mean = as_int(num_integration_steps, "num_integration_steps", minimum=1)
+    mean = _steps_of_any_kind(num_integration_steps)
     new_state, info, _ = dynamic_step(
         key,
         state,
@@ -553,15 +553,17 @@ def _tuned_step(key, state, logdensity_fn, params, *, score_fn=None, bounds=None
 
 
 def _tuned_sampler(logdensity_fn, params, *, position, score_fn=None, bounds=None) -> Sampler:
-    return sampler(
+    mean = int(params.num_integration_steps)
+    tuned = sampler(
         logdensity_fn,
         params.step_size,
-        int(params.num_integration_steps),
+        mean,
         jitter=True,
         score_fn=score_fn,
         bounds=bounds,
         **_kinetic.root_settings(params.metric, position),
     )
+    return _kinetic.tuned_steps(tuned, mean)  # the same draws as a static mean
 
 
 #: MAMS's tuning declaration: step size, metric and trajectory (``n`` integration

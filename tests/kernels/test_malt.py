@@ -12,6 +12,7 @@ without negating the momentum.
 import functools
 import importlib
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -355,23 +356,35 @@ def test_dynamic_step_under_vmap_shares_one_loop_bound():
     assert static.position.shape == (2,)
 
 
-def test_tuned_samplers_differing_in_t_share_one_compiled_loop():
-    """The friction ``1 / T`` of a tuned sampler is an array (a Python float would be
-    compiled into the loop, one program per tuned value), the float64 quotient rounded
-    once, as the float it replaces was."""
+def test_tuned_samplers_differing_in_t_and_l_share_one_compiled_loop():
+    """A tuned sampler's friction ``1 / T`` and its ``L`` are arrays (Python numbers
+    would be compiled into the loop, one program per tuned value): ``1 / T`` the float64
+    quotient rounded once, as the float it replaces was; ``L`` an int32 that the step
+    (:func:`malt.dynamic_step`) takes traced."""
     from jlangevin.run.cache import split_sampler
     from jlangevin.types import MetricRoot, TuningParams
 
     logp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
 
-    def tuned(t):
+    def tuned(t, n):
         params = TuningParams(
-            jnp.float32(0.3), MetricRoot(scale=jnp.ones(2)), jnp.float32(t), jnp.int32(3)
+            jnp.float32(0.3), MetricRoot(scale=jnp.ones(2)), jnp.float32(t), jnp.int32(n)
         )
         return malt.tuning.sampler(logp, params, position=jnp.ones(2))
 
-    a, b = tuned(0.7), tuned(1.9)
-    gamma = a.step.keywords["gamma"]
+    a, b = tuned(0.7, 3), tuned(1.9, 5)
+    gamma, steps = a.step.keywords["gamma"], a.step.keywords["num_integration_steps"]
     assert isinstance(gamma, jax.Array) and gamma.dtype == jnp.float32
     assert float(gamma) == float(np.float32(1.0 / float(np.float32(0.7))))
+    assert isinstance(steps, jax.Array) and steps.dtype == jnp.int32 and int(steps) == 3
     assert split_sampler(a)[0] == split_sampler(b)[0]
+    # The step is dynamic_step's: the same key gives its state and info.
+    state = a.init(jnp.ones(2))
+    key = jax.random.key(3)
+    mine = jax.jit(a.step)(key, state)
+    theirs = jax.jit(
+        lambda k, s: malt.dynamic_step(
+            k, s, logp, jnp.float32(0.3), jnp.int32(3), gamma, inverse_mass=jnp.ones(2)
+        )[:2]
+    )(key, state)
+    chex.assert_trees_all_equal(mine, theirs)

@@ -18,6 +18,7 @@ import functools
 import importlib
 import warnings
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -424,6 +425,17 @@ def test_the_declared_sampler_binds_the_tuned_values():
     trace = jl.run(jax.random.key(0), sampler, jnp.zeros((4, 3)), 20)
     n = np.asarray(trace.info.num_integration_steps)
     assert n.min() >= 1 and n.max() <= 7 and trace.positions.shape == (4, 20, 3)
+    # The mean N is an int32 array: another tuned N reuses the compiled loop, and the
+    # draws are those of the sampler with N static.
+    from jlangevin.run.cache import split_sampler
+
+    other = mams.tuning.sampler(
+        logp, params._replace(num_integration_steps=jnp.int32(6)), position=jnp.zeros(3)
+    )
+    assert split_sampler(other)[0] == split_sampler(sampler)[0]
+    static = jl.mams(logp, params.step_size, 4, inverse_mass=params.metric.scale**2)
+    again = jl.run(jax.random.key(0), static, jnp.zeros((4, 3)), 20)
+    chex.assert_trees_all_equal(again.positions, trace.positions)
 
 
 def _far_regression(early_target, monkeypatch):
