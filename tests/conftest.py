@@ -84,6 +84,8 @@ _HOST_SIDE_NAMES = frozenset(
 
 def _clear_compiled_loops() -> None:
     importlib.import_module("jlangevin.run.cache").clear_all()  # the driver's caches
+    if "jlangevin.models.numpyro" in sys.modules:  # live models found again by fingerprint
+        sys.modules["jlangevin.models.numpyro"]._MODELS.clear()
     for module, cache in (
         ("jlangevin.adaptation.tempering", "cached_window"),
         ("jlangevin.adaptation.warmup", "_end_window"),  # module-level jits

@@ -179,6 +179,7 @@ class Model:
     """
 
     __slots__ = (
+        "__weakref__",  # from_numpyro finds a live model again (models.numpyro._MODELS)
         "_constrain_fn",
         "_init_fn",
         "_log_likelihood_fn",

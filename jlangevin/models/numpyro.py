@@ -23,6 +23,12 @@ builds pure one-position functions from NumPyro's own machinery:
 - ``constrain``: the model replayed at the constrained values: latent sites
   and ``numpyro.deterministic`` sites.
 - ``log_likelihood``: ``fn.log_prob(obs)`` per observation of every observed site.
+- The same model twice: two calls whose functions trace to the same programs (the
+  same operations, data and values of any globals the model reads) return the same
+  :class:`~jlangevin.models.Model`, while it is alive elsewhere; everything compiled
+  for it (by :func:`jlangevin.sample`, :func:`jlangevin.run`, the warm-up) is then
+  reused, as when a notebook cell is run again. A changed datum or global gives a
+  new model.
 
 NumPyro is imported only when :func:`from_numpyro` is called
 (``pip install jlangevin[numpyro]``).
@@ -30,9 +36,12 @@ NumPyro is imported only when :func:`from_numpyro` is called
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
+import threading
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -270,6 +279,37 @@ def _log_likelihood_fn(fixed: Callable, args: tuple, kwargs: dict, observed: tup
     return log_likelihood
 
 
+#: Live models by the fingerprint of their traced functions (see :func:`_fingerprint`).
+_MODELS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_MODELS_LOCK = threading.Lock()
+
+
+def _fingerprint(functions: Mapping[str, tuple[Callable | None, Any]], extra: Any) -> str | None:
+    """A digest of each function's jaxpr at its example argument, with its constants.
+
+    A jaxpr is the program the function traces to: its operations and literals (a
+    Python number a model reads from a global is one) and its constants (the data,
+    arrays a model reads). Equal digests mean the functions compute the same thing,
+    so one model's compiled programs serve the other. ``None`` when a function does
+    not trace here (such a model is never shared).
+    """
+    digest = hashlib.blake2b(repr(extra).encode())
+    try:
+        for name, (fn, example) in functions.items():
+            digest.update(name.encode())
+            if fn is None:
+                continue
+            closed = jax.make_jaxpr(fn)(example)
+            digest.update(str(closed.jaxpr).encode())
+            for const in closed.consts:
+                const = np.asarray(const)
+                digest.update(f"{const.dtype}{const.shape}".encode())
+                digest.update(np.ascontiguousarray(const).tobytes())
+    except Exception:  # e.g. a host callback: the model is built anew, as it would be
+        return None
+    return digest.hexdigest()
+
+
 def from_numpyro(model: Callable, *args: Any, **kwargs: Any) -> Model:
     """A NumPyro model, with its data, as a :class:`~jlangevin.models.Model`.
 
@@ -353,14 +393,32 @@ def from_numpyro(model: Callable, *args: Any, **kwargs: Any) -> Model:
     log_likelihood = _log_likelihood_fn(fixed, args, kwargs, tuple(observed)) if observed else None
     logdensity_fn = _logdensity_fn(fixed, args, kwargs, shapes)
     _check_finite_data(nonfinite, logdensity_fn, prototype)
-    return Model(
+    init = _init_fn(fixed, args, kwargs, prototype)
+    constrain = _constrain_fn(fixed, args, kwargs, (*latent, *deterministic))
+    functions = {
+        "logdensity_fn": (logdensity_fn, shapes),
+        "init": (init, jax.random.key(0)),
+        "constrain": (constrain, shapes),
+        "log_likelihood": (log_likelihood, shapes),
+    }
+    observed_arrays = [(k, v.dtype, v.shape, v.tobytes()) for k, v in observed.items()]
+    fingerprint = _fingerprint(functions, (deterministic, observed_arrays))
+    with _MODELS_LOCK:
+        found = _MODELS.get(fingerprint) if fingerprint is not None else None
+    if found is not None:
+        return found
+    built = Model(
         logdensity_fn,
-        _init_fn(fixed, args, kwargs, prototype),
-        constrain=_constrain_fn(fixed, args, kwargs, (*latent, *deterministic)),
+        init,
+        constrain=constrain,
         log_likelihood=log_likelihood,
         observed_data=observed,
         deterministic_names=deterministic,
     )
+    if fingerprint is not None:
+        with _MODELS_LOCK:
+            built = _MODELS.setdefault(fingerprint, built)
+    return built
 
 
 __all__ = ["MEDIAN_SAMPLES", "from_numpyro"]

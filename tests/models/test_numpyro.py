@@ -7,6 +7,8 @@ with the closed form within 4 Monte Carlo standard errors (ESS-based). Its
 broken companion drops the log-Jacobian and must fail the same check.
 """
 
+import gc
+import importlib
 import subprocess
 import sys
 
@@ -332,3 +334,51 @@ def test_integer_and_non_array_arguments_are_fine():
 
     model = from_numpyro(counts_model, np.array([1, 0, 3]), label="b", scale=None)
     assert model.latent_names == ("lam",)
+
+
+# --------------------------------------------------------------------------- #
+# The same model twice: one Model, while it lives
+# --------------------------------------------------------------------------- #
+_SETTINGS = {"scale": 5.0, "offset": 0.0}  # globals a model reads
+
+
+def scaled(y):
+    sigma = numpyro.sample("sigma", dist.HalfNormal(_SETTINGS["scale"]))
+    numpyro.deterministic("shifted", sigma + _SETTINGS["offset"])
+    numpyro.sample("y", dist.Normal(0.0, sigma), obs=y)
+
+
+def test_the_same_model_and_data_give_one_model_and_any_change_another():
+    """Equal data in new arrays give the same Model (so nothing compiles again); other
+    data, or a changed global, whether the log density or only `constrain` reads it,
+    give another, which computes with the new value."""
+    y = np.array([0.5, -1.0, 0.2])
+    first = from_numpyro(scaled, y)
+    assert from_numpyro(scaled, y.copy()) is first
+    assert from_numpyro(scaled, y + 1.0) is not first
+    origin = {"sigma": jnp.zeros(())}
+    before = float(first.logdensity_fn(origin))
+    shifted_before = first.constrain({"sigma": jnp.zeros((1,))})["shifted"]
+    try:
+        _SETTINGS["scale"] = 2.0  # read by the log density
+        rescaled = from_numpyro(scaled, y)
+        assert rescaled is not first
+        assert float(rescaled.logdensity_fn(origin)) != before
+        _SETTINGS.update(scale=5.0, offset=1.0)  # read by `constrain` alone
+        shifted = from_numpyro(scaled, y)
+        assert shifted is not first
+        moved = shifted.constrain({"sigma": jnp.zeros((1,))})["shifted"]
+        np.testing.assert_allclose(moved - shifted_before, 1.0)
+    finally:
+        _SETTINGS.update(scale=5.0, offset=0.0)
+    assert from_numpyro(scaled, y) is first
+
+
+def test_a_model_nobody_holds_is_not_kept():
+    bridge = importlib.import_module("jlangevin.models.numpyro")
+    model = from_numpyro(scaled, np.array([3.7, 1.1]))
+    gc.collect()  # models of earlier tests held only by reference cycles
+    live = len(bridge._MODELS)
+    del model
+    gc.collect()
+    assert len(bridge._MODELS) == live - 1
