@@ -351,3 +351,26 @@ def test_gate_names_coordinates_that_never_changed():
     assert frozen.failures == (
         "1 coordinate(s) never changed in any chain (R-hat and ESS undefined)",
     )
+
+
+def _regression(x, y=None):  # the README's: badly scaled, so far starts and L-BFGS
+    alpha = numpyro.sample("alpha", dist.Normal(0.0, 10.0))
+    beta = numpyro.sample("beta", dist.Normal(0.0, 10.0))
+    sigma = numpyro.sample("sigma", dist.HalfNormal(5.0))
+    numpyro.sample("y", dist.Normal(alpha + beta * x, sigma), obs=y)
+
+
+@pytest.mark.long
+def test_sampling_the_same_model_again_compiles_nothing(caplog):
+    """A notebook cell run again: the model built anew from the same data, another key
+    (so the warm-up may tune another L). Nothing is compiled: not the L-BFGS approach,
+    the warm-up, the model's init, the initial states nor the sampling loop."""
+    x = np.linspace(0.0, 100.0, 50)
+    y = 1.0 + 0.02 * x + np.random.default_rng(0).normal(0.0, 0.5, 50)
+    first = jl.sample(jax.random.key(0), jl.from_numpyro(_regression, x, y=y))
+    assert first.warmup.num_approached > 0  # the approach ran, and is cached too
+    with jax.log_compiles(True), caplog.at_level("WARNING", logger="jax"):
+        again = jl.sample(jax.random.key(1), jl.from_numpyro(_regression, x.copy(), y=y.copy()))
+    compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    assert compiled == [], compiled
+    assert again.model is first.model and again.converged
