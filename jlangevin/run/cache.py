@@ -11,7 +11,11 @@ What determines the program, and so the cache key:
   compiled loop, and the rest (the kernel's functions, ``logdensity_fn``, other
   settings) is the key. A new sampler of the same ``logdensity_fn`` and a new
   step size therefore reuses the loop; a lambda or closure made anew for every
-  call does not (build it once, outside the loop that calls ``jl.run``);
+  call does not (build it once, outside the loop that calls ``jl.run``). An
+  argument that is itself a ``functools.partial`` is taken apart the same way:
+  ``logdensity_fn=functools.partial(logp, data=x)`` passes ``x`` to the loop as an
+  argument, so a new dataset of the same shapes reuses it (a closure over ``x``
+  compiles ``x`` into the program instead);
 - the settings that shape the program: ``thin``, ``store``, the mesh, and, per
   call of the loop, the shapes and dtypes of its arguments and the static
   ``init``/``burn``/``draws`` (kept by :func:`jax.jit`).
@@ -148,22 +152,36 @@ class Bound(NamedTuple):
 
     def bind(self, arrays: tuple) -> Callable:
         """The partial again, with ``arrays`` (concrete or traced) where the arrays were."""
-        supply = iter(arrays)
-        pairs = zip(self.statics, self.is_array, strict=True)
-        leaves = [next(supply) if a else unheld(s) for s, a in pairs]
+        return self._bind(iter(arrays))
+
+    def _bind(self, supply: Iterator) -> Callable:
+        leaves = [
+            next(supply) if a else s._bind(supply) if isinstance(s, Bound) else unheld(s)
+            for s, a in zip(self.statics, self.is_array, strict=True)
+        ]
         args, keywords = jax.tree.unflatten(self.treedef, leaves)
         return functools.partial(unheld(self.func), *args, **keywords)
 
 
 def _split_fn(fn: Callable) -> tuple[Any, tuple]:
-    """``(hashable template, array arguments)`` of one of a sampler's functions."""
+    """``(hashable template, array arguments)`` of one of a sampler's functions; a
+    ``functools.partial`` among its arguments is taken apart too (its arrays follow)."""
     if type(fn) is not functools.partial:
         return held(fn), ()
     leaves, treedef = jax.tree.flatten((fn.args, fn.keywords))
-    is_array = tuple(_is_array(x) for x in leaves)
-    statics = tuple(None if a else held(x) for x, a in zip(leaves, is_array, strict=True))
-    arrays = tuple(x for x, a in zip(leaves, is_array, strict=True) if a)
-    return Bound(held(fn.func), treedef, statics, is_array), arrays
+    statics, is_array, arrays = [], [], []
+    for leaf in leaves:
+        if _is_array(leaf):
+            statics.append(None)
+            arrays.append(leaf)
+        elif type(leaf) is functools.partial:
+            inner, inner_arrays = _split_fn(leaf)
+            statics.append(inner)
+            arrays.extend(inner_arrays)
+        else:
+            statics.append(held(leaf))
+        is_array.append(_is_array(leaf))
+    return Bound(held(fn.func), treedef, tuple(statics), tuple(is_array)), tuple(arrays)
 
 
 class Template(NamedTuple):

@@ -1,5 +1,6 @@
 """The compile cache (jlangevin.run.cache): what shares a compiled loop, and what it keeps alive."""
 
+import functools
 import gc
 import weakref
 
@@ -86,6 +87,33 @@ def test_samplers_that_differ_in_arrays_only_share_a_template():
     assert a == b and hash(a) == hash(b)
     assert a != c  # another log density (by identity)
     assert all(np.all(np.asarray(x) == np.float32(0.2)) for x in jax.tree.leaves(params_b))
+
+
+def _shifted(x, data):
+    return -0.5 * jnp.sum((x - jnp.mean(data)) ** 2)
+
+
+def test_a_partial_log_density_passes_its_data_to_the_loop():
+    """A new dataset of the same shapes, through ``functools.partial``, reuses the loop:
+    the data are arguments of the program, not constants of it, and each run sees its
+    own (as a closure over it does)."""
+    sampler = lambda data: jl.mala(  # noqa: E731
+        functools.partial(_shifted, data=data), step_size=jnp.asarray(0.1)
+    )
+    ones, zeros = np.ones(5, np.float32), np.zeros(5, np.float32)
+    first, _ = split_sampler(sampler(ones))
+    second, second_params = split_sampler(sampler(zeros))
+    assert first == second
+    assert any(x is zeros for x in jax.tree.leaves(second_params))
+    assert first.bind(second_params).step.keywords["logdensity_fn"].keywords["data"] is zeros
+    x0 = jnp.zeros((4, 2))
+    jl.run(jax.random.key(0), sampler(ones), x0, 20)
+    before = _misses()
+    shared = jl.run(jax.random.key(0), sampler(zeros), x0, 20)
+    assert _misses() == before
+    closure = jl.mala(lambda x: _shifted(x, zeros), step_size=jnp.asarray(0.1))
+    own = jl.run(jax.random.key(0), closure, x0, 20)
+    np.testing.assert_allclose(shared.positions, own.positions, rtol=1e-6, atol=1e-6)
 
 
 def test_weak_handles_compare_by_identity_while_alive():
