@@ -19,8 +19,9 @@ in float64 is hardly ever touched.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +29,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from jlangevin.run.cache import MAX_PROGRAMS, ProgramCache, held, unheld
+from jlangevin.run.cache import MAX_PROGRAMS, ProgramCache, bind_function, split_function
 from jlangevin.types import Array, ArrayTree
 
 #: A start is moved in when ``|log p| * eps(dtype)``, the rounding of its log
@@ -109,8 +110,9 @@ def approach(
     flat = jax.vmap(lambda p: ravel_pytree(p)[0])(positions)
     leaves, treedef = jax.tree.flatten(positions)
     one_chain = (treedef, tuple((np.shape(x)[1:], jnp.result_type(x)) for x in leaves))
-    solve = _compiled_lbfgs(held(logdensity_fn), one_chain, max_iterations)
-    x, grads, reached = solve(flat, jnp.asarray(moved))
+    template, arrays = split_function(logdensity_fn)
+    solve = _compiled_lbfgs(template, one_chain, max_iterations)
+    x, grads, reached = solve(arrays, flat, jnp.asarray(moved))
     new = jax.vmap(_unravel(one_chain))(x)
     return Approach(new, moved, int(np.sum(np.asarray(grads))), np.asarray(reached))
 
@@ -121,41 +123,53 @@ def _unravel(one_chain: tuple) -> Callable:
     return ravel_pytree(jax.tree.unflatten(treedef, [np.zeros(s, d) for s, d in avals]))[1]
 
 
-def _lbfgs(logdensity_fn: Callable, unravel: Callable, max_iterations: int) -> Callable:
+def _lbfgs(template: Any, unravel: Callable, max_iterations: int) -> Callable:
+    """Jitted ``(log density's arrays, flat starts, active) -> (x, gradients, reached)``
+    (:func:`~jlangevin.run.cache.split_function`: data as arguments, not constants)."""
+
+    @jax.jit
+    def solve(arrays: tuple, x: Array, active: Array) -> tuple[Array, Array, Array]:
+        logdensity_fn = bind_function(template, arrays)
+        return jax.vmap(functools.partial(_one, logdensity_fn, unravel, max_iterations))(x, active)
+
+    return solve
+
+
+def _one(
+    logdensity_fn: Callable, unravel: Callable, max_iterations: int, x: Array, active: Array
+) -> tuple[Array, Array, Array]:
+    """L-BFGS on ``-log p`` of one chain from ``x`` (nothing moves when not ``active``)."""
+
     def loss(x: Array) -> Array:
         return -logdensity_fn(unravel(x))
 
     solver = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(loss)
 
-    def one(x: Array, active: Array) -> tuple[Array, Array, Array]:
-        def body(carry: tuple, _: None) -> tuple[tuple, None]:
-            x, state, done, grads = carry
-            value, grad = value_and_grad(x, state=state)
-            updates, new_state = solver.update(
-                grad, state, x, value=value, grad=grad, value_fn=loss
-            )
-            trial = optax.apply_updates(x, updates)
-            trial_value = loss(trial)
-            ok = jnp.isfinite(trial_value) & ~done
-            x = jnp.where(ok, trial, x)
-            state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
-            steps = optax.tree_utils.tree_get(new_state, "num_linesearch_steps")
-            grads = grads + jnp.where(done, 0, 1 + steps)
-            done = done | ~jnp.isfinite(trial_value) | (rounding(-trial_value) <= ROUNDING_MAX)
-            return (x, state, done, grads), None
+    def body(carry: tuple, _: None) -> tuple[tuple, None]:
+        x, state, done, grads = carry
+        value, grad = value_and_grad(x, state=state)
+        updates, new_state = solver.update(grad, state, x, value=value, grad=grad, value_fn=loss)
+        trial = optax.apply_updates(x, updates)
+        trial_value = loss(trial)
+        ok = jnp.isfinite(trial_value) & ~done
+        x = jnp.where(ok, trial, x)
+        state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
+        steps = optax.tree_utils.tree_get(new_state, "num_linesearch_steps")
+        grads = grads + jnp.where(done, 0, 1 + steps)
+        done = done | ~jnp.isfinite(trial_value) | (rounding(-trial_value) <= ROUNDING_MAX)
+        return (x, state, done, grads), None
 
-        start = (x, solver.init(x), ~active, jnp.zeros((), jnp.int32))
-        x, _, _, grads = jax.lax.scan(body, start, None, length=max_iterations)[0]
-        return x, grads, rounding(-loss(x)) <= ROUNDING_MAX
-
-    return jax.jit(jax.vmap(one))
+    start = (x, solver.init(x), ~active, jnp.zeros((), jnp.int32))
+    x, _, _, grads = jax.lax.scan(body, start, None, length=max_iterations)[0]
+    return x, grads, rounding(-loss(x)) <= ROUNDING_MAX
 
 
-#: The jitted L-BFGS of a log density (held weakly), a chain's position structure and an
-#: iteration cap: a second warm-up of the same model compiles nothing here.
+#: The jitted L-BFGS of a log density's template (held weakly; a partial's arrays are
+#: arguments), a chain's position structure and an iteration cap: a second warm-up of the
+#: same model, or of the same partial over new data of the same shapes, compiles nothing.
 _compiled_lbfgs = ProgramCache(
-    lambda fn, one_chain, iterations: _lbfgs(unheld(fn), _unravel(one_chain), iterations),
+    lambda template, one_chain, iterations: _lbfgs(template, _unravel(one_chain), iterations),
     MAX_PROGRAMS,
 )
 

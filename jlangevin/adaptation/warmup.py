@@ -50,7 +50,7 @@ from jlangevin.kernels._bounds import check_bounds, check_inside
 from jlangevin.kernels._checks import check_finite_start
 from jlangevin.keys import step_keys
 from jlangevin.run import SamplingWarning, chain_keys_for
-from jlangevin.run.cache import MAX_PROGRAMS, ProgramCache, held, unheld
+from jlangevin.run.cache import MAX_PROGRAMS, ProgramCache, bind_function, split_function
 from jlangevin.types import (
     Array,
     ArrayTree,
@@ -282,14 +282,18 @@ def _build_window(s: _Settings):
     ``log T`` (``rule="chees"``), the window's sums when ``collect``, the
     per-step traces, and the distance the chains travelled (the ESS rule's ``δ``).
     """
-    step = functools.partial(s.tuning.step, score_fn=s.score_fn, bounds=s.bounds)
-    step_all = jax.vmap(
-        lambda key, state, params: step(key, state, s.logdensity_fn, params), (0, 0, None)
-    )
     dtype = s.dtype
 
     @jax.jit
-    def window(chain_keys, states, da, chees, root, length, start, end, collect, traces, free):
+    def window(
+        arrays, chain_keys, states, da, chees, root, length, start, end, collect, traces, free
+    ):
+        # The target and its score from their templates (split_function): data as arguments.
+        logdensity_fn, score_fn = _bind_target((s.logdensity_fn, s.score_fn), arrays)
+        step = functools.partial(s.tuning.step, score_fn=score_fn, bounds=s.bounds)
+        step_all = jax.vmap(
+            lambda key, state, params: step(key, state, logdensity_fn, params), (0, 0, None)
+        )
         num_chains = chain_keys.shape[0]
         eps_start = jnp.exp(da.log_step_avg)
         log_cap = jnp.log(s.max_integration_steps * eps_start)
@@ -379,19 +383,28 @@ def _build_window(s: _Settings):
 #: Compiled window loops, one per settings (so a second warm-up compiles nothing); the
 #: settings' functions held weakly (:mod:`jlangevin.run.cache`): an entry goes with its
 #: target, and with it the data the target closes over.
-cached_window = ProgramCache(
-    lambda settings: _build_window(
-        settings._replace(
-            logdensity_fn=unheld(settings.logdensity_fn), score_fn=unheld(settings.score_fn)
-        )
-    ),
-    MAX_PROGRAMS,
-)
+cached_window = ProgramCache(_build_window, MAX_PROGRAMS)
+
+
+def _split_target(logdensity_fn: Any, score_fn: Any) -> tuple[tuple, tuple]:
+    """The target's and the score's templates and arrays (:func:`split_function`): the
+    templates key a compiled program, the arrays are its arguments."""
+    (logdensity_t, logdensity_arrays), (score_t, score_arrays) = map(
+        split_function, (logdensity_fn, score_fn)
+    )
+    return (logdensity_t, score_t), (logdensity_arrays, score_arrays)
+
+
+def _bind_target(templates: tuple, arrays: tuple) -> tuple:
+    """``(logdensity_fn, score_fn)`` again, inside a compiled program."""
+    return tuple(bind_function(t, a) for t, a in zip(templates, arrays, strict=True))
 
 
 def _window_fn(settings: _Settings):
-    held_fns = {"logdensity_fn": held(settings.logdensity_fn), "score_fn": held(settings.score_fn)}
-    return cached_window(settings._replace(**held_fns))
+    """The compiled window of ``settings``, its target's and score's arrays bound."""
+    (logdensity_t, score_t), arrays = _split_target(settings.logdensity_fn, settings.score_fn)
+    window = cached_window(settings._replace(logdensity_fn=logdensity_t, score_fn=score_t))
+    return functools.partial(window, arrays)
 
 
 @functools.partial(jax.jit, static_argnames=("dense", "shrinkage"))
@@ -485,24 +498,28 @@ def _first_chain(tree: Any) -> Any:
     return jax.tree.map(first, tree)
 
 
-def _build_init(tuning: Tuning, logdensity_fn: LogDensityFn, score_fn: Any, bounds: Any):
-    """The jitted batched ``init`` of the kernel: ``positions -> states``."""
-    init_one = functools.partial(tuning.init, score_fn=score_fn, bounds=bounds)
-    return jax.jit(jax.vmap(lambda p: init_one(p, logdensity_fn)))
+def _build_init(tuning: Tuning, logdensity_t: Any, score_t: Any, bounds: Any):
+    """The jitted batched ``init`` of the kernel: ``(arrays, positions) -> states``, the
+    arrays those of the target's and the score's templates (:func:`split_function`)."""
+
+    @jax.jit
+    def init(arrays: tuple, positions: Any) -> Any:
+        logdensity_fn, score_fn = _bind_target((logdensity_t, score_t), arrays)
+        init_one = functools.partial(tuning.init, score_fn=score_fn, bounds=bounds)
+        return jax.vmap(lambda p: init_one(p, logdensity_fn))(positions)
+
+    return init
 
 
-#: Compiled batched inits, one per kernel and target (a second warm-up compiles nothing);
-#: functions held weakly (:mod:`jlangevin.run.cache`): an entry goes with its target.
-cached_init = ProgramCache(
-    lambda tuning, logdensity_fn, score_fn, bounds: _build_init(
-        tuning, unheld(logdensity_fn), unheld(score_fn), bounds
-    ),
-    MAX_PROGRAMS,
-)
+#: Compiled batched inits, one per kernel and target template (a second warm-up, or one of
+#: the same partial over new data of the same shapes, compiles nothing); functions held
+#: weakly (:mod:`jlangevin.run.cache`): an entry goes with its target.
+cached_init = ProgramCache(_build_init, MAX_PROGRAMS)
 
 
 def _init_fn(tuning: Tuning, logdensity_fn: LogDensityFn, score_fn: Any, bounds: Any):
-    return cached_init(tuning, held(logdensity_fn), held(score_fn), bounds)
+    (logdensity_t, score_t), arrays = _split_target(logdensity_fn, score_fn)
+    return functools.partial(cached_init(tuning, logdensity_t, score_t, bounds), arrays)
 
 
 def initial_states(

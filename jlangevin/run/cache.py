@@ -184,6 +184,32 @@ def _split_fn(fn: Callable) -> tuple[Any, tuple]:
     return Bound(held(fn.func), treedef, tuple(statics), tuple(is_array)), tuple(arrays)
 
 
+def split_function(fn: Callable | None) -> tuple[Any, tuple]:
+    """``(hashable template, array arguments)`` of a function (a target, a score):
+    a ``functools.partial``'s arrays (nested partials' too) come out, anything
+    else is the template itself, held weakly. :func:`bind_function` undoes it.
+
+    Examples
+    --------
+    >>> import functools
+    >>> import numpy as np
+    >>> from jlangevin.run.cache import bind_function, split_function
+    >>> def logp(x, data):
+    ...     return -((x - data.mean()) ** 2)
+    >>> a, arrays = split_function(functools.partial(logp, data=np.ones(3)))
+    >>> b, _ = split_function(functools.partial(logp, data=np.zeros(3)))
+    >>> a == b, float(bind_function(a, arrays)(1.0))
+    (True, -0.0)
+    """
+    return _split_fn(fn) if fn is not None else (None, ())
+
+
+def bind_function(template: Any, arrays: tuple) -> Callable | None:
+    """The function of a :func:`split_function` template, ``arrays`` (concrete or traced) put
+    back."""
+    return template.bind(arrays) if isinstance(template, Bound) else unheld(template)
+
+
 class Template(NamedTuple):
     """A sampler less its array parameters: what a compiled loop is cached on.
 
@@ -349,8 +375,10 @@ __all__ = [
     "ProgramCache",
     "Template",
     "Weak",
+    "bind_function",
     "clear_all",
     "held",
+    "split_function",
     "split_sampler",
     "unheld",
 ]
