@@ -74,6 +74,7 @@ def test_rounding_is_the_size_times_the_dtype_epsilon():
     assert float(start.rounding(value)) == pytest.approx(1e6 * float(jnp.finfo(jnp.float32).eps))
 
 
+@pytest.mark.long  # three L-BFGS programs, about 5 s
 def test_a_second_approach_of_the_same_log_density_compiles_nothing():
     """The L-BFGS program is cached on the log density (weakly), the chain's position
     structure and the iteration cap: a second warm-up of one model reuses it; another
