@@ -1,6 +1,7 @@
 """``jl.sample``: one call from a model to a checked run, and its bad inputs."""
 
 import functools
+import importlib
 import warnings
 
 import jax
@@ -377,16 +378,23 @@ def test_sampling_the_same_model_again_compiles_nothing(caplog):
     assert again.model is first.model and again.converged
 
 
+@pytest.mark.long
+def test_a_model_rebuilt_without_its_fingerprint_fails_that_check(caplog, monkeypatch):
+    """The companion: with no fingerprint (each model new), the rebuilt model's
+    programs compile again and the check above names them."""
+    bridge = importlib.import_module("jlangevin.models.numpyro")
+    monkeypatch.setattr(bridge, "_fingerprint", lambda functions, extra: None)
+    with pytest.raises(AssertionError, match="Compiling"):
+        test_sampling_the_same_model_again_compiles_nothing(caplog)
+
+
 def _far_mean(x, data):  # the data's mean, far from the starts: L-BFGS moves them first
     return -0.5 * jnp.sum((x - jnp.mean(data, axis=0)) ** 2 / 0.01)
 
 
-@pytest.mark.long
-def test_a_partial_over_new_data_of_the_same_shapes_compiles_nothing(caplog):
-    """Simulation-based calibration: jl.sample over datasets, the log density a
-    functools.partial over each. The data are arguments of every program (L-BFGS, the
-    warm-up's initial states and windows, the sampling loop), so the second dataset
-    compiles nothing, and each run samples its own posterior."""
+def _sample_datasets(caplog):
+    """jl.sample over two datasets of one shape, the log density a partial over each;
+    the datasets, the runs and what the second one compiled."""
     datasets = [1000.0 + jax.random.normal(jax.random.key(s), (100, 2)) for s in range(2)]
     runs = []
     for i, data in enumerate(datasets):
@@ -395,10 +403,44 @@ def test_a_partial_over_new_data_of_the_same_shapes_compiles_nothing(caplog):
             caplog.clear()
             runs.append(jl.sample(jax.random.key(i), target, positions=jnp.zeros((64, 2))))
         compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
-    assert compiled == [], compiled  # the second dataset's
+    return datasets, runs, compiled
+
+
+def _assert_each_samples_its_own_posterior(datasets, runs):
     for data, run in zip(datasets, runs, strict=True):
         assert run.converged and run.warmup.num_approached == 64
         draws = np.asarray(run.trace.positions, np.float64)  # float32 sums of 1000s drift
         mcse = np.asarray(jl.diagnostics.mcse(draws))
         z = (draws.mean(axis=(0, 1)) - np.asarray(data, np.float64).mean(axis=0)) / mcse
-        assert np.all(np.abs(z) < 4), z
+        assert np.all(np.abs(z) < 4), f"z = {z}"
+
+
+@pytest.mark.long
+def test_a_partial_over_new_data_of_the_same_shapes_compiles_nothing(caplog):
+    """Simulation-based calibration: jl.sample over datasets, the log density a
+    functools.partial over each. The data are arguments of every program (L-BFGS, the
+    warm-up's initial states and windows, the sampling loop), so the second dataset
+    compiles nothing, and each run samples its own posterior."""
+    datasets, runs, compiled = _sample_datasets(caplog)
+    assert compiled == [], compiled  # the second dataset's
+    _assert_each_samples_its_own_posterior(datasets, runs)
+
+
+@pytest.mark.long
+def test_programs_that_keep_the_first_dataset_fail_that_check(caplog, monkeypatch):
+    """The companion: a cache that gave a partial's template the arrays it first saw
+    (programs keyed on the function, the data baked in) samples the first dataset's
+    posterior for the second, about 50 MCSE from the second's mean."""
+    cache = importlib.import_module("jlangevin.run.cache")
+    split, first = cache._split_fn, {}
+
+    def stale(fn):  # only the data go stale: the warm-up's own partials stay fresh
+        template, arrays = split(fn)
+        if getattr(fn, "func", None) is _far_mean:
+            arrays = first.setdefault(template, arrays)
+        return template, arrays
+
+    monkeypatch.setattr(cache, "_split_fn", stale)
+    datasets, runs, _ = _sample_datasets(caplog)
+    with pytest.raises(AssertionError, match="z = "):
+        _assert_each_samples_its_own_posterior(datasets, runs)

@@ -374,6 +374,22 @@ def test_the_same_model_and_data_give_one_model_and_any_change_another():
     assert from_numpyro(scaled, y) is first
 
 
+def test_a_fingerprint_blind_to_the_data_fails_that_check(monkeypatch):
+    """The companion: digesting the jaxprs and the site names but neither the jaxprs'
+    constants nor the observed values (the data) hands one dataset's model to another."""
+    bridge = importlib.import_module("jlangevin.models.numpyro")
+
+    def blind(functions, extra):
+        texts = [str(jax.make_jaxpr(fn)(example).jaxpr) for fn, example in functions.values() if fn]
+        deterministic, _observed = extra
+        return repr(deterministic) + "".join(texts)
+
+    monkeypatch.setattr(bridge, "_fingerprint", blind)
+    monkeypatch.setattr(bridge, "_MODELS", type(bridge._MODELS)())
+    with pytest.raises(AssertionError):
+        test_the_same_model_and_data_give_one_model_and_any_change_another()
+
+
 def test_a_model_nobody_holds_is_not_kept():
     bridge = importlib.import_module("jlangevin.models.numpyro")
     model = from_numpyro(scaled, np.array([3.7, 1.1]))
