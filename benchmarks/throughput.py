@@ -18,8 +18,10 @@ of ``jlangevin bench`` and writes nothing.
 Key schemes, side by side in one process: ``--keys counter legacy`` adds a
 jlangevin column per scheme of :data:`SCHEMES` (the library's own keys are
 ``counter``; ``legacy`` swaps in the per-chain ``fold_in`` keys and the split
-draws of earlier releases, ``counter_unrolled`` the counter keys with their
-hash written out in ``jax.numpy``; by monkeypatching, never a library flag),
+draws of earlier releases, ``keyed`` the counter keys with the chain's offset
+as Threefry's key (the hash of earlier releases), ``counter_unrolled`` the
+counter keys with their hash written out in ``jax.numpy``; by monkeypatching,
+never a library flag),
 and ``--ablation`` adds the floor with each scheme's per-chain keys
 (``floor+<scheme>``): what the keys alone cost the hand-fused loop; and the
 library's kernel without the driver (``kernel_alone``): what the kernel's guards
@@ -125,14 +127,23 @@ def threefry2x32(key: tuple[Any, Any], x: tuple[Any, Any]) -> tuple[jax.Array, j
 
 def _unrolled_hash(key: jax.Array, first: Any, second: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The counter keys' hash written out (:func:`threefry2x32`), fused by XLA with its users."""
+    first, second = jnp.broadcast_arrays(key[0] + jnp.asarray(first, jnp.uint32), key[1] + second)
+    return threefry2x32((0, 0), (first, second))
+
+
+def _keyed_hash(key: jax.Array, first: Any, second: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The counter keys as they were: ``threefry(K_c, (first, second))``, a key per chain."""
+    from jax.extend.random import threefry2x32_p
+
     first, second = jnp.broadcast_arrays(jnp.asarray(first, jnp.uint32), second)
-    return threefry2x32((key[0], key[1]), (first, second))
+    return tuple(threefry2x32_p.bind(key[0], key[1], first, second))
 
 
 #: Key schemes: ``{name: {(module, attribute): replacement}}`` (``{}``: the library's own).
 SCHEMES: dict[str, dict[tuple[str, str], Callable]] = {
     "counter": {},
     "counter_unrolled": {("jlangevin.keys", "_hash"): _unrolled_hash},
+    "keyed": {("jlangevin.keys", "_hash"): _keyed_hash},
     "legacy": {
         ("jlangevin.keys", "chain_keys"): _legacy_chain_keys,
         ("jlangevin.run.driver", "make_chain_keys"): _legacy_make_chain_keys,
@@ -239,7 +250,15 @@ def floor_keys_runner(scheme: str) -> Callable[[str, Problem], Runner | None]:
             init = (x0, logp_batch(x0), grad(x0))
             return jax.lax.scan(body, init, jnp.arange(n))[1]
 
-        return jax.jit(run)
+        compiled = jax.jit(run)
+
+        def call(key: jax.Array, x0: jax.Array) -> jax.Array:
+            # The scheme's inner patches (the hash) act where ``random_bits`` is lowered,
+            # at the first call's compile: in force for the whole call.
+            with key_scheme(scheme):
+                return compiled(key, x0)
+
+        return call
 
     return build
 

@@ -55,14 +55,14 @@ def _neighbour_z(words):
 
 
 def test_a_step_key_draws_the_documented_threefry_blocks():
-    """Step t of chain c draws block j = threefry(K_c, (t, j)): words 2j and 2j + 1."""
+    """Step t of chain c draws block j = threefry((K0 + t, K1 + j)) under the key 0."""
     chains = keys.chain_keys(jax.random.key(1), jnp.arange(3))
     step = keys.step_keys(chains, jnp.array([0, 5, 2**31 - 1]))
+    zero = (jnp.uint32(0), jnp.uint32(0))
     for key in step:
         k0, k1, t = (jnp.uint32(w) for w in jax.random.key_data(key))
-        blocks = threefry_2x32(
-            (k0, k1), jnp.concatenate([jnp.full(3, t), jnp.arange(3, dtype=jnp.uint32)])
-        )
+        counters = jnp.concatenate([jnp.full(3, k0 + t), k1 + jnp.arange(3, dtype=jnp.uint32)])
+        blocks = threefry_2x32(zero, counters)
         expected = jnp.stack([blocks[:3], blocks[3:]], axis=-1).reshape(-1)[:5]
         np.testing.assert_array_equal(jax.random.bits(key, (5,), jnp.uint32), expected)
 
