@@ -388,6 +388,65 @@ def test_a_model_rebuilt_without_its_fingerprint_fails_that_check(caplog, monkey
         test_sampling_the_same_model_again_compiles_nothing(caplog)
 
 
+def _mean_model(y):  # conjugate: mu | y ~ N(sum(y) / (n + 1/100), 1 / (n + 1/100))
+    mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+    numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+
+def _sample_numpyro_datasets(caplog):
+    """jl.sample on one NumPyro model over two datasets of one shape; the datasets,
+    the runs and what the second one compiled."""
+    datasets = [np.random.default_rng(s).normal(loc, 1.0, 50) for s, loc in ((0, 3), (1, -2))]
+    runs = []
+    for i, y in enumerate(datasets):
+        with jax.log_compiles(True), caplog.at_level("WARNING", logger="jax"):
+            caplog.clear()
+            runs.append(jl.sample(jax.random.key(i), jl.from_numpyro(_mean_model, y)))
+        compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    return datasets, runs, compiled
+
+
+def _assert_each_samples_its_exact_posterior(datasets, runs):
+    for y, run in zip(datasets, runs, strict=True):
+        assert run.converged
+        draws = np.asarray(run.trace.positions["mu"], np.float64)
+        exact = y.sum() / (len(y) + 1 / 100)
+        z = (draws.mean() - exact) / float(jl.diagnostics.mcse(draws))
+        assert abs(z) < 4, f"z = {z}"
+
+
+@pytest.mark.long
+def test_a_numpyro_model_over_new_data_of_the_same_shapes_compiles_nothing(caplog):
+    """from_numpyro's functions are partials over the data, so a second dataset of the
+    same shapes compiles nothing (the model's init, the warm-up, the loop), and each
+    run samples its own exact posterior."""
+    datasets, runs, compiled = _sample_numpyro_datasets(caplog)
+    assert compiled == [], compiled
+    assert runs[1].model is not runs[0].model
+    _assert_each_samples_its_exact_posterior(datasets, runs)
+
+
+@pytest.mark.long
+def test_numpyro_programs_that_keep_the_first_dataset_fail_that_check(caplog, monkeypatch):
+    """The companion: the model's data kept from the first dataset (the programs keyed
+    on the model, the data baked in) sample the first posterior for the second."""
+    bridge = importlib.import_module("jlangevin.models.numpyro")
+    cache = importlib.import_module("jlangevin.run.cache")
+    split, first = cache._split_fn, {}
+    model_functions = (bridge._logdensity, bridge._init, bridge._constrain, bridge._log_likelihood)
+
+    def stale(fn):
+        template, arrays = split(fn)
+        if getattr(fn, "func", None) in model_functions:
+            arrays = first.setdefault(template, arrays)
+        return template, arrays
+
+    monkeypatch.setattr(cache, "_split_fn", stale)
+    datasets, runs, _ = _sample_numpyro_datasets(caplog)
+    with pytest.raises(AssertionError, match="z = "):
+        _assert_each_samples_its_exact_posterior(datasets, runs)
+
+
 def _far_mean(x, data):  # the data's mean, far from the starts: L-BFGS moves them first
     return -0.5 * jnp.sum((x - jnp.mean(data, axis=0)) ** 2 / 0.01)
 

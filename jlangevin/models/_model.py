@@ -11,6 +11,7 @@ methods map them over any leading axes ``(chains, draws, ...)``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -19,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jlangevin.run.cache import MAX_PROGRAMS, ProgramCache, bind_function, split_function
 from jlangevin.run.checks import check_key as _check_key
 from jlangevin.types import Array, ArrayTree, PRNGKey
 
@@ -283,14 +285,18 @@ class Model:
 
     # ----------------------------------------------------------------------- #
     def _compiled(self, which: str) -> Callable:
-        """The jitted, vmapped one-position function ``which`` (built once per model)."""
+        """The jitted, vmapped one-position function ``which``: one program per template
+        of the function (:func:`~jlangevin.run.cache.split_function`), so models that are
+        partials of one function over data of the same shapes share it."""
         if which not in self._mapped:
             fn = {
                 "init": self._init_fn,
                 "constrain": self._constrain_fn,
                 "log_likelihood": self._log_likelihood_fn,
             }[which]
-            self._mapped[which] = jax.jit(jax.vmap(fn))
+            template, arrays = split_function(fn)
+            arrays = tuple(jnp.asarray(a) for a in arrays)  # on the device once
+            self._mapped[which] = functools.partial(_mapped_program(template), arrays)
         return self._mapped[which]
 
     def init(self, key: PRNGKey, num_chains: int) -> Position:
@@ -431,6 +437,20 @@ class Model:
     def has_log_likelihood(self) -> bool:
         """Whether :meth:`log_likelihood` is available."""
         return self._log_likelihood_fn is not None
+
+
+def _vmapped(template: Any) -> Callable:
+    """``(arrays, batch) -> vmap(fn)(batch)``, jitted, ``fn`` the template's function with
+    ``arrays`` put back (as arguments of the program, not constants)."""
+
+    def program(arrays: tuple, batch: Any) -> Any:
+        return jax.vmap(bind_function(template, arrays))(batch)
+
+    return jax.jit(program)
+
+
+#: One compiled, vmapped program per function template (models over data of one shape share).
+_mapped_program = ProgramCache(_vmapped, MAX_PROGRAMS)
 
 
 def _identity_constrain(names: tuple[str, ...]) -> Callable[[Position], dict[str, Array]]:

@@ -29,6 +29,10 @@ builds pure one-position functions from NumPyro's own machinery:
   for it (by :func:`jlangevin.sample`, :func:`jlangevin.run`, the warm-up) is then
   reused, as when a notebook cell is run again. A changed datum or global gives a
   new model.
+- New data of the same shapes: the functions are ``functools.partial``\\ s over the
+  data, so the compiled programs take the data as arguments and a model over a new
+  dataset reuses them (a model that needs its data's values in Python keeps them in
+  closures instead, and compiles its own).
 
 NumPyro is imported only when :func:`from_numpyro` is called
 (``pip install jlangevin[numpyro]``).
@@ -36,6 +40,7 @@ NumPyro is imported only when :func:`from_numpyro` is called
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
@@ -49,11 +54,16 @@ import jax
 import numpy as np
 
 from jlangevin.models._model import Model
+from jlangevin.run.cache import bind_function, split_function
 from jlangevin.types import Array, PRNGKey
 
 #: Prior draws per site behind each chain's starting median (NumPyro's default).
 MEDIAN_SAMPLES = 15
 
+#: Non-array argument leaves (settings) at most, for the data to be program arguments.
+MAX_SETTINGS = 64
+#: Argument leaves that are arrays: a shared model's functions take them as inputs.
+_ARRAYS = (np.ndarray, jax.Array)
 #: Argument leaves checked for NaN and inf (lists are arrays).
 _NUMERIC = (float, complex, list, np.ndarray, np.generic, jax.Array)
 
@@ -233,50 +243,101 @@ def replay(fixed: Callable, args: tuple, kwargs: dict, position: Mapping[str, Ar
     return handlers.trace(substituted).get_trace(*args, **kwargs)
 
 
-def _logdensity_fn(fixed: Callable, args: tuple, kwargs: dict, shapes: dict) -> Callable:
+class _Spec:
+    """What a model's functions need besides its data (the model with its parameters
+    held, the latent shapes, the sites), and, once known, the digest of the programs
+    they trace to with the data as inputs.
+
+    Two specs with that digest are equal: their functions compute the same thing of
+    any data of those shapes, so the compile caches (keyed on a function's template,
+    :func:`jlangevin.run.cache.split_function`, which holds the spec) give one
+    model's programs to the other. Without a digest a spec equals itself alone.
+    """
+
+    __slots__ = ("digest", "fixed", "names", "observed", "prototype", "shapes")
+
+    def __init__(
+        self, fixed: Callable, shapes: dict, prototype: dict, names: tuple, observed: tuple
+    ) -> None:
+        self.fixed, self.shapes, self.prototype = fixed, shapes, prototype
+        self.names, self.observed = names, observed
+        self.digest: str | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if self.digest is None:
+            return other is self
+        return isinstance(other, _Spec) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest) if self.digest is not None else id(self)
+
+    def __repr__(self) -> str:
+        return f"_Spec(sites={self.names}, digest={self.digest})"
+
+
+def _logdensity(spec: _Spec, args: tuple, kwargs: dict, position: Mapping[str, Array]) -> Array:
     from numpyro.infer.util import potential_energy
 
-    def logdensity_fn(position: Mapping[str, Array]) -> Array:
-        _check_position(position, shapes)
-        return -potential_energy(fixed, args, kwargs, dict(position))
-
-    return logdensity_fn
+    _check_position(position, spec.shapes)
+    return -potential_energy(spec.fixed, args, kwargs, dict(position))
 
 
-def _init_fn(fixed: Callable, args: tuple, kwargs: dict, prototype: dict) -> Callable:
+def _init(spec: _Spec, args: tuple, kwargs: dict, key: PRNGKey) -> dict[str, Array]:
     from numpyro.infer.initialization import init_to_median
     from numpyro.infer.util import find_valid_initial_params
 
-    def init(key: PRNGKey) -> dict[str, Array]:
-        (params, _, _), _ = find_valid_initial_params(
-            key,
-            fixed,
-            init_strategy=init_to_median(num_samples=MEDIAN_SAMPLES),
-            model_args=args,
-            model_kwargs=kwargs,
-            prototype_params=prototype,
-        )
-        return {name: params[name] for name in prototype}
-
-    return init
+    (params, _, _), _ = find_valid_initial_params(
+        key,
+        spec.fixed,
+        init_strategy=init_to_median(num_samples=MEDIAN_SAMPLES),
+        model_args=args,
+        model_kwargs=kwargs,
+        prototype_params=spec.prototype,
+    )
+    return {name: params[name] for name in spec.prototype}
 
 
-def _constrain_fn(fixed: Callable, args: tuple, kwargs: dict, names: tuple) -> Callable:
-    def constrain(position: Mapping[str, Array]) -> dict[str, Array]:
-        model_trace = replay(fixed, args, kwargs, position)
-        return {name: model_trace[name]["value"] for name in names}
-
-    return constrain
+def _constrain(spec: _Spec, args: tuple, kwargs: dict, position: Mapping[str, Array]) -> dict:
+    model_trace = replay(spec.fixed, args, kwargs, position)
+    return {name: model_trace[name]["value"] for name in spec.names}
 
 
-def _log_likelihood_fn(fixed: Callable, args: tuple, kwargs: dict, observed: tuple) -> Callable:
-    def log_likelihood(position: Mapping[str, Array]) -> dict[str, Array]:
-        model_trace = replay(fixed, args, kwargs, position)
-        return {
-            name: model_trace[name]["fn"].log_prob(model_trace[name]["value"]) for name in observed
-        }
+def _log_likelihood(spec: _Spec, args: tuple, kwargs: dict, position: Mapping[str, Array]) -> dict:
+    model_trace = replay(spec.fixed, args, kwargs, position)
+    return {
+        name: model_trace[name]["fn"].log_prob(model_trace[name]["value"]) for name in spec.observed
+    }
 
-    return log_likelihood
+
+def _data_are_arguments(args: tuple, kwargs: dict) -> bool:
+    """Whether the data can be arguments of compiled programs: numeric arrays, and few
+    other leaves (settings; data given as long Python lists stay in the programs)."""
+    leaves = jax.tree.leaves((args, kwargs))
+    arrays = [leaf for leaf in leaves if isinstance(leaf, _ARRAYS)]
+    traced = any(isinstance(a, jax.core.Tracer) for a in arrays)  # from_numpyro under jit
+    few_others = len(leaves) - len(arrays) <= MAX_SETTINGS
+    return few_others and not traced and all(a.dtype.kind in "biufc" for a in arrays)
+
+
+def _functions(spec: _Spec, args: tuple, kwargs: dict, shared: bool) -> dict[str, Callable]:
+    """The model's one-position functions: ``functools.partial``\\ s over its data (the
+    compile caches then pass the data to their programs as arguments), or, with
+    ``shared=False``, plain closures (the data compiled into each model's programs)."""
+
+    def closed(fn: Callable) -> Callable:
+        def one_position(x: Any) -> Any:
+            return fn(spec, args, kwargs, x)
+
+        return one_position
+
+    make = (lambda fn: functools.partial(fn, spec, args, kwargs)) if shared else closed
+    functions = {
+        "logdensity_fn": make(_logdensity),
+        "init": make(_init),
+        "constrain": make(_constrain),
+    }
+    functions["log_likelihood"] = make(_log_likelihood) if spec.observed else None
+    return functions
 
 
 #: Live models by the fingerprint of their traced functions (see :func:`_fingerprint`).
@@ -288,10 +349,13 @@ def _fingerprint(functions: Mapping[str, tuple[Callable | None, Any]], extra: An
     """A digest of each function's jaxpr at its example argument, with its constants.
 
     A jaxpr is the program the function traces to: its operations and literals (a
-    Python number a model reads from a global is one) and its constants (the data,
-    arrays a model reads). Equal digests mean the functions compute the same thing,
-    so one model's compiled programs serve the other. ``None`` when a function does
-    not trace here (such a model is never shared).
+    Python number a model reads from a global is one) and its constants (arrays a
+    model reads; the data too, unless the function is a partial over them, whose
+    arrays are then inputs, as the compile caches pass them:
+    :func:`jlangevin.run.cache.split_function`). Equal digests mean the functions
+    compute the same thing (of the same inputs), so one model's compiled programs
+    serve the other. ``None`` when a function does not trace so (a model that needs
+    its data's values, or a host callback).
     """
     digest = hashlib.blake2b(repr(extra).encode())
     try:
@@ -299,7 +363,12 @@ def _fingerprint(functions: Mapping[str, tuple[Callable | None, Any]], extra: An
             digest.update(name.encode())
             if fn is None:
                 continue
-            closed = jax.make_jaxpr(fn)(example)
+            template, arrays = split_function(fn)
+
+            def bound(arrays: tuple, x: Any, template: Any = template) -> Any:
+                return bind_function(template, arrays)(x)
+
+            closed = jax.make_jaxpr(bound)(arrays, example)
             digest.update(str(closed.jaxpr).encode())
             for const in closed.consts:
                 const = np.asarray(const)
@@ -308,6 +377,16 @@ def _fingerprint(functions: Mapping[str, tuple[Callable | None, Any]], extra: An
     except Exception:  # e.g. a host callback: the model is built anew, as it would be
         return None
     return digest.hexdigest()
+
+
+def _model_key(structure: str, observed: dict, leaves: list) -> str:
+    """What one live model is found by: its programs' digest (the structure) and the
+    values of its data and observations (the programs of a shared model take them as
+    inputs, so the structure alone does not tell two datasets apart)."""
+    data = [np.asarray(leaf) for leaf in leaves if isinstance(leaf, _ARRAYS)]
+    data += [np.asarray(value) for value in observed.values()]
+    values = [(a.dtype, a.shape, np.ascontiguousarray(a).tobytes()) for a in data]
+    return hashlib.blake2b(repr((structure, tuple(observed), values)).encode()).hexdigest()
 
 
 def from_numpyro(model: Callable, *args: Any, **kwargs: Any) -> Model:
@@ -390,28 +469,30 @@ def from_numpyro(model: Callable, *args: Any, **kwargs: Any) -> Model:
         for k, s in model_trace.items()
         if s["type"] == "sample" and s["is_observed"]
     }
-    log_likelihood = _log_likelihood_fn(fixed, args, kwargs, tuple(observed)) if observed else None
-    logdensity_fn = _logdensity_fn(fixed, args, kwargs, shapes)
-    _check_finite_data(nonfinite, logdensity_fn, prototype)
-    init = _init_fn(fixed, args, kwargs, prototype)
-    constrain = _constrain_fn(fixed, args, kwargs, (*latent, *deterministic))
-    functions = {
-        "logdensity_fn": (logdensity_fn, shapes),
-        "init": (init, jax.random.key(0)),
-        "constrain": (constrain, shapes),
-        "log_likelihood": (log_likelihood, shapes),
-    }
-    observed_arrays = [(k, v.dtype, v.shape, v.tobytes()) for k, v in observed.items()]
-    fingerprint = _fingerprint(functions, (deterministic, observed_arrays))
+    spec = _Spec(fixed, shapes, prototype, (*latent, *deterministic), tuple(observed))
+    leaves, treedef = jax.tree.flatten((args, kwargs))
+    statics = [repr(leaf) for leaf in leaves if not isinstance(leaf, _ARRAYS)]
+    examples = {"logdensity_fn": shapes, "init": jax.random.key(0)}
+    examples |= {"constrain": shapes, "log_likelihood": shapes}
+    tries = (True, False) if _data_are_arguments(args, kwargs) else (False,)
+    for shared in tries:  # the data as inputs of the programs, if the functions trace so
+        functions = _functions(spec, args, kwargs, shared)
+        traced = {name: (fn, examples[name]) for name, fn in functions.items()}
+        structure = _fingerprint(traced, (deterministic, tuple(observed), str(treedef), statics))
+        if structure is not None:
+            break
+    spec.digest = structure if shared else None
+    _check_finite_data(nonfinite, functions["logdensity_fn"], prototype)
+    fingerprint = _model_key(structure, observed, leaves) if structure is not None else None
     with _MODELS_LOCK:
         found = _MODELS.get(fingerprint) if fingerprint is not None else None
     if found is not None:
         return found
     built = Model(
-        logdensity_fn,
-        init,
-        constrain=constrain,
-        log_likelihood=log_likelihood,
+        functions["logdensity_fn"],
+        functions["init"],
+        constrain=functions["constrain"],
+        log_likelihood=functions["log_likelihood"],
         observed_data=observed,
         deterministic_names=deterministic,
     )

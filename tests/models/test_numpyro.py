@@ -23,6 +23,7 @@ import jlangevin as jl
 from jlangevin.diagnostics.arviz_io import ARVIZ_1, group_dataset
 from jlangevin.models import from_numpyro
 from jlangevin.models.arviz import to_inference_data
+from jlangevin.run.cache import split_function
 
 numpyro = pytest.importorskip("numpyro")
 dist = pytest.importorskip("numpyro.distributions")
@@ -374,20 +375,55 @@ def test_the_same_model_and_data_give_one_model_and_any_change_another():
     assert from_numpyro(scaled, y) is first
 
 
-def test_a_fingerprint_blind_to_the_data_fails_that_check(monkeypatch):
-    """The companion: digesting the jaxprs and the site names but neither the jaxprs'
-    constants nor the observed values (the data) hands one dataset's model to another."""
+def test_a_model_key_blind_to_the_data_fails_that_check(monkeypatch):
+    """The companion: finding live models by their programs alone (which take the data
+    as inputs), not by the data's values too, hands one dataset's model to another."""
     bridge = importlib.import_module("jlangevin.models.numpyro")
-
-    def blind(functions, extra):
-        texts = [str(jax.make_jaxpr(fn)(example).jaxpr) for fn, example in functions.values() if fn]
-        deterministic, _observed = extra
-        return repr(deterministic) + "".join(texts)
-
-    monkeypatch.setattr(bridge, "_fingerprint", blind)
+    monkeypatch.setattr(bridge, "_model_key", lambda structure, observed, leaves: structure)
     monkeypatch.setattr(bridge, "_MODELS", type(bridge._MODELS)())
     with pytest.raises(AssertionError):
         test_the_same_model_and_data_give_one_model_and_any_change_another()
+
+
+def test_models_over_data_of_one_shape_share_their_programs_a_changed_global_does_not():
+    """The functions are partials over the data: equal templates (so one compiled
+    program each, the data its arguments) for two datasets of one shape, and
+    different ones when a global the model reads differs."""
+    first = from_numpyro(scaled, np.array([0.5, -1.0, 0.2]))
+    other = from_numpyro(scaled, np.array([2.0, 0.1, -0.3]))
+    assert other is not first
+    template, arrays = split_function(first.logdensity_fn)
+    assert split_function(other.logdensity_fn)[0] == template
+    np.testing.assert_array_equal(arrays[0], [0.5, -1.0, 0.2])
+    assert first._compiled("init").func is other._compiled("init").func  # one program
+    try:
+        _SETTINGS["scale"] = 2.0
+        rescaled = from_numpyro(scaled, np.array([2.0, 0.1, -0.3]))
+    finally:
+        _SETTINGS.update(scale=5.0, offset=0.0)
+    assert split_function(rescaled.logdensity_fn)[0] != template
+
+
+def needs_values(group, y):  # plain numpy on the data: cannot take them as inputs
+    num_groups = int(np.max(group)) + 1
+    with numpyro.plate("groups", num_groups):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    numpyro.sample("y", dist.Normal(mu[group], 1.0), obs=y)
+
+
+def test_a_model_that_needs_its_datas_values_keeps_them_in_its_programs():
+    group, y = np.array([0, 1, 1, 2]), np.array([0.1, -0.2, 0.3, 1.0])
+    model = from_numpyro(needs_values, group, y)
+    assert model.position_shapes["mu"].shape == (3,)
+    _, arrays = split_function(model.logdensity_fn)
+    assert arrays == ()  # a closure: its data compiled in, held by identity
+    position = {"mu": jnp.array([0.1, 0.2, 0.3])}
+    expected = (
+        stats.norm.logpdf(position["mu"]).sum()
+        + stats.norm.logpdf(y, np.asarray(position["mu"])[group]).sum()
+    )
+    np.testing.assert_allclose(model.logdensity_fn(position), expected, rtol=1e-5)
+    assert from_numpyro(needs_values, group.copy(), y.copy()) is model
 
 
 def test_a_model_nobody_holds_is_not_kept():
