@@ -3,7 +3,8 @@
 The README's regression (a NumPyro model, 3 parameters, 50 observations), in a
 fresh Python process per repeat: ``jl.sample`` three times on one model object
 (keys 0, 1, 2), then once on a model built anew from the same function and data
-(a notebook cell run again). For each call: the wall time, and the XLA programs
+(a notebook cell run again), then once on the model over new data of the same
+shapes (simulation-based calibration, a refit). For each call: the wall time, and the XLA programs
 compiled and the seconds spent compiling them (JAX's own compile events). The
 first call pays for every program; what a later call compiles is what the
 caches failed to keep.
@@ -29,7 +30,13 @@ from _common import device_line, environment, save
 
 SCRIPT = Path(__file__).resolve()
 #: What each call of a process is.
-CALLS = ("first call", "same model, key 1", "same model, key 2", "model built anew")
+CALLS = (
+    "first call",
+    "same model, key 1",
+    "same model, key 2",
+    "model built anew",
+    "new data, same shapes",
+)
 #: Seconds a child process may take before it counts as failed.
 CHILD_TIMEOUT_S = 900
 
@@ -64,9 +71,12 @@ def calls_in_this_process() -> list[dict[str, float]]:
     y = 1.0 + 0.02 * x + np.random.default_rng(0).normal(0.0, 0.5, 50)
     model = jl.from_numpyro(regression, x, y=y)
     rows = []
-    for call, seed in zip(CALLS, (0, 1, 2, 0), strict=True):
+    y_new = 3.0 - 0.01 * x + np.random.default_rng(1).normal(0.0, 0.5, 50)
+    for call, seed in zip(CALLS, (0, 1, 2, 0, 0), strict=True):
         if call == "model built anew":
             model = jl.from_numpyro(regression, x, y=y)
+        if call == "new data, same shapes":
+            model = jl.from_numpyro(regression, x, y=y_new)
         compiled.update(count=0, seconds=0.0)
         start = time.perf_counter()
         result = jl.sample(jax.random.key(seed), model)
