@@ -388,6 +388,33 @@ def test_a_model_rebuilt_without_its_fingerprint_fails_that_check(caplog, monkey
         test_sampling_the_same_model_again_compiles_nothing(caplog)
 
 
+def _sample_each(caplog, targets, **options):
+    """``jl.sample`` of each target (key i for the i-th); the results, and the programs
+    the last call compiled."""
+    runs = []
+    for i, target in enumerate(targets):
+        with jax.log_compiles(True), caplog.at_level("WARNING", logger="jax"):
+            caplog.clear()
+            runs.append(jl.sample(jax.random.key(i), target, **options))
+        compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    return runs, compiled
+
+
+def _keep_first_arrays(monkeypatch, functions):
+    """Break the compile caches as a cache keyed on a function with its data baked in
+    would be: a partial of one of ``functions`` gets the arrays its template first had."""
+    cache = importlib.import_module("jlangevin.run.cache")
+    split, first = cache._split_fn, {}
+
+    def stale(fn):  # only these partials go stale: the warm-up's own stay fresh
+        template, arrays = split(fn)
+        if getattr(fn, "func", None) in functions:
+            arrays = first.setdefault(template, arrays)
+        return template, arrays
+
+    monkeypatch.setattr(cache, "_split_fn", stale)
+
+
 def _mean_model(y):  # conjugate: mu | y ~ N(sum(y) / (n + 1/100), 1 / (n + 1/100))
     mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
     numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
@@ -397,12 +424,7 @@ def _sample_numpyro_datasets(caplog):
     """jl.sample on one NumPyro model over two datasets of one shape; the datasets,
     the runs and what the second one compiled."""
     datasets = [np.random.default_rng(s).normal(loc, 1.0, 50) for s, loc in ((0, 3), (1, -2))]
-    runs = []
-    for i, y in enumerate(datasets):
-        with jax.log_compiles(True), caplog.at_level("WARNING", logger="jax"):
-            caplog.clear()
-            runs.append(jl.sample(jax.random.key(i), jl.from_numpyro(_mean_model, y)))
-        compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    runs, compiled = _sample_each(caplog, [jl.from_numpyro(_mean_model, y) for y in datasets])
     return datasets, runs, compiled
 
 
@@ -431,17 +453,8 @@ def test_numpyro_programs_that_keep_the_first_dataset_fail_that_check(caplog, mo
     """The companion: the model's data kept from the first dataset (the programs keyed
     on the model, the data baked in) sample the first posterior for the second."""
     bridge = importlib.import_module("jlangevin.models.numpyro")
-    cache = importlib.import_module("jlangevin.run.cache")
-    split, first = cache._split_fn, {}
-    model_functions = (bridge._logdensity, bridge._init, bridge._constrain, bridge._log_likelihood)
-
-    def stale(fn):
-        template, arrays = split(fn)
-        if getattr(fn, "func", None) in model_functions:
-            arrays = first.setdefault(template, arrays)
-        return template, arrays
-
-    monkeypatch.setattr(cache, "_split_fn", stale)
+    functions = (bridge._logdensity, bridge._init, bridge._constrain, bridge._log_likelihood)
+    _keep_first_arrays(monkeypatch, functions)
     datasets, runs, _ = _sample_numpyro_datasets(caplog)
     with pytest.raises(AssertionError, match="z = "):
         _assert_each_samples_its_exact_posterior(datasets, runs)
@@ -455,13 +468,8 @@ def _sample_datasets(caplog):
     """jl.sample over two datasets of one shape, the log density a partial over each;
     the datasets, the runs and what the second one compiled."""
     datasets = [1000.0 + jax.random.normal(jax.random.key(s), (100, 2)) for s in range(2)]
-    runs = []
-    for i, data in enumerate(datasets):
-        target = functools.partial(_far_mean, data=data)
-        with jax.log_compiles(True), caplog.at_level("WARNING", logger="jax"):
-            caplog.clear()
-            runs.append(jl.sample(jax.random.key(i), target, positions=jnp.zeros((64, 2))))
-        compiled = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    targets = [functools.partial(_far_mean, data=data) for data in datasets]
+    runs, compiled = _sample_each(caplog, targets, positions=jnp.zeros((64, 2)))
     return datasets, runs, compiled
 
 
@@ -490,16 +498,7 @@ def test_programs_that_keep_the_first_dataset_fail_that_check(caplog, monkeypatc
     """The companion: a cache that gave a partial's template the arrays it first saw
     (programs keyed on the function, the data baked in) samples the first dataset's
     posterior for the second, about 50 MCSE from the second's mean."""
-    cache = importlib.import_module("jlangevin.run.cache")
-    split, first = cache._split_fn, {}
-
-    def stale(fn):  # only the data go stale: the warm-up's own partials stay fresh
-        template, arrays = split(fn)
-        if getattr(fn, "func", None) is _far_mean:
-            arrays = first.setdefault(template, arrays)
-        return template, arrays
-
-    monkeypatch.setattr(cache, "_split_fn", stale)
+    _keep_first_arrays(monkeypatch, (_far_mean,))
     datasets, runs, _ = _sample_datasets(caplog)
     with pytest.raises(AssertionError, match="z = "):
         _assert_each_samples_its_own_posterior(datasets, runs)
