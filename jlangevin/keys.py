@@ -25,9 +25,8 @@ in the counter, which starts at the chain's random offset. Threefry under a
 fixed key is a pseudo-random permutation of 64-bit blocks, the same use JAX's
 own draw makes of it (one key, counters ``0, 1, ...``). A key that varied by
 chain would be an array of the batch's size that the hash carries through
-all its twenty rounds; a constant one is folded into the program. On CPU that
-makes ULA 1.1-1.5x faster at one dimension with 10^3-10^5 chains, at a cost of
-about 0.3 us per step for a single chain (``benchmarks/README.md``).
+all its twenty rounds; a constant one is folded into the program (what that
+gains and costs is measured in ``benchmarks/README.md``).
 
 What this relies on: distinct counters give independent-looking words. Within
 a chain no two steps, words or derived keys share a counter. Two chains share
