@@ -340,7 +340,7 @@ def _functions(spec: _Spec, args: tuple, kwargs: dict, shared: bool) -> dict[str
     return functions
 
 
-#: Live models by the fingerprint of their traced functions (see :func:`_fingerprint`).
+#: Live models by their programs and data (see :func:`_model_key`).
 _MODELS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _MODELS_LOCK = threading.Lock()
 
