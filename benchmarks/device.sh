@@ -45,8 +45,8 @@ fi
 echo "== device"
 "$PYTHON" -c 'import jax; d = jax.devices()[0]; print(jax.default_backend(), d.device_kind, jax.device_count(), "device(s)")'
 
-echo "== throughput, few dimensions (ULA, MALA; counter and legacy keys; the ablation)"
-"$PYTHON" throughput.py --grid "${SMALL[@]}" --kernels ula mala --keys counter legacy \
+echo "== throughput, few dimensions (ULA, MALA; the keys, the per-chain-keyed hash and legacy keys; the ablation)"
+"$PYTHON" throughput.py --grid "${SMALL[@]}" --kernels ula mala --keys counter keyed legacy \
     --ablation --bandwidth "$BANDWIDTH" "${WORK[@]}" --name "throughput_small_dims$SUFFIX"
 
 echo "== throughput, main grid"
