@@ -19,7 +19,8 @@ Key schemes, side by side in one process: ``--keys counter legacy`` adds a
 jlangevin column per scheme of :data:`SCHEMES` (the library's own keys are
 ``counter``; ``legacy`` swaps in the per-chain ``fold_in`` keys and the split
 draws of earlier releases, ``keyed`` the counter keys with the chain's offset
-as Threefry's key (the hash of earlier releases), ``counter_unrolled`` the
+as Threefry's key (the hash of earlier releases), ``primitive`` the counter keys
+with JAX's Threefry on CPU too (without ``jlangevin._cpu``), ``counter_unrolled`` the
 counter keys with their hash written out in ``jax.numpy``; by monkeypatching,
 never a library flag),
 and ``--ablation`` adds the floor with each scheme's per-chain keys
@@ -139,11 +140,21 @@ def _keyed_hash(key: jax.Array, first: Any, second: jax.Array) -> tuple[jax.Arra
     return tuple(threefry2x32_p.bind(key[0], key[1], first, second))
 
 
+def _primitive_hash(key: jax.Array, first: Any, second: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The counter keys with JAX's own Threefry on every platform (no ``jlangevin._cpu`` loop)."""
+    from jax.extend.random import threefry2x32_p
+
+    first, second = jnp.broadcast_arrays(key[0] + jnp.asarray(first, jnp.uint32), key[1] + second)
+    zero = jnp.uint32(0)
+    return tuple(threefry2x32_p.bind(zero, zero, first, second))
+
+
 #: Key schemes: ``{name: {(module, attribute): replacement}}`` (``{}``: the library's own).
 SCHEMES: dict[str, dict[tuple[str, str], Callable]] = {
     "counter": {},
     "counter_unrolled": {("jlangevin.keys", "_hash"): _unrolled_hash},
     "keyed": {("jlangevin.keys", "_hash"): _keyed_hash},
+    "primitive": {("jlangevin.keys", "_hash"): _primitive_hash},
     "legacy": {
         ("jlangevin.keys", "chain_keys"): _legacy_chain_keys,
         ("jlangevin.run.driver", "make_chain_keys"): _legacy_make_chain_keys,

@@ -54,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import define_prng_impl, threefry2x32_p
 
+from jlangevin import _cpu
 from jlangevin.types import Array, PRNGKey
 
 #: The key of the hash: the same for every chain, so the program holds it as a constant.
@@ -64,10 +65,16 @@ DERIVED = np.uint32(2**31)
 MAX_WORDS = 2**32
 
 
+def _primitive(x0: Array, x1: Array) -> tuple[Array, Array]:
+    return tuple(threefry2x32_p.bind(HASH_KEY, HASH_KEY, x0, x1))
+
+
 def _hash(key: Array, first: Array, second: Array) -> tuple[Array, Array]:
     """The two words of ``threefry((key[0] + first, key[1] + second))``, broadcast."""
     first, second = jnp.broadcast_arrays(key[0] + jnp.asarray(first, jnp.uint32), key[1] + second)
-    return tuple(threefry2x32_p.bind(HASH_KEY, HASH_KEY, first, second))
+    return tuple(
+        jax.lax.platform_dependent(first, second, cpu=_cpu.threefry_zero_key, default=_primitive)
+    )
 
 
 def _words(key: Array, num: int) -> Array:

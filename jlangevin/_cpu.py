@@ -1,0 +1,38 @@
+"""The one CPU code-generation workaround: Threefry under the key 0 as a loop that carries
+only the two counters.
+
+JAX lowers its Threefry primitive on CPU as a loop of five round groups that
+carries the key schedule beside the counters; a constant key is then copied
+into the loop on every entry, which a small batch pays on every step. Here the
+schedule's words are constants of the loop body instead. The words are the
+primitive's, bit for bit (``tests/test_keys.py``); other backends keep the
+primitive, which they lower unrolled. Measured in ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jlangevin.types import Array
+
+_ROTATIONS = np.array([[13, 15, 26, 6], [17, 29, 16, 24]], np.uint32)
+_SCHEDULE = np.array([0, 0, 0x1BD11BDA], np.uint32)  # key (0, 0) and its parity word
+
+
+def threefry_zero_key(x0: Array, x1: Array) -> tuple[Array, Array]:
+    """``threefry2x32((0, 0), (x0, x1))``: twenty rounds, a group of four per iteration."""
+
+    def group(g: Array, x: tuple[Array, Array]) -> tuple[Array, Array]:
+        x0, x1 = x
+        rotations = jnp.asarray(_ROTATIONS)[g % 2]
+        for r in range(4):
+            x0 = x0 + x1
+            x1 = ((x1 << rotations[r]) | (x1 >> (jnp.uint32(32) - rotations[r]))) ^ x0
+        schedule = jnp.asarray(_SCHEDULE)
+        x0 = x0 + schedule[(g + 1) % 3]
+        x1 = x1 + schedule[(g + 2) % 3] + (g + 1).astype(jnp.uint32)
+        return x0, x1
+
+    return jax.lax.fori_loop(0, 5, group, (x0, x1))
