@@ -25,8 +25,10 @@ in the counter, which starts at the chain's random offset. Threefry under a
 fixed key is a pseudo-random permutation of 64-bit blocks, the same use JAX's
 own draw makes of it (one key, counters ``0, 1, ...``). A key that varied by
 chain would be an array of the batch's size that the hash carries through
-all its twenty rounds; a constant one is folded into the program (what that
-gains and costs is measured in ``benchmarks/README.md``).
+all its twenty rounds; a constant one is not per chain. On CPU the hash runs as
+:func:`jlangevin._cpu.threefry_zero_key`, a loop that carries only the counters
+(the same words as JAX's primitive, which other backends use); what both gain is
+measured in ``benchmarks/README.md``.
 
 What this relies on: distinct counters give independent-looking words. Within
 a chain no two steps, words or derived keys share a counter. Two chains share
