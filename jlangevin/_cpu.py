@@ -22,7 +22,18 @@ _SCHEDULE = np.array([0, 0, 0x1BD11BDA], np.uint32)  # key (0, 0) and its parity
 
 
 def threefry_zero_key(x0: Array, x1: Array) -> tuple[Array, Array]:
-    """``threefry2x32((0, 0), (x0, x1))``: twenty rounds, a group of four per iteration."""
+    """``threefry2x32((0, 0), (x0, x1))``: twenty rounds, a group of four per iteration.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from jax.extend.random import threefry_2x32
+    >>> from jlangevin._cpu import threefry_zero_key
+    >>> x = jnp.arange(4, dtype=jnp.uint32)
+    >>> words = jnp.concatenate(threefry_zero_key(x[:2], x[2:]))
+    >>> bool((words == threefry_2x32((jnp.uint32(0), jnp.uint32(0)), x)).all())
+    True
+    """
 
     def group(g: Array, x: tuple[Array, Array]) -> tuple[Array, Array]:
         x0, x1 = x
