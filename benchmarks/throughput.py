@@ -20,7 +20,7 @@ jlangevin column per scheme of :data:`SCHEMES` (the library's own keys are
 ``counter``; ``legacy`` swaps in the per-chain ``fold_in`` keys and the split
 draws of earlier releases, ``keyed`` the counter keys with the chain's offset
 as Threefry's key (the hash of earlier releases), ``primitive`` the counter keys
-with JAX's Threefry on CPU too (without ``jlangevin._cpu``), ``counter_unrolled`` the
+with JAX's Threefry on CPU too (without ``jlangevin._xla_cpu``), ``counter_unrolled`` the
 counter keys with their hash written out in ``jax.numpy``; by monkeypatching,
 never a library flag),
 and ``--ablation`` adds the floor with each scheme's per-chain keys
@@ -141,7 +141,7 @@ def _keyed_hash(key: jax.Array, first: Any, second: jax.Array) -> tuple[jax.Arra
 
 
 def _primitive_hash(key: jax.Array, first: Any, second: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The counter keys with JAX's own Threefry on every platform (no ``jlangevin._cpu`` loop)."""
+    """The counter keys with JAX's Threefry on every platform (no ``jlangevin._xla_cpu`` loop)."""
     from jax.extend.random import threefry2x32_p
 
     first, second = jnp.broadcast_arrays(key[0] + jnp.asarray(first, jnp.uint32), key[1] + second)

@@ -26,7 +26,7 @@ fixed key is a pseudo-random permutation of 64-bit blocks, the same use JAX's
 own draw makes of it (one key, counters ``0, 1, ...``). A key that varied by
 chain would be an array of the batch's size that the hash carries through
 all its twenty rounds; a constant one is not per chain. On CPU the hash runs as
-:func:`jlangevin._cpu.threefry_zero_key`, a loop that carries only the counters
+:func:`jlangevin._xla_cpu.threefry_zero_key`, a loop that carries only the counters
 (the same words as JAX's primitive, which other backends use); what both gain is
 measured in ``benchmarks/README.md``.
 
@@ -56,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import define_prng_impl, threefry2x32_p
 
-from jlangevin import _cpu
+from jlangevin import _xla_cpu
 from jlangevin.types import Array, PRNGKey
 
 #: The key of the hash: the same for every chain, so the program holds it as a constant.
@@ -74,9 +74,7 @@ def _primitive(x0: Array, x1: Array) -> tuple[Array, Array]:
 def _hash(key: Array, first: Array, second: Array) -> tuple[Array, Array]:
     """The two words of ``threefry((key[0] + first, key[1] + second))``, broadcast."""
     first, second = jnp.broadcast_arrays(key[0] + jnp.asarray(first, jnp.uint32), key[1] + second)
-    return tuple(
-        jax.lax.platform_dependent(first, second, cpu=_cpu.threefry_zero_key, default=_primitive)
-    )
+    return _xla_cpu.threefry(first, second, default=_primitive)
 
 
 def _words(key: Array, num: int) -> Array:

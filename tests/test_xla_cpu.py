@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import threefry_2x32
 
-from jlangevin import _cpu
+from jlangevin import _xla_cpu as _cpu
 
 _COUNTERS = jax.random.bits(jax.random.key(0), (2, 1000), jnp.uint32)
 _EDGES = jnp.array([[0, 0, 2**32 - 1, 2**31], [0, 2**32 - 1, 2**32 - 1, 1]], jnp.uint32)

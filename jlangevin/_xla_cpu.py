@@ -5,11 +5,13 @@ JAX lowers its Threefry primitive on CPU as a loop of five round groups that
 carries the key schedule beside the counters; a constant key is then copied
 into the loop on every entry, which a small batch pays on every step. Here the
 schedule's words are constants of the loop body instead. The words are the
-primitive's, bit for bit (``tests/test_keys.py``); other backends keep the
+primitive's, bit for bit (``tests/test_xla_cpu.py``); other backends keep the
 primitive, which they lower unrolled. Measured in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +30,7 @@ def threefry_zero_key(x0: Array, x1: Array) -> tuple[Array, Array]:
     --------
     >>> import jax.numpy as jnp
     >>> from jax.extend.random import threefry_2x32
-    >>> from jlangevin._cpu import threefry_zero_key
+    >>> from jlangevin._xla_cpu import threefry_zero_key
     >>> x = jnp.arange(4, dtype=jnp.uint32)
     >>> words = jnp.concatenate(threefry_zero_key(x[:2], x[2:]))
     >>> bool((words == threefry_2x32((jnp.uint32(0), jnp.uint32(0)), x)).all())
@@ -47,3 +49,8 @@ def threefry_zero_key(x0: Array, x1: Array) -> tuple[Array, Array]:
         return x0, x1
 
     return jax.lax.fori_loop(0, 5, group, (x0, x1))
+
+
+def threefry(x0: Array, x1: Array, default: Callable) -> tuple[Array, Array]:
+    """:func:`threefry_zero_key` on CPU, ``default(x0, x1)`` (the same words) elsewhere."""
+    return tuple(jax.lax.platform_dependent(x0, x1, cpu=threefry_zero_key, default=default))
