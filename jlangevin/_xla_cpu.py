@@ -19,8 +19,10 @@ import numpy as np
 
 from jlangevin.types import Array
 
+#: The hash's key (``jlangevin.keys.HASH_KEY`` is this): one place for both backends' words.
+KEY = (np.uint32(0), np.uint32(0))
 _ROTATIONS = np.array([[13, 15, 26, 6], [17, 29, 16, 24]], np.uint32)
-_SCHEDULE = np.array([0, 0, 0x1BD11BDA], np.uint32)  # key (0, 0) and its parity word
+_SCHEDULE = np.array([*KEY, KEY[0] ^ KEY[1] ^ np.uint32(0x1BD11BDA)], np.uint32)
 
 
 def threefry_zero_key(x0: Array, x1: Array) -> tuple[Array, Array]:

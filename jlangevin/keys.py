@@ -20,7 +20,7 @@ splits its key still gets independent streams, and ``fold_in(k, j)`` is
 ``split(k, n)[j]``, as in JAX. A key's data (``jax.random.key_data``) is three
 words, ``(K0, K1, t)``.
 
-The hash's own key is the constant :data:`HASH_KEY` (zero): the randomness is
+The hash's own key is the constant :data:`HASH_KEY` (zeros): the randomness is
 in the counter, which starts at the chain's random offset. Threefry under a
 fixed key is a pseudo-random permutation of 64-bit blocks, the same use JAX's
 own draw makes of it (one key, counters ``0, 1, ...``). A key that varied by
@@ -60,7 +60,7 @@ from jlangevin import _xla_cpu
 from jlangevin.types import Array, PRNGKey
 
 #: The key of the hash: the same for every chain, so the program holds it as a constant.
-HASH_KEY = np.uint32(0)
+HASH_KEY = _xla_cpu.KEY
 #: The counter bit no step's words use; derived keys (``split``, ``fold_in``) set it.
 DERIVED = np.uint32(2**31)
 #: The most 32-bit words one key draws in one call (word ``i`` counted in 32 bits).
@@ -68,7 +68,7 @@ MAX_WORDS = 2**32
 
 
 def _primitive(x0: Array, x1: Array) -> tuple[Array, Array]:
-    return tuple(threefry2x32_p.bind(HASH_KEY, HASH_KEY, x0, x1))
+    return tuple(threefry2x32_p.bind(*HASH_KEY, x0, x1))
 
 
 def _hash(key: Array, first: Array, second: Array) -> tuple[Array, Array]:
