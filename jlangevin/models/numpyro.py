@@ -379,14 +379,14 @@ def _fingerprint(functions: Mapping[str, tuple[Callable | None, Any]], extra: An
     return digest.hexdigest()
 
 
-def _model_key(structure: str, observed: dict, leaves: list) -> str:
+def _model_key(structure: str, leaves: list) -> str:
     """What one live model is found by: its programs' digest (the structure) and the
-    values of its data and observations (the programs of a shared model take them as
-    inputs, so the structure alone does not tell two datasets apart)."""
+    values of its data (the programs of a shared model take them as inputs, so the
+    structure alone does not tell two datasets apart; the observations follow from
+    the two: they are the data, or computed from them or from the programs' constants)."""
     data = [np.asarray(leaf) for leaf in leaves if isinstance(leaf, _ARRAYS)]
-    data += [np.asarray(value) for value in observed.values()]
     values = [(a.dtype, a.shape, np.ascontiguousarray(a).tobytes()) for a in data]
-    return hashlib.blake2b(repr((structure, tuple(observed), values)).encode()).hexdigest()
+    return hashlib.blake2b(repr((structure, values)).encode()).hexdigest()
 
 
 def from_numpyro(model: Callable, *args: Any, **kwargs: Any) -> Model:
@@ -483,7 +483,7 @@ def from_numpyro(model: Callable, *args: Any, **kwargs: Any) -> Model:
             break
     spec.digest = structure if shared else None
     _check_finite_data(nonfinite, functions["logdensity_fn"], prototype)
-    fingerprint = _model_key(structure, observed, leaves) if structure is not None else None
+    fingerprint = _model_key(structure, leaves) if structure is not None else None
     with _MODELS_LOCK:
         found = _MODELS.get(fingerprint) if fingerprint is not None else None
     if found is not None:

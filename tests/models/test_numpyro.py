@@ -379,7 +379,7 @@ def test_a_model_key_blind_to_the_data_fails_that_check(monkeypatch):
     """The companion: finding live models by their programs alone (which take the data
     as inputs), not by the data's values too, hands one dataset's model to another."""
     bridge = importlib.import_module("jlangevin.models.numpyro")
-    monkeypatch.setattr(bridge, "_model_key", lambda structure, observed, leaves: structure)
+    monkeypatch.setattr(bridge, "_model_key", lambda structure, leaves: structure)
     monkeypatch.setattr(bridge, "_MODELS", type(bridge._MODELS)())
     with pytest.raises(AssertionError):
         test_the_same_model_and_data_give_one_model_and_any_change_another()
